@@ -1,0 +1,34 @@
+SHELL := /bin/bash
+# Two commands: `make demo` (install everything, build TinyTracker with QAT, compile it for both
+# targets) and `make test`. Everything lives in .venv; pins in requirements/.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+OUT ?= runs/tinytracker
+
+.PHONY: demo test venv java clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements/stack.txt requirements/no-deps.txt setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip wheel 2>&1 | grep -v "is ignored" || true
+	$(BIN)/pip install -q -r requirements/stack.txt 2>&1 | grep -v "is ignored" ; test $${PIPESTATUS[0]} -eq 0
+	$(BIN)/pip install -q --no-deps -r requirements/no-deps.txt 2>&1 | grep -v "is ignored" ; test $${PIPESTATUS[0]} -eq 0
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e . 2>&1 | grep -v "is ignored" ; test $${PIPESTATUS[0]} -eq 0
+	touch $@
+
+# imxconv-tf needs Java 17.
+java:
+	@command -v java >/dev/null || (apt-get update -q && apt-get install -y -q openjdk-17-jre-headless)
+
+demo: venv java
+	$(BIN)/zoo build tinytracker --qat --out $(OUT)
+	$(BIN)/python compilers/edgetpu.py $(OUT)/tinytracker_int8.tflite -o $(OUT)/edgetpu; test $$? -ne 1
+	$(BIN)/python compilers/imx500.py $(OUT)/tinytracker_int8.tflite -o $(OUT)/imx500
+
+test: venv java
+	$(BIN)/python -m pytest -q tests
+
+clean:
+	rm -rf $(VENV) runs

@@ -1,0 +1,323 @@
+"""`zoo build`: float training, optional quantization-aware fine-tuning or post-training
+quantization, int8 TFLite export, evaluation of every artifact, and the model card.
+
+Everything is written into ``<out>.partial`` next to ``--out`` and renamed into place only when
+complete, so an interrupted build leaves no partial artifact; ``--resume`` picks the partial folder
+up again from its last epoch checkpoint.
+
+tfmot is imported only for ``--qat``, and before any model is built: it switches tf.keras to
+tf_keras, and the QAT wrappers only accept tf_keras models.
+"""
+import hashlib
+import json
+import os
+import pathlib
+import shutil
+import sys
+import time
+
+import numpy as np
+
+from zoo import data as zoo_data
+from zoo import metrics, registry
+from zoo.eval import predict_cm
+from zoo.errors import UsageError
+
+MODES = ("float", "qat", "ptq")
+STATE_FILE = "state.json"
+REPRESENTATIVE_FRAMES = 200
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_record(path, root):
+    """The manifest's ``{path, bytes, sha256}`` for an artifact; path relative to the manifest."""
+    path = pathlib.Path(path)
+    return {"path": str(path.relative_to(root)), "bytes": path.stat().st_size, "sha256": _sha256(path)}
+
+
+def toolchain_versions():
+    from importlib import metadata
+    names = ("tensorflow", "tf-keras", "keras", "tensorflow-model-optimization", "ai-edge-litert",
+             "tflite-runtime", "model-compression-toolkit", "edge-mdt-tpc", "imx500-converter", "numpy")
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    versions["python"] = sys.version.split()[0]
+    return versions
+
+
+def _prepare_output(out, resume):
+    """Checks ``out`` can be written and returns the work folder ``<out>.partial``."""
+    out = pathlib.Path(out).absolute()
+    parent = out.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UsageError(f"cannot create output folder {parent}: {error.strerror}") from None
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"output folder {parent} is not writable; choose another --out")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file; choose a folder path")
+    work = out.with_name(out.name + ".partial")
+    if work.exists() and not resume:
+        shutil.rmtree(work)
+    if resume and not (work / STATE_FILE).exists():
+        raise UsageError(f"nothing to resume: {work} holds no interrupted build; run without --resume")
+    work.mkdir(exist_ok=True)
+    return out, work
+
+
+class _State:
+    """What an interrupted build has finished: read back by --resume."""
+
+    def __init__(self, work, settings):
+        self.path = work / STATE_FILE
+        if self.path.exists():
+            saved = json.loads(self.path.read_text())
+            if saved["settings"] != settings:
+                raise UsageError(f"--resume with different settings than the interrupted build "
+                                 f"({self.path}); run without --resume to start again")
+            self.values = saved
+        else:
+            self.values = {"settings": settings, "done": {}, "seconds": {}}
+            self.save()
+
+    def done(self, stage):
+        return stage in self.values["done"]
+
+    def finish(self, stage, seconds, **facts):
+        self.values["done"][stage] = facts
+        self.values["seconds"][stage] = round(self.values["seconds"].get(stage, 0) + seconds, 2)
+        self.save()
+
+    def save(self):
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.values, indent=1))
+        os.replace(tmp, self.path)
+
+
+def _keras_verbosity():
+    return 1 if sys.stdout.isatty() else 2
+
+
+def _to_unit_range(labels_cm):
+    return labels_cm / registry.GAZE_SCALE_CM
+
+
+def _training_datasets(root, specs, batch_size, seed, steps, cache_dir):
+    """(train, val) yielding (inputs, targets in the tanh range); ``steps`` caps batches per epoch."""
+    def scaled(dataset):
+        dataset = dataset.map(lambda inputs, labels: (inputs, _to_unit_range(labels)))
+        return dataset.take(steps) if steps else dataset
+
+    train = zoo_data.make_dataset(root, specs, "train", batch_size, augment=True, shuffle=True,
+                                  seed=seed, cache_dir=cache_dir)
+    val = zoo_data.make_dataset(root, specs, "val", batch_size, cache_dir=cache_dir)
+    return scaled(train), scaled(val)
+
+
+def _fit(model, train, val, epochs, learning_rate, work, stage, state):
+    """Trains with a per-epoch backup (for --resume) and keeps the best weights on val."""
+    import tensorflow as tf
+
+    best_path = work / f"{stage}_best.weights.h5"
+    best = state.values.setdefault("best_val_loss", {}).get(stage, np.inf)
+
+    class KeepBest(tf.keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            nonlocal best
+            if logs["val_loss"] < best:
+                best = float(logs["val_loss"])
+                self.model.save_weights(best_path)
+                state.values["best_val_loss"][stage] = best
+                state.save()
+
+    model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate), loss="mse")
+    callbacks = [tf.keras.callbacks.BackupAndRestore(str(work / f"{stage}_backup")), KeepBest(),
+                 tf.keras.callbacks.TensorBoard(str(work / "logs" / stage))]
+    model.fit(train, validation_data=val, epochs=epochs, callbacks=callbacks,
+              verbose=_keras_verbosity())
+    model.load_weights(best_path)
+    return best
+
+
+def _representative_dataset(root, specs, limit, seed):
+    """Frames of the training split, one at a time, as dicts keyed by input name."""
+    dataset = zoo_data.make_dataset(root, specs, "train", 1, shuffle=True, seed=seed, limit=limit)
+
+    def frames():
+        for inputs, _ in dataset:
+            yield {name: value.numpy() for name, value in inputs.items()}
+    return frames
+
+
+def _convert(model, representative=None, int8_output=False):
+    """TFLite bytes: float when ``representative`` is None, else fully int8 (int8 input)."""
+    import tensorflow as tf
+    from zoo.tflite import strip_internal_names
+
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    if representative is None:
+        return converter.convert()
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8 if int8_output else tf.float32
+    return strip_internal_names(converter.convert())
+
+
+def _input_record(specs, tflite_path):
+    """Names, shapes, dtype, quantization and recipe of each input of the deployable TFLite."""
+    from zoo.tflite import describe
+    tflite_inputs = {tensor["name"]: tensor for tensor in describe(tflite_path)["inputs"]}
+    records = []
+    for spec in specs:
+        tensor = tflite_inputs.get(spec.name) or next(
+            t for t in tflite_inputs.values() if spec.name in t["name"])
+        records.append({"name": spec.name, "shape": list(spec.shape), "recipe": spec.recipe,
+                        "value_range": list(registry.RECIPES[spec.recipe]),
+                        "dtype": tensor["dtype"], "scale": tensor["scale"],
+                        "zero_point": tensor["zero_point"]})
+    return records
+
+
+def build(name, mode="float", data=None, epochs=8, qat_epochs=2, batch_size=32, out=None, seed=0,
+          resume=False, int8_output=False, steps=None, learning_rate=1e-3, builder_kwargs=None,
+          command=None):
+    """Builds registered model ``name``; returns the path of the finished output folder."""
+    entry = registry.get_entry(name)
+    if mode not in MODES:
+        raise UsageError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    for flag, value in (("--epochs", epochs), ("--batch-size", batch_size)):
+        if value < 1:
+            raise UsageError(f"{flag} must be at least 1, got {value}")
+    builder_kwargs = dict(builder_kwargs or {})
+    builder_args = entry.builder_arguments(**builder_kwargs)  # raises on unknown arguments
+    root = pathlib.Path(data).absolute() if data else zoo_data.default_data_root()
+    index = zoo_data.open_gazecapture(root)
+    out, work = _prepare_output(out or pathlib.Path("runs") / name, resume)
+    settings = {"model": name, "mode": mode, "data": str(root), "epochs": epochs,
+                "qat_epochs": qat_epochs, "batch_size": batch_size, "seed": seed, "steps": steps,
+                "int8_output": int8_output, "learning_rate": learning_rate,
+                "builder_kwargs": {k: str(v) for k, v in builder_kwargs.items()}}
+    state = _State(work, settings)
+
+    if mode == "qat":
+        os.environ["TF_USE_LEGACY_KERAS"] = "1"
+        import tensorflow_model_optimization as tfmot
+    import tensorflow as tf
+    tf.keras.utils.set_random_seed(seed)
+
+    model = entry.build(**builder_kwargs)
+    specs = registry.input_specs(name, model)
+    cache_dir = work / "cache"
+    train, val = _training_datasets(root, specs, batch_size, seed, steps, cache_dir)
+    files = {}
+
+    def stage(label):
+        print(f"[zoo build] {label}", flush=True)
+        return time.monotonic()
+
+    if not state.done("train"):
+        started = stage(f"training {name} (float) for {epochs} epochs")
+        best = _fit(model, train, val, epochs, learning_rate, work, "train", state)
+        model.save(work / f"{name}_float.h5", include_optimizer=False)
+        state.finish("train", time.monotonic() - started, best_val_loss=best)
+    model = tf.keras.models.load_model(work / f"{name}_float.h5", compile=False)
+    files["float_h5"] = work / f"{name}_float.h5"
+
+    representative = _representative_dataset(root, specs, REPRESENTATIVE_FRAMES, seed)
+    if not state.done("convert_float"):
+        started = stage("converting to float TFLite")
+        (work / f"{name}_float.tflite").write_bytes(_convert(model))
+        state.finish("convert_float", time.monotonic() - started)
+    files["float_tflite"] = work / f"{name}_float.tflite"
+
+    if mode in ("qat", "ptq") and not state.done("ptq"):
+        started = stage("post-training int8 quantization")
+        target = "int8" if mode == "ptq" else "ptq_int8"
+        (work / f"{name}_{target}.tflite").write_bytes(_convert(model, representative, int8_output))
+        state.finish("ptq", time.monotonic() - started)
+    if mode == "ptq":
+        files["int8_tflite"] = work / f"{name}_int8.tflite"
+    elif mode == "qat":
+        files["ptq_int8_tflite"] = work / f"{name}_ptq_int8.tflite"
+
+    if mode == "qat":
+        if not state.done("qat"):
+            started = stage(f"quantization-aware fine-tuning for {qat_epochs} epochs")
+            qat_model = tfmot.quantization.keras.quantize_model(model)
+            _fit(qat_model, train, val, qat_epochs, learning_rate / 10, work, "qat", state)
+            (work / f"{name}_int8.tflite").write_bytes(
+                _convert(qat_model, representative, int8_output))
+            state.finish("qat", time.monotonic() - started)
+        files["int8_tflite"] = work / f"{name}_int8.tflite"
+
+    started = stage("evaluating every artifact on the test split")
+    evaluated = {}
+    for kind, path in files.items():
+        predicted, true_cm, is_tablet = predict_cm(path, root, specs)
+        evaluated[kind] = metrics.gaze_errors(predicted, true_cm, is_tablet)
+    evaluated["mean_baseline"] = metrics.mean_baseline(zoo_data.training_mean(root), true_cm, is_tablet)
+    state.finish("evaluate", time.monotonic() - started)
+
+    from zoo.stats import model_facts
+    facts = model_facts(model)
+    deployable = files.get("int8_tflite", files["float_tflite"])
+    manifest = {
+        "model": name,
+        "builder_args": {k: v for k, v in builder_args.items()},
+        "mode": mode,
+        "seed": seed,
+        "input": _input_record(specs, deployable),
+        "output": {"name": facts["outputs"][0]["name"], "shape": facts["outputs"][0]["shape"],
+                   "scale_cm": registry.GAZE_SCALE_CM,
+                   "meaning": "(XCam, YCam) / scale_cm, tanh range; cm = value * scale_cm"},
+        "params": facts["params"],
+        "macs": facts["macs"],
+        "files": {kind: file_record(path, work) for kind, path in files.items()},
+        "metrics": evaluated,
+        "data": {"root": str(root), "rendered": zoo_data.render_settings(root),
+                 "valid_frames": index.split_counts()},
+        "training": {"epochs": epochs, "qat_epochs": qat_epochs if mode == "qat" else 0,
+                     "batch_size": batch_size, "steps_per_epoch_cap": steps,
+                     "learning_rate": learning_rate, "loss": "mse on (XCam, YCam) / scale_cm",
+                     "best_val_loss": {k: v for k, v in state.values.get("best_val_loss", {}).items()}},
+        "toolchain": toolchain_versions(),
+        "command": list(command or sys.argv),
+        "seconds": state.values["seconds"],
+    }
+    _finish(work, out, manifest)
+    return out
+
+
+def _finish(work, out, manifest):
+    """Drops the resume scaffolding and renames the finished folder into place."""
+    for scratch in ("cache", "train_backup", "qat_backup", STATE_FILE):
+        target = work / scratch
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+    for weights in work.glob("*_best.weights.h5"):
+        weights.unlink()
+    manifest["seconds"]["total"] = round(sum(manifest["seconds"].values()), 2)
+    (work / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    if out.exists():
+        old = out.with_name(out.name + ".old")
+        os.replace(out, old)
+        os.replace(work, out)
+        shutil.rmtree(old)
+    else:
+        os.replace(work, out)
