@@ -208,7 +208,3 @@ def main(argv=None):
         print("zoo: interrupted", file=sys.stderr)
         return 130
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""The rendered subject: a geometric eye model and a procedural face painter (numpy only).
+"""The rendered subject: a geometric eye model and a procedural face painter (numpy, Pillow).
 
 Eye model. Lengths in cm, in GazeCapture's camera coordinates: x to the right and y up as the
 user sees the screen, z from the screen towards the user, camera at the origin.
@@ -16,7 +16,7 @@ user sees the screen, z from the screen towards the user, camera at the origin.
   ``u = cx - f X / Z``, ``v = cy - f Y / Z``: it faces the user, so the subject's right eye
   (+x) appears on the image's left and the subject's left eye on its right.
 
-The face is a caricature: eyes 4.0 x 2.3 cm with a 2.4 cm eyeball radius (a human's is about
+The face is a caricature: eyes 4.8 x 3.4 cm with a 4 cm eyeball radius (a human's is about
 1.2 cm), so that the iris moves several pixels across the gaze range even in a 96-pixel crop.
 Head rotation moves every feature (each is a projected 3D point); features are drawn as
 ellipses in the image plane, rolled with the head.
@@ -24,14 +24,15 @@ ellipses in the image plane, rolled with the head.
 import dataclasses
 
 import numpy as np
+from PIL import Image, ImageFilter
 
 FOCAL_PX = 220.0
-EYEBALL_RADIUS = 2.4
-EYEBALL_DEPTH = 4.0  # eyeball centre in front of the head centre
-EYE_HEIGHT = 1.2  # eye line above the head centre
-EYE_HALF_SIZE = (2.0, 1.15)  # eyelid opening, half width and half height
-IRIS_RADIUS = 0.75
-PUPIL_RADIUS = 0.32
+EYEBALL_RADIUS = 4.0
+EYEBALL_DEPTH = 3.0  # eyeball centre in front of the head centre
+EYE_HEIGHT = 1.5  # eye line above the head centre
+EYE_HALF_SIZE = (2.4, 1.7)  # eyelid opening, half width and half height
+IRIS_RADIUS = 0.9
+PUPIL_RADIUS = 0.4
 SCLERA = (0.93, 0.91, 0.87)
 PUPIL = (0.03, 0.03, 0.03)
 
@@ -49,7 +50,7 @@ class Look:
     light: np.ndarray  # (x, y) direction in the image the face is lit from, times its strength
     background: np.ndarray  # (4, 5, 3) colours of a smooth background field
     noise_std: float  # sensor noise, in 8-bit levels
-    blur_px: float
+    blur_px: float  # radius of the camera's (box) blur
 
 
 @dataclasses.dataclass(frozen=True)
@@ -108,10 +109,10 @@ def face_geometry(look, pose, target_cm, frame_size):
     front = EYEBALL_DEPTH + EYEBALL_RADIUS
     named = {
         "head": at(0, 0, 0), "hair": at(0, 1.8, -1.0), "neck": at(0, -0.9 * half_h, -1.0),
-        "brow_right": at(look.ipd / 2, EYE_HEIGHT + 1.9, front - 0.4),
-        "brow_left": at(-look.ipd / 2, EYE_HEIGHT + 1.9, front - 0.4),
-        "nose": at(0, -1.6, front + 1.6), "nostril_right": at(0.5, -2.6, front + 1.1),
-        "nostril_left": at(-0.5, -2.6, front + 1.1), "mouth": at(0, -5.0, front),
+        "brow_right": at(look.ipd / 2, EYE_HEIGHT + EYE_HALF_SIZE[1] + 0.8, front - 0.4),
+        "brow_left": at(-look.ipd / 2, EYE_HEIGHT + EYE_HALF_SIZE[1] + 0.8, front - 0.4),
+        "nose": at(0, -2.0, front + 1.6), "nostril_right": at(0.5, -3.0, front + 1.1),
+        "nostril_left": at(-0.5, -3.0, front + 1.1), "mouth": at(0, -5.5, front),
         "face_box": at(0, 0.5, front),
     }
     names = list(named)
@@ -152,9 +153,9 @@ class Canvas:
         dv = (np.arange(v0, v1, dtype=np.float32) + 0.5 - centre[1])[:, None]
         cos, sin = np.cos(angle), np.sin(angle)
         x, y = du * cos + dv * sin, dv * cos - du * sin
-        q = np.sqrt((x / a) ** 2 + (y / b) ** 2)
-        gradient = np.sqrt((x / a ** 2) ** 2 + (y / b ** 2) ** 2) / np.maximum(q, 1e-6)
-        distance = (q - 1) / np.maximum(gradient, 1e-6)
+        # signed distance to the outline, to first order: f / |grad f| for f = (x/a)^2 + (y/b)^2 - 1
+        inside = (x / a) ** 2 + (y / b) ** 2 - 1
+        distance = inside / np.maximum(2 * np.sqrt((x / a ** 2) ** 2 + (y / b ** 2) ** 2), 1e-3)
         return (slice(v0, v1), slice(u0, u1)), np.clip(0.5 - distance, 0.0, 1.0)
 
     def fill(self, region, alpha, colour):
@@ -198,9 +199,10 @@ def _paste(target, target_region, source, source_region):
             source[v0 - sv.start:v1 - sv.start, u0 - su.start:u1 - su.start]
 
 
-def paint(look, geometry, background, eyes_open, rng):
-    """The frame as uint8 (height, width, 3): body, hair, face, brows, eyes, nose, mouth,
-    lighting, blur and sensor noise. ``geometry=None`` paints the empty scene."""
+def paint(look, geometry, background, eyes_open, noise):
+    """The frame as uint8 (height, width, 3): body, hair, face, brows, eyes, nose, mouth and
+    lighting, then camera blur and ``noise`` (int16, the frame's shape). ``geometry=None`` paints
+    the empty scene."""
     canvas = Canvas(background)
     if geometry is not None:
         s, angle, p = geometry.scale, geometry.angle, geometry.points
@@ -209,37 +211,26 @@ def paint(look, geometry, background, eyes_open, rng):
         canvas.ellipse(body, (16.0 * s, 9.0 * s), 0.0, look.shirt)
         canvas.ellipse(p["neck"], (0.45 * half_w * s, 0.5 * half_h * s), angle, look.skin * 0.85)
         canvas.ellipse(p["hair"], (1.1 * half_w * s, 0.95 * half_h * s), angle, look.hair)
-        canvas.ellipse(p["head"], (half_w * s, half_h * s), angle, look.skin)
+        face_region, face_alpha = canvas.ellipse(p["head"], (half_w * s, half_h * s), angle, look.skin)
         for brow in ("brow_right", "brow_left"):
-            canvas.ellipse(p[brow], (2.0 * s, 0.32 * s), angle, look.hair * 0.8)
+            canvas.ellipse(p[brow], (EYE_HALF_SIZE[0] * s, 0.32 * s), angle, look.hair * 0.8)
         for eye, is_open in zip((geometry.right_eye, geometry.left_eye), eyes_open):
             _paint_eye(canvas, eye, geometry, look, is_open)
         canvas.ellipse(p["nose"], (0.9 * s, 1.4 * s), angle, look.skin * 0.82)
         for nostril in ("nostril_right", "nostril_left"):
             canvas.ellipse(p[nostril], (0.3 * s, 0.18 * s), angle, look.skin * 0.45)
         canvas.ellipse(p["mouth"], (2.3 * s, 0.45 * s), angle, look.lips)
-        _light(canvas.image, p["head"], (half_w * s, half_h * s), look.light)
-    image = _blur(canvas.image, look.blur_px) * 255.0
-    image += rng.standard_normal(image.shape, dtype=np.float32) * look.noise_std
-    return np.clip(image + 0.5, 0, 255).astype(np.uint8)
+        if face_region is not None:
+            _light(canvas.image, face_region, face_alpha, p["head"], (half_w * s, half_h * s), look.light)
+    image = Image.fromarray((np.clip(canvas.image, 0, 1) * 255 + 0.5).astype(np.uint8))
+    image = image.filter(ImageFilter.BoxBlur(look.blur_px))
+    return np.clip(np.asarray(image, np.int16) + noise, 0, 255).astype(np.uint8)
 
 
-def _light(image, centre, half_axes, light):
-    """Directional light: brighter on the lit side of the head, fading with distance from it."""
-    height, width = image.shape[:2]
-    du = (np.arange(width, dtype=np.float32) + 0.5 - centre[0]) / half_axes[0]
-    dv = (np.arange(height, dtype=np.float32) + 0.5 - centre[1]) / half_axes[1]
-    shade = 1.0 + np.clip(light[0] * du[None, :] + light[1] * dv[:, None], -0.5, 0.5)
-    image *= shade[..., None]
-
-
-def _blur(image, sigma):
-    """Separable Gaussian blur (camera focus)."""
-    if sigma < 0.2:
-        return image
-    radius = int(np.ceil(2.5 * sigma))
-    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2).astype(np.float32)
-    taps /= taps.sum()
-    padded = np.pad(image, ((radius, radius), (radius, radius), (0, 0)), mode="edge")
-    rows = sum(w * padded[:, i:i + image.shape[1]] for i, w in enumerate(taps))
-    return sum(w * rows[i:i + image.shape[0]] for i, w in enumerate(taps))
+def _light(image, region, alpha, centre, half_axes, light):
+    """Directional light on the face: brighter on the side ``light`` points to."""
+    rows, cols = region
+    du = (np.arange(cols.start, cols.stop, dtype=np.float32) + 0.5 - centre[0]) / half_axes[0]
+    dv = (np.arange(rows.start, rows.stop, dtype=np.float32) + 0.5 - centre[1]) / half_axes[1]
+    shade = np.clip(light[0] * du[None, :] + light[1] * dv[:, None], -0.5, 0.5)
+    image[region] *= (1.0 + alpha * shade)[..., None]

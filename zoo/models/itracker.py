@@ -33,12 +33,12 @@ def _apply(tower, x):
     return x
 
 
-def itracker(image_size=224, grid_size=25):
+def itracker(input_size=224, grid_size=25):
     """Builds iTracker; outputs (XCam, YCam) scaled to [-1, 1] (see zoo.registry.GAZE_RANGE_CM)."""
     layers = tf.keras.layers
-    face = tf.keras.Input((image_size, image_size, 3), name="face")
-    left_eye = tf.keras.Input((image_size, image_size, 3), name="left_eye")
-    right_eye = tf.keras.Input((image_size, image_size, 3), name="right_eye")
+    face = tf.keras.Input((input_size, input_size, 3), name="face")
+    left_eye = tf.keras.Input((input_size, input_size, 3), name="left_eye")
+    right_eye = tf.keras.Input((input_size, input_size, 3), name="right_eye")
     grid = tf.keras.Input((grid_size * grid_size,), name="face_grid")
 
     eye_tower = _conv_tower("eye")

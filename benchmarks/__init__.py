@@ -1,0 +1,200 @@
+"""Benchmarks: the same models on every target, side by side.
+
+Apps (absl, ``python -m benchmarks.NAME --help``): ``latency`` (per-frame latency on the CPU and an
+attached Edge TPU), ``accuracy`` (cm error of every artifact of a build), ``compare`` (builds,
+compiles for both targets, runs both and writes results.json, RESULTS.md and plots) and
+``imx500_on_pi`` (the sensor's own runtimes, on a Raspberry Pi with the AI Camera).
+
+Shared here, so that every app writes and reads one format: the result row, the build-folder
+reader, the table renderer, atomic writes and the runner that turns a ``zoo.UsageError`` into one
+line on stderr (exit 2).
+"""
+import dataclasses
+import json
+import os
+import pathlib
+import sys
+import tempfile
+
+from absl import app, flags
+
+from zoo.errors import UsageError
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+EXIT_USAGE = 2
+SCHEMA_VERSION = 1
+
+# Artifact names, as the issue words them: the int8 TFLite a --qat build makes is tfmot's (the
+# Edge TPU path); MCT's is the IMX500 path.
+FLOAT, TFMOT_INT8, PTQ_INT8, MCT_INT8 = "float", "tfmot_int8", "ptq_int8", "mct_int8"
+EXTRA = "extra"  # a third-party TFLite file (--extra_models)
+CPU, EDGETPU, IMX500 = "cpu", "edgetpu", "imx500"
+MEASURED, PUBLISHED = "measured", "published"
+ON_SENSOR = "on-sensor"  # the IMX500's runtime: the network runs inside the image sensor
+
+flags.DEFINE_bool("json", False, "print the result rows as JSON on stdout instead of a table")
+
+
+def run(main):
+    """``app.run(main)``; a ``UsageError`` becomes one line on stderr and exit status 2."""
+    def guarded(argv):
+        try:
+            return main(argv)
+        except UsageError as error:
+            print(f"{pathlib.Path(sys.argv[0]).stem}: error: {error}", file=sys.stderr)
+            sys.exit(EXIT_USAGE)
+    app.run(guarded)
+
+
+def progress(app_name, message):
+    """One progress line on stderr (stdout carries the tables)."""
+    print(f"[{app_name}] {message}", file=sys.stderr, flush=True)
+
+
+def write_atomically(path, text):
+    """Writes ``text`` to ``path`` through a temp file next to it, so a reader never sees half a file."""
+    path = pathlib.Path(path)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w") as stream:
+            stream.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def write_json(path, value):
+    write_atomically(path, json.dumps(value, indent=1) + "\n")
+
+
+ROW_KEY = ("source", "model", "artifact", "target", "runtime", "threads")
+
+
+def merge_rows(results, rows):
+    """``results`` (a results.json document) with ``rows`` added; a row replaces the earlier row
+    of the same source, model, artifact, target, runtime and threads."""
+    new_keys = {tuple(row.get(k) for k in ROW_KEY) for row in rows}
+    kept = [row for row in results.get("rows", []) if tuple(row.get(k) for k in ROW_KEY) not in new_keys]
+    return {**results, "schema": SCHEMA_VERSION, "rows": kept + list(rows)}
+
+
+def read_results(path):
+    """A results.json document; an empty one when ``path`` does not exist yet."""
+    path = pathlib.Path(path)
+    if not path.exists():
+        return {"schema": SCHEMA_VERSION, "rows": []}
+    try:
+        results = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise UsageError(f"{path}: not a readable results.json ({error})") from None
+    if not isinstance(results, dict) or not isinstance(results.get("rows"), list):
+        raise UsageError(f"{path}: not a results.json of benchmarks.compare (no list of rows)")
+    return results
+
+
+# ---- builds ---------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Artifact:
+    """One model file to benchmark, with the facts its build recorded (None when unknown)."""
+    model: str
+    artifact: str
+    path: pathlib.Path
+    params: int = None
+    macs: int = None
+
+    @property
+    def bytes(self):
+        return self.path.stat().st_size
+
+    def facts(self):
+        """The row fields that describe the file."""
+        return {"model": self.model, "artifact": self.artifact, "file": str(self.path),
+                "bytes": self.bytes, "params": self.params, "macs": self.macs}
+
+
+def read_manifest(folder):
+    path = pathlib.Path(folder) / "manifest.json"
+    if not path.is_file():
+        raise UsageError(f"{folder}: not a build folder (no manifest.json); make one with `zoo build`")
+    return json.loads(path.read_text())
+
+
+def int8_artifact_name(manifest):
+    """The name of a build's ``int8_tflite``: tfmot's QAT int8 in --qat builds, else PTQ int8."""
+    return TFMOT_INT8 if manifest["mode"] == "qat" else PTQ_INT8
+
+
+def build_artifacts(folder):
+    """The TFLite files of a build folder: float, and the int8 files it made."""
+    folder = pathlib.Path(folder)
+    manifest = read_manifest(folder)
+    names = {"float_tflite": FLOAT, "int8_tflite": int8_artifact_name(manifest),
+             "ptq_int8_tflite": PTQ_INT8}
+    return [Artifact(manifest["model"], names[kind], folder / record["path"], manifest["params"],
+                     manifest["macs"])
+            for kind, record in manifest["files"].items() if kind in names]
+
+
+def extra_artifact(path):
+    """A third-party TFLite file: timed like the others, nothing else known about it."""
+    path = pathlib.Path(path)
+    if path.suffix != ".tflite" or not path.is_file():
+        raise UsageError(f"{path}: no such .tflite file")
+    return Artifact(path.stem, EXTRA, path)
+
+
+# ---- tables ---------------------------------------------------------------------------------
+
+def _number(digits):
+    return lambda value: f"{value:.{digits}f}"
+
+
+def _thousands(value):
+    return f"{value:,}"
+
+
+def _millions(value):
+    return f"{value / 1e6:.2f}M"
+
+
+# column key -> (header, formatter of a non-None value)
+COLUMNS = {
+    "model": ("model", str),
+    "artifact": ("artifact", str),
+    "target": ("target", str),
+    "runtime": ("runtime", str),
+    "threads": ("threads", str),
+    "latency_ms_median": ("median ms", _number(3)),
+    "latency_ms_p90": ("p90 ms", _number(3)),
+    "fps": ("fps", _number(0)),
+    "reference_ms_median": ("reference ms", _number(3)),
+    "vs_reference": ("x reference", _number(2)),
+    "cm": ("cm", _number(3)),
+    "cm_phone": ("phone cm", _number(3)),
+    "cm_tablet": ("tablet cm", _number(3)),
+    "frames": ("frames", str),
+    "bytes": ("bytes", _thousands),
+    "params": ("params", _thousands),
+    "macs": ("MACs", _millions),
+    "status": ("status", str),
+    "source": ("source", str),
+}
+
+
+def cell(row, key):
+    value = row.get(key)
+    return "-" if value is None else COLUMNS[key][1](value)
+
+
+def markdown_table(rows, keys):
+    """A Markdown table of ``rows`` with the columns ``keys`` (see COLUMNS); '-' where unknown."""
+    lines = ["| " + " | ".join(COLUMNS[key][0] for key in keys) + " |",
+             "|" + "|".join(" --- " for _ in keys) + "|"]
+    lines += ["| " + " | ".join(cell(row, key) for key in keys) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def print_rows(rows, keys, as_json):
+    print(json.dumps(rows, indent=1) if as_json else markdown_table(rows, keys), flush=True)

@@ -1,0 +1,84 @@
+"""Is gaze learnable from the rendered data? Trains a registered model for a few minutes and
+compares its test error (cm) with the mean predictor's.
+
+    .venv/bin/python benchmarks/learnability.py --model tinytracker_s --minutes 3
+
+Prints the model's and the mean predictor's mean Euclidean error in cm on the test split
+(overall, phones, tablets) and their ratio. Uses the default rendered dataset unless --data
+names a GazeCapture root.
+"""
+import os
+import time
+
+from absl import app, flags
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model", "tinytracker_s", "registered model to train (zoo list)")
+flags.DEFINE_string("data", None, "GazeCapture root; default: the rendered default dataset")
+flags.DEFINE_float("minutes", 3.0, "training time budget (wall clock)")
+flags.DEFINE_integer("max_steps", 100000, "stop after this many batches even within the budget")
+flags.DEFINE_integer("batch_size", 32, "batch size")
+flags.DEFINE_float("learning_rate", 2e-3, "Adam learning rate, cosine-decayed over the time budget")
+flags.DEFINE_integer("seed", 0, "random seed for weights, shuffling and augmentation")
+flags.DEFINE_boolean("augment", True, "train with the pipeline's augmentation")
+flags.DEFINE_string("split", "test", "split to evaluate on")
+
+
+def main(argv):
+    del argv
+    import numpy as np
+    import tensorflow as tf
+
+    import zoo
+    from zoo import data, metrics
+
+    tf.keras.utils.set_random_seed(FLAGS.seed)
+    root = FLAGS.data or data.default_data_root()
+    model = zoo.create_model(FLAGS.model)
+    specs = zoo.input_specs(FLAGS.model, model)
+    train = data.make_dataset(root, specs, "train", FLAGS.batch_size, augment=FLAGS.augment, shuffle=True,
+                              seed=FLAGS.seed)
+    train = train.map(lambda x, y: (x, y / zoo.GAZE_SCALE_CM)).repeat()
+    evaluation = data.make_dataset(root, specs, FLAGS.split, 64, with_meta=True)
+
+    budget_s = FLAGS.minutes * 60
+
+    class Budget(tf.keras.callbacks.Callback):
+        """Cosine learning-rate decay over the time budget; stops when it is spent."""
+
+        def on_train_batch_begin(self, batch, logs=None):
+            progress = min((time.monotonic() - started) / budget_s, 1.0)
+            self.model.optimizer.learning_rate.assign(
+                FLAGS.learning_rate * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * progress))))
+            if progress >= 1.0:
+                self.model.stop_training = True
+
+    model.compile(optimizer=tf.keras.optimizers.Adam(FLAGS.learning_rate), loss="mse")
+    started, cpu_started = time.monotonic(), time.process_time()
+    history = model.fit(train, steps_per_epoch=FLAGS.max_steps, epochs=1, callbacks=[Budget()], verbose=2)
+    train_s, train_cpu_s = time.monotonic() - started, time.process_time() - cpu_started
+    steps = model.optimizer.iterations.numpy()
+
+    predicted, true_cm, is_tablet = [], [], []
+    for inputs, labels, meta in evaluation:
+        predicted.append(model(inputs, training=False).numpy() * zoo.GAZE_SCALE_CM)
+        true_cm.append(labels.numpy())
+        is_tablet.append(meta["is_tablet"].numpy())
+    predicted, true_cm, is_tablet = map(np.concatenate, (predicted, true_cm, is_tablet))
+    errors = metrics.gaze_errors(predicted, true_cm, is_tablet)
+    baseline = metrics.mean_baseline(data.training_mean(root), true_cm, is_tablet)
+
+    def cm(value):
+        return "   n/a" if value is None else f"{value:6.2f}"
+    print(f"\n{FLAGS.model} on {root}: {steps} steps of {FLAGS.batch_size} in {train_s:.0f} s "
+          f"({train_cpu_s:.0f} s CPU), final train loss {history.history['loss'][-1]:.4f}")
+    print(f"{FLAGS.split} split, {errors['frames']} frames: error in cm (all / phone / tablet)")
+    for label, row in (("model", errors), ("mean predictor", baseline)):
+        print(f"  {label:15} {cm(row['cm'])} {cm(row['cm_phone'])} {cm(row['cm_tablet'])}")
+    print(f"  mean predictor / model = {baseline['cm'] / errors['cm']:.2f}x")
+
+
+if __name__ == "__main__":
+    app.run(main)

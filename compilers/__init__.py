@@ -1,0 +1,1 @@
+"""Compiler adapters: one module per target (edgetpu, imx500), each with one public entry point."""

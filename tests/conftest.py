@@ -1,0 +1,53 @@
+"""Shared fixtures: a tiny rendered GazeCapture-format dataset and tiny `zoo build` outputs,
+made once per session and reused by the data, build, compiler and benchmark tests."""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+TINY_RENDER = {"subjects": 6, "frames": 12, "seed": 7}
+# Small inputs keep conversions quick; the operators are the same as at full size.
+TINY_BUILD_ARGS = {"tinytracker": ["--input-size", "32"], "tinytracker_s": ["--input-size", "32"],
+                   "itracker": ["--input-size", "64"]}
+
+
+def run_zoo(*args, check=True, timeout=900, env=None):
+    """Runs the real `zoo` command line in a child process (as a user would)."""
+    result = subprocess.run([sys.executable, "-m", "zoo", *map(str, args)], capture_output=True,
+                            text=True, timeout=timeout, cwd=REPO, env={**os.environ, **(env or {})})
+    if check and result.returncode != 0:
+        raise AssertionError(f"zoo {' '.join(map(str, args))} exited {result.returncode}:\n"
+                             f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    from zoo import data
+    root = tmp_path_factory.mktemp("data") / "gazecapture"
+    data.render_dataset(root, progress=False, **TINY_RENDER)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_build(tiny_data, tmp_path_factory):
+    """``tiny_build(name, mode)`` -> output folder of a 1-step `zoo build`, made once per session."""
+    made = {}
+
+    def build(name, mode="qat"):
+        if (name, mode) not in made:
+            out = tmp_path_factory.mktemp("builds") / f"{name}_{mode}"
+            run_zoo("build", name, f"--{mode}", "--data", tiny_data, "--out", out, "--epochs", 1,
+                    "--qat-epochs", 1, "--steps", 1, "--batch-size", 4, *TINY_BUILD_ARGS[name])
+            made[name, mode] = out
+        return made[name, mode]
+    return build
+
+
+def read_manifest(folder):
+    return json.loads((pathlib.Path(folder) / "manifest.json").read_text())

@@ -1,0 +1,124 @@
+"""`zoo build` end to end on a tiny rendered dataset: artifacts, int8-ness, manifest, errors,
+interrupt and resume (issue: zoo build)."""
+import hashlib
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import REPO, read_manifest, run_zoo
+
+MODELS = ("tinytracker", "tinytracker_s", "itracker")
+
+
+def _assert_manifest_matches_files(out):
+    manifest = read_manifest(out)
+    for kind, record in manifest["files"].items():
+        path = out / record["path"]
+        assert path.is_file(), kind
+        assert path.stat().st_size == record["bytes"]
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == record["sha256"]
+    return manifest
+
+
+def _assert_fully_int8(path, float_output=True):
+    from ai_edge_litert.interpreter import Interpreter
+    interpreter = Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    output_names = {d["name"] for d in interpreter.get_output_details()}
+    for tensor in interpreter.get_tensor_details():
+        if float_output and tensor["name"] in output_names:
+            assert tensor["dtype"] == np.float32
+            continue
+        assert tensor["dtype"] in (np.int8, np.int32), (tensor["name"], tensor["dtype"])
+    assert all(d["dtype"] == np.int8 for d in interpreter.get_input_details())
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_qat_build_writes_int8_tflite_and_a_true_manifest(tiny_build, name):
+    out = tiny_build(name, "qat")
+    manifest = _assert_manifest_matches_files(out)
+    assert set(manifest["files"]) == {"float_h5", "float_tflite", "ptq_int8_tflite", "int8_tflite"}
+    for kind in ("int8_tflite", "ptq_int8_tflite"):
+        _assert_fully_int8(out / manifest["files"][kind]["path"])
+    assert set(manifest["metrics"]) == set(manifest["files"]) | {"mean_baseline"}
+    test_frames = manifest["data"]["valid_frames"]["test"]
+    for kind in manifest["files"]:
+        assert manifest["metrics"][kind]["frames"] == test_frames
+        assert manifest["metrics"][kind]["cm"] > 0
+    assert manifest["model"] == name and manifest["mode"] == "qat"
+    expected_inputs = ["face", "left_eye", "right_eye", "face_grid"] if name == "itracker" else ["face"]
+    assert [i["name"] for i in manifest["input"]] == expected_inputs
+    assert all(i["dtype"] == "int8" and i["scale"] > 0 for i in manifest["input"])
+    assert manifest["toolchain"]["tensorflow"] == "2.15.1"
+    assert manifest["command"][:3] == ["zoo", "build", name]
+    assert {"train", "convert_float", "ptq", "qat", "evaluate", "total"} <= set(manifest["seconds"])
+    assert not any(p.name.endswith(".partial") for p in out.parent.iterdir())
+
+
+def test_ptq_build_and_int8_output(tiny_data, tmp_path):
+    out = tmp_path / "ptq"
+    run_zoo("build", "tinytracker_s", "--ptq", "--int8-output", "--data", tiny_data, "--out", out,
+            "--epochs", 1, "--steps", 1, "--batch-size", 4, "--input-size", 32)
+    manifest = _assert_manifest_matches_files(out)
+    assert set(manifest["files"]) == {"float_h5", "float_tflite", "int8_tflite"}
+    _assert_fully_int8(out / manifest["files"]["int8_tflite"]["path"], float_output=False)
+
+
+def test_eval_reproduces_the_manifest(tiny_build, tiny_data):
+    import json
+    out = tiny_build("tinytracker_s", "qat")
+    manifest = read_manifest(out)
+    result = json.loads(run_zoo("eval", out / manifest["files"]["int8_tflite"]["path"],
+                                "--data", tiny_data, "--json").stdout)
+    assert result["model"] == "tinytracker_s"
+    assert result["metrics"]["model"]["cm"] == pytest.approx(manifest["metrics"]["int8_tflite"]["cm"])
+    assert result["metrics"]["mean_baseline"]["cm"] == pytest.approx(
+        manifest["metrics"]["mean_baseline"]["cm"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["build", "nosuchnet"], "unknown model"),
+    (["build", "tinytracker", "--data", "/"], "not a GazeCapture root"),
+    (["build", "tinytracker", "--out", "/proc/zoo-out"], "output folder"),
+    (["eval", "model.onnx"], "not a .tflite, .h5 or .keras"),
+])
+def test_bad_input_is_one_line_exit_2(args, message):
+    result = run_zoo(*args, check=False)
+    assert result.returncode == 2
+    assert message in result.stderr and result.stderr.count("\n") == 1, result.stderr
+
+
+def test_qat_with_ptq_is_refused():
+    result = run_zoo("build", "tinytracker", "--qat", "--ptq", check=False)
+    assert result.returncode == 2 and "not allowed with argument" in result.stderr
+
+
+def test_interrupted_build_leaves_nothing_and_resume_completes(tiny_data, tmp_path):
+    out = tmp_path / "run"
+    partial = tmp_path / "run.partial"
+    args = ["build", "tinytracker_s", "--data", tiny_data, "--out", out, "--epochs", 3,
+            "--batch-size", 4, "--steps", 2, "--input-size", 32]
+    child = subprocess.Popen([sys.executable, "-m", "zoo", *map(str, args)], cwd=REPO,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 300
+    while not list(partial.glob("train_backup/**/*.index")) and time.monotonic() < deadline:
+        assert child.poll() is None, child.stdout.read()
+        time.sleep(0.2)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert not out.exists()
+    result = run_zoo(*args, "--resume")
+    assert "Epoch 1/3" not in result.stdout  # resumed after the checkpointed epoch
+    manifest = _assert_manifest_matches_files(out)
+    assert set(manifest["files"]) == {"float_h5", "float_tflite"}
+    assert not partial.exists()
+
+
+def test_resume_without_an_interrupted_build_is_refused(tiny_data, tmp_path):
+    result = run_zoo("build", "tinytracker_s", "--data", tiny_data, "--out", tmp_path / "x",
+                     "--resume", check=False)
+    assert result.returncode == 2 and "nothing to resume" in result.stderr
