@@ -28,6 +28,7 @@ SCHEMA_VERSION = 1
 # Edge TPU path); MCT's is the IMX500 path.
 FLOAT, TFMOT_INT8, PTQ_INT8, MCT_INT8 = "float", "tfmot_int8", "ptq_int8", "mct_int8"
 EXTRA = "extra"  # a third-party TFLite file (--extra_models)
+ARTIFACTS = (FLOAT, TFMOT_INT8, PTQ_INT8, MCT_INT8, EXTRA)
 CPU, EDGETPU, IMX500 = "cpu", "edgetpu", "imx500"
 MEASURED, PUBLISHED = "measured", "published"
 ON_SENSOR = "on-sensor"  # the IMX500's runtime: the network runs inside the image sensor
@@ -35,14 +36,19 @@ ON_SENSOR = "on-sensor"  # the IMX500's runtime: the network runs inside the ima
 flags.DEFINE_bool("json", False, "print the result rows as JSON on stdout instead of a table")
 
 
+class Failure(Exception):
+    """A tool the benchmark drives failed (its own output says more); one line, exit status 1."""
+
+
 def run(main):
-    """``app.run(main)``; a ``UsageError`` becomes one line on stderr and exit status 2."""
+    """``app.run(main)``; a ``UsageError`` becomes one line on stderr and exit status 2, a
+    ``Failure`` one line and exit status 1."""
     def guarded(argv):
         try:
             return main(argv)
-        except UsageError as error:
+        except (UsageError, Failure) as error:
             print(f"{pathlib.Path(sys.argv[0]).stem}: error: {error}", file=sys.stderr)
-            sys.exit(EXIT_USAGE)
+            sys.exit(EXIT_USAGE if isinstance(error, UsageError) else 1)
     app.run(guarded)
 
 
@@ -132,9 +138,10 @@ def build_artifacts(folder):
     manifest = read_manifest(folder)
     names = {"float_tflite": FLOAT, "int8_tflite": int8_artifact_name(manifest),
              "ptq_int8_tflite": PTQ_INT8}
-    return [Artifact(manifest["model"], names[kind], folder / record["path"], manifest["params"],
-                     manifest["macs"])
-            for kind, record in manifest["files"].items() if kind in names]
+    artifacts = [Artifact(manifest["model"], names[kind], folder / record["path"], manifest["params"],
+                          manifest["macs"])
+                 for kind, record in manifest["files"].items() if kind in names]
+    return sorted(artifacts, key=lambda artifact: ARTIFACTS.index(artifact.artifact))
 
 
 def extra_artifact(path):
@@ -170,7 +177,7 @@ COLUMNS = {
     "latency_ms_p90": ("p90 ms", _number(3)),
     "fps": ("fps", _number(0)),
     "reference_ms_median": ("reference ms", _number(3)),
-    "vs_reference": ("x reference", _number(2)),
+    "vs_reference": ("x reference", lambda value: f"{value:.3g}"),
     "cm": ("cm", _number(3)),
     "cm_phone": ("phone cm", _number(3)),
     "cm_tablet": ("tablet cm", _number(3)),

@@ -9,12 +9,13 @@ The error is GazeCapture's: mean Euclidean distance between predicted and true g
 over all test frames and over phones and tablets separately. Each TFLite file runs through LiteRT.
 The mean predictor (always the training set's mean gaze point) is listed as the floor to beat.
 """
+import json
 import pathlib
 
 from absl import app, flags
 
 import benchmarks
-from benchmarks import MCT_INT8, MEASURED
+from benchmarks import IMX500, MCT_INT8, MEASURED
 
 flags.DEFINE_string("data", None, "GazeCapture root with the test split (default: the data each "
                     "build was trained on; for compare: the rendered default dataset)")
@@ -40,34 +41,40 @@ def accuracy_rows(folder, data=None, frames=None, app_name="accuracy"):
     manifest = benchmarks.read_manifest(folder)
     root = pathlib.Path(data or manifest["data"]["root"]).absolute()
     specs = _specs(manifest)
-    evaluated = [(artifact.facts(), artifact.path, None) for artifact in benchmarks.build_artifacts(folder)]
-    mct = mct_model(folder)
-    if mct is not None:
-        evaluated.append(({"model": manifest["model"], "artifact": MCT_INT8, "file": str(mct),
-                           "bytes": mct.stat().st_size, "params": manifest["params"],
-                           "macs": manifest["macs"]}, mct, mct_predictor(mct)))
     rows = []
-    for facts, path, predict in evaluated:
-        predicted, true_cm, is_tablet = predict_cm(path, root, specs, limit=frames, predict=predict)
-        rows.append({**facts, **metrics.gaze_errors(predicted, true_cm, is_tablet), "data": str(root),
-                     "source": MEASURED})
-        benchmarks.progress(app_name, f"{manifest['model']} {facts['artifact']}: {rows[-1]['cm']:.3f} cm "
+    for artifact in benchmarks.build_artifacts(folder):
+        predicted, true_cm, is_tablet = predict_cm(artifact.path, root, specs, limit=frames)
+        rows.append({**artifact.facts(), **metrics.gaze_errors(predicted, true_cm, is_tablet),
+                     "data": str(root), "source": MEASURED})
+        benchmarks.progress(app_name, f"{manifest['model']} {artifact.artifact}: {rows[-1]['cm']:.3f} cm "
                             f"on {rows[-1]['frames']} test frames")
     baseline = metrics.mean_baseline(zoo_data.training_mean(root), true_cm, is_tablet)
-    rows.append({"model": manifest["model"], "artifact": MEAN_BASELINE, **baseline, "data": str(root),
-                 "source": MEASURED})
-    return rows
+    mct = mct_row(folder, manifest, root, rows[-1]["frames"])
+    return rows + ([mct] if mct else []) + [
+        {"model": manifest["model"], "artifact": MEAN_BASELINE, **baseline, "data": str(root),
+         "source": MEASURED}]
 
 
-def mct_model(folder):
-    """The MCT-quantized Keras model the IMX500 adapter kept in BUILD/imx500/, or None."""
-    from compilers import imx500
-    return imx500.quantized_model(pathlib.Path(folder) / "imx500")
+def mct_row(folder, manifest, root, frames):
+    """The MCT int8 row from the IMX500 adapter's report (BUILD/imx500/report.json), or None.
 
-
-def mct_predictor(path):
-    from compilers import imx500
-    return imx500.load_predictor(path)
+    compilers/imx500.py evaluates the MCT-quantized model (with MCT's own quantizers, in a process
+    free of tfmot) on the whole test split of its data; its figure is used only when that is the
+    same frames as the other rows, otherwise the row says why it has none."""
+    report_path = pathlib.Path(folder) / IMX500 / "report.json"
+    if not report_path.is_file():
+        return None
+    report = json.loads(report_path.read_text())
+    errors = {key: report["metrics"].get(key) for key in ("cm", "cm_phone", "cm_tablet", "frames")}
+    package = report["files"]["packer_zip"]
+    row = {"model": manifest["model"], "artifact": MCT_INT8, "file": package["path"],
+           "bytes": package["bytes"], "params": manifest["params"], "macs": manifest["macs"],
+           **errors, "data": report["source"]["data"], "source": MEASURED}
+    if pathlib.Path(row["data"]).absolute() != root or errors["frames"] != frames:
+        row.update(cm=None, cm_phone=None, cm_tablet=None,
+                   note=f"compilers/imx500.py evaluated it on {errors['frames']} test frames of "
+                        f"{row['data']}, not these {frames} of {root}")
+    return row
 
 
 TABLE = ("model", "artifact", "cm", "cm_phone", "cm_tablet", "frames", "bytes")

@@ -13,6 +13,7 @@ can be compared. A build's tfmot int8 model is also run through the Edge TPU del
 libedgetpu and a device are present (compiled by compilers/edgetpu.py into BUILD/edgetpu/);
 otherwise its row says "not measured: no device".
 """
+import dataclasses
 import pathlib
 import time
 
@@ -28,11 +29,15 @@ REFERENCE_MODEL = (benchmarks.REPO.parent / "shared" / "edgetpu" / "reference-mo
 RUNTIMES = ("litert", "tflite_runtime")  # zoo.tflite.RUNTIMES, without importing TF at flag time
 EDGETPU_RUNTIME = "libedgetpu"
 NO_DEVICE = "not measured: no device"
+MIN_RUNS = 10
 
 flags.DEFINE_list("runtimes", list(RUNTIMES), f"CPU runtimes to time, any of {', '.join(RUNTIMES)}")
 flags.DEFINE_integer("threads", 1, "interpreter threads", lower_bound=1)
 flags.DEFINE_integer("warmup", 20, "untimed invocations before timing", lower_bound=0)
 flags.DEFINE_integer("num_runs", 200, "timed invocations per model and runtime", lower_bound=1)
+flags.DEFINE_float("max_seconds", 10.0, "time budget per model and runtime: timing stops after "
+                   f"this many seconds (with at least {MIN_RUNS} runs) so that slow models do not "
+                   "hold up the run; 0: always --num_runs", lower_bound=0)
 flags.DEFINE_string("reference", str(REFERENCE_MODEL) if REFERENCE_MODEL.is_file() else "",
                     "fixed reference TFLite model timed beside every model (the ratio makes figures "
                     "of different machines comparable); empty: none")
@@ -43,6 +48,19 @@ flags.register_validator("reference", lambda path: not path or pathlib.Path(path
 FLAGS = flags.FLAGS
 
 
+@dataclasses.dataclass(frozen=True)
+class Timing:
+    """How each model is timed (the flags above)."""
+    threads: int = 1
+    warmup: int = 20
+    num_runs: int = 200
+    max_seconds: float = 10.0
+
+    @classmethod
+    def from_flags(cls):
+        return cls(FLAGS.threads, FLAGS.warmup, FLAGS.num_runs, FLAGS.max_seconds)
+
+
 def _random_input(details, rng):
     dtype = np.dtype(details["dtype"])
     if dtype.kind == "f":
@@ -51,51 +69,58 @@ def _random_input(details, rng):
     return rng.integers(info.min, info.max, details["shape"], endpoint=True).astype(dtype)
 
 
-def time_interpreter(interpreter, warmup, num_runs):
-    """Median and p90 of ``num_runs`` timed ``invoke()`` calls, in ms, and the frames per second."""
+def time_interpreter(interpreter, timing):
+    """Median and p90 of the timed ``invoke()`` calls in ms, and the frames per second.
+
+    ``timing.max_seconds`` (0: none) ends the timing early, after at least MIN_RUNS runs, and the
+    warm-up after a quarter of it."""
     rng = np.random.default_rng(0)
     for details in interpreter.get_input_details():
         interpreter.set_tensor(details["index"], _random_input(details, rng))
-    for _ in range(warmup):
+
+    def deadline(share):
+        return time.perf_counter() + share * timing.max_seconds if timing.max_seconds else np.inf
+
+    warmup_end, warmed = deadline(0.25), 0
+    while warmed < timing.warmup and time.perf_counter() < warmup_end:
         interpreter.invoke()
-    seconds = np.empty(num_runs)
-    for run in range(num_runs):
+        warmed += 1
+    timing_end, seconds = deadline(1.0), []
+    while len(seconds) < timing.num_runs and (len(seconds) < MIN_RUNS or time.perf_counter() < timing_end):
         started = time.perf_counter()
         interpreter.invoke()
-        seconds[run] = time.perf_counter() - started
+        seconds.append(time.perf_counter() - started)
     median = float(np.median(seconds)) * 1e3
     return {"latency_ms_median": median, "latency_ms_p90": float(np.percentile(seconds, 90)) * 1e3,
-            "fps": 1e3 / median, "runs": num_runs, "warmup": warmup}
+            "fps": 1e3 / median, "runs": len(seconds), "warmup": warmed}
 
 
-def time_file(path, runtime, threads, warmup, num_runs):
+def time_file(path, runtime, timing):
     from zoo.tflite import make_interpreter
-    return time_interpreter(make_interpreter(path, runtime, threads), warmup, num_runs)
+    return time_interpreter(make_interpreter(path, runtime, timing.threads), timing)
 
 
 def _failure(error):
-    return f"failed: {type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+    lines = str(error).strip().splitlines()
+    return f"failed: {type(error).__name__}" + (f": {lines[0]}" if lines else "")
 
 
-def cpu_rows(artifacts, runtimes=RUNTIMES, threads=1, warmup=20, num_runs=200, reference=None,
-             app_name="latency"):
+def cpu_rows(artifacts, runtimes=RUNTIMES, timing=Timing(), reference=None, app_name="latency"):
     """One row per artifact and CPU runtime; ``reference`` is timed right before each artifact."""
     rows = []
     total = len(artifacts) * len(runtimes)
     for runtime in runtimes:
         for artifact in artifacts:
-            row = {**artifact.facts(), "target": CPU, "runtime": runtime, "threads": threads,
+            row = {**artifact.facts(), "target": CPU, "runtime": runtime, "threads": timing.threads,
                    "source": MEASURED}
             try:
                 if reference:
-                    reference_timing = time_file(reference, runtime, threads, warmup, num_runs)
                     row["reference_model"] = pathlib.Path(reference).name
-                    row["reference_ms_median"] = reference_timing["latency_ms_median"]
-                row.update(time_file(artifact.path, runtime, threads, warmup, num_runs))
-                row["status"] = MEASURED
+                    row["reference_ms_median"] = time_file(reference, runtime, timing)["latency_ms_median"]
+                row.update(time_file(artifact.path, runtime, timing), status=MEASURED)
                 if reference:
                     row["vs_reference"] = row["latency_ms_median"] / row["reference_ms_median"]
-            except (ValueError, RuntimeError) as error:  # e.g. an op this runtime lacks
+            except (ValueError, RuntimeError) as error:  # e.g. an operator this runtime lacks
                 row["status"] = _failure(error)
             rows.append(row)
             benchmarks.progress(app_name, f"{len(rows)}/{total} {artifact.model} {artifact.artifact} "
@@ -106,29 +131,35 @@ def cpu_rows(artifacts, runtimes=RUNTIMES, threads=1, warmup=20, num_runs=200, r
 def _summary(row):
     if row["status"] != MEASURED:
         return row["status"]
-    text = f"{row['latency_ms_median']:.3f} ms median"
+    text = f"{row['latency_ms_median']:.3f} ms median of {row['runs']} runs"
     if row.get("vs_reference") is not None:
         text += f", {row['vs_reference']:.2f}x the reference ({row['reference_ms_median']:.3f} ms)"
     return text
 
 
-def edgetpu_row(artifact, compiled, threads=1, warmup=20, num_runs=200, app_name="latency"):
-    """The Edge TPU row of a tfmot int8 artifact: timed through libedgetpu when the library and a
-    device are present and ``compiled`` (the *_edgetpu.tflite) exists, else why it was not."""
+def compiled_model(build_folder):
+    """The Edge TPU compiler's output for a build (BUILD/edgetpu/), or None."""
     from compilers import edgetpu
-    row = {**artifact.facts(), "target": EDGETPU, "runtime": EDGETPU_RUNTIME, "threads": threads,
+    return edgetpu.compiled_model(pathlib.Path(build_folder) / EDGETPU)
+
+
+def edgetpu_row(artifact, compiled, timing=Timing(), app_name="latency"):
+    """The Edge TPU row of a tfmot int8 artifact: timed through libedgetpu when the library and a
+    device are present and ``compiled`` (its *_edgetpu.tflite) exists, else why it was not."""
+    from compilers import edgetpu
+    row = {**artifact.facts(), "target": EDGETPU, "runtime": EDGETPU_RUNTIME, "threads": timing.threads,
            "source": MEASURED}
     if compiled is not None:
         row.update(file=str(compiled), bytes=pathlib.Path(compiled).stat().st_size)
     try:
         interpreter = edgetpu.make_interpreter(str(compiled or artifact.path))
-    except UsageError:
+    except UsageError:  # libedgetpu or the device is absent
         row["status"] = NO_DEVICE
     else:
         if compiled is None:
-            row["status"] = "not measured: no compiled model (edgetpu_compiler absent)"
+            row["status"] = "not measured: not compiled (no edgetpu_compiler)"
         else:
-            row.update(time_interpreter(interpreter, warmup, num_runs), status=MEASURED)
+            row.update(time_interpreter(interpreter, timing), status=MEASURED)
     benchmarks.progress(app_name, f"{artifact.model} {artifact.artifact} {EDGETPU}: {_summary(row)}")
     return row
 
@@ -137,33 +168,20 @@ TABLE = ("model", "artifact", "target", "runtime", "threads", "latency_ms_median
          "fps", "reference_ms_median", "vs_reference", "bytes", "status")
 
 
-def _collect(paths):
-    """(artifacts to time on the CPU, [(tfmot int8 artifact, its build folder)]) from arguments."""
-    artifacts, edgetpu_candidates = [], []
-    for path in map(pathlib.Path, paths):
-        if path.is_dir():
-            build = benchmarks.build_artifacts(path)
-            artifacts += build
-            edgetpu_candidates += [(a, path) for a in build if a.artifact == TFMOT_INT8]
-        else:
-            artifacts.append(benchmarks.extra_artifact(path))
-    return artifacts, edgetpu_candidates
-
-
-def compiled_model(build_folder):
-    """The Edge TPU compiler's output for a build (BUILD/edgetpu/), or None."""
-    from compilers import edgetpu
-    return edgetpu.compiled_model(pathlib.Path(build_folder) / "edgetpu")
-
-
 def main(argv):
     if len(argv) < 2:
         raise app.UsageError("give one or more build folders (with manifest.json) or .tflite files")
-    artifacts, edgetpu_candidates = _collect(argv[1:])
-    rows = cpu_rows(artifacts, FLAGS.runtimes, FLAGS.threads, FLAGS.warmup, FLAGS.num_runs,
-                    FLAGS.reference or None)
-    rows += [edgetpu_row(artifact, compiled_model(folder), FLAGS.threads, FLAGS.warmup, FLAGS.num_runs)
-             for artifact, folder in edgetpu_candidates]
+    artifacts, on_edgetpu = [], []
+    for path in map(pathlib.Path, argv[1:]):
+        if path.is_dir():
+            build = benchmarks.build_artifacts(path)
+            artifacts += build
+            on_edgetpu += [(a, compiled_model(path)) for a in build if a.artifact == TFMOT_INT8]
+        else:
+            artifacts.append(benchmarks.extra_artifact(path))
+    timing = Timing.from_flags()
+    rows = cpu_rows(artifacts, FLAGS.runtimes, timing, FLAGS.reference or None)
+    rows += [edgetpu_row(artifact, compiled, timing) for artifact, compiled in on_edgetpu]
     benchmarks.print_rows(rows, TABLE, FLAGS.json)
 
 

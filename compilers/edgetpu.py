@@ -26,8 +26,9 @@ Exit status:
   2  bad input: one line on stderr, nothing written
   3  pre-flight only: no compiler found (or --preflight-only); report.json has "compiler": null
 
-From Python: compilers.edgetpu.compile(model, ...) returns the report; make_interpreter(path)
-runs a compiled model on the Edge TPU through libedgetpu.
+From Python: compilers.edgetpu.compile(model, ...) returns the report; compiled_model(DIR) is the
+NAME_edgetpu.tflite it left there (or None); make_interpreter(path) runs a compiled model on the
+Edge TPU through libedgetpu.
 """
 import argparse
 import collections
@@ -50,11 +51,13 @@ if __package__ in (None, ""):  # run as a script: make the repository's packages
 from zoo import tflite  # noqa: E402
 from zoo.errors import UsageError  # noqa: E402
 
-EXIT_COMPILED, EXIT_FAILED, EXIT_USAGE, EXIT_PREFLIGHT_ONLY = 0, 1, 2, 3
-_EXIT_CODES = {"compiled": EXIT_COMPILED, "failed": EXIT_FAILED, "preflight-only": EXIT_PREFLIGHT_ONLY}
+__all__ = ["compile", "compiled_model", "make_interpreter"]
+
+_EXIT_CODES = {"compiled": 0, "failed": 1, "preflight-only": 3}  # report["status"] -> exit status
+_EXIT_USAGE = 2
 
 # The compiler's status words (its operation log).
-MAPPED = "Mapped to Edge TPU"
+_MAPPED = "Mapped to Edge TPU"
 _NOT_SUPPORTED = "Operation not supported"
 _UNSUPPORTED_TYPE = "Operation is working on an unsupported data type"
 _LIMITATION = "Operation is otherwise supported, but not mapped due to some unspecified limitation"
@@ -243,12 +246,17 @@ def _beyond_three_dims(tensor):
     return any(size != 1 for size in tensor.shape[:-3])
 
 
+def _version_unknown(op):
+    """True when compiler 16 cannot read this operator version (it then refuses the model)."""
+    return op.version > _KNOWN_VERSIONS.get(op.name, op.version)
+
+
 def _unsupported_reason(graph, op):
     """The compiler's status for ``op`` on its own (None when it can map), before partitioning."""
     rule = None if op.custom else _SUPPORTED.get(op.name)
     if rule is None:
         return _UNSUPPORTED_TYPE if op.name == "DEQUANTIZE" else _NOT_SUPPORTED  # as its logs say
-    if op.version > _KNOWN_VERSIONS.get(op.name, op.version):
+    if _version_unknown(op):
         return _VERSION
     tensors = [graph.tensors[i] for i in op.inputs + op.outputs if i >= 0]
     if op.name == "QUANTIZE" and not _eight_bit(_tensor(graph, op, 0)):
@@ -295,7 +303,7 @@ def _preflight(graph):
             status = _SUBGRAPH
         on_tpu.append(status is None)
         after_tpu.append(any(on_tpu[u] or after_tpu[u] for u in upstream))
-        statuses.append(status or MAPPED)
+        statuses.append(status or _MAPPED)
         producer.update((t, op.index) for t in op.outputs)
 
     operators = [{"index": op.index, "op": op.name, "version": op.version, "on_tpu": tpu, "status": status}
@@ -325,13 +333,11 @@ def _preflight(graph):
 def _version_problems(graph):
     """Operator versions compiler 16 cannot read: it refuses the model outright."""
     problems = []
-    for name, version in sorted({(op.name, op.version) for op in graph.operators}):
-        known = _KNOWN_VERSIONS.get(name)
-        if known is not None and version > known:
-            meaning = _VERSION_MEANING.get((name, version))
-            problems.append(f"compiler 16 reads {name} up to version {known} and will refuse this model "
-                            f"(\"Didn't find op for builtin opcode '{name}' version '{version}'\")"
-                            + (f"; version {version} is {meaning}" if meaning else ""))
+    for name, version in sorted({(op.name, op.version) for op in graph.operators if _version_unknown(op)}):
+        meaning = _VERSION_MEANING.get((name, version))
+        problems.append(f"compiler 16 reads {name} up to version {_KNOWN_VERSIONS[name]} and will refuse "
+                        f"this model (\"Didn't find op for builtin opcode '{name}' version '{version}'\")"
+                        + (f"; version {version} is {meaning}" if meaning else ""))
     return problems
 
 
@@ -404,10 +410,6 @@ def _parse_log(text):
     return {"version": version and version.group(1), "operations": _parse_table(text.splitlines())}
 
 
-def _cpu_rows(operations):
-    return [row for row in operations if row["status"] != MAPPED]
-
-
 def _op_counts(rows):
     counts = collections.Counter()
     for row in rows:
@@ -462,12 +464,13 @@ def _compile(compiler, model, work_dir, min_runtime_version, timeout_s):
         report["log"] = log.name
         operations = _parse_log(log.read_text(errors="replace"))["operations"] or operations
     report["operations"] = operations
-    report["cpu_ops"] = _cpu_rows(operations)
+    report["cpu_ops"] = [row for row in operations if row["status"] != _MAPPED]
     if report["ops_on_tpu"] is None and report["ops_total"] is not None:
         # Only a partial mapping prints the two counts; otherwise every operation is mapped.
         report["ops_on_tpu"], report["ops_on_cpu"] = report["ops_total"], 0
     if parsed["errors"] or returncode != 0:
         report["error"] = "; ".join(parsed["errors"]) or f"{_COMPILER} exited with status {returncode}"
+        compiled.unlink(missing_ok=True)  # whatever a failed run left is not a compiled model
     elif not compiled.is_file():
         report["error"] = f"{_COMPILER} reported success but wrote no {compiled.name}"
     else:
@@ -536,17 +539,18 @@ def compile(model, out_dir=None, compiler=None, min_runtime_version=None, timeou
     model = pathlib.Path(model)
     graph = tflite.read_graph(model)
     _check_input(graph)
-    say(f"pre-flight: {len(graph.operators)} operators in {model.name}")
-    preflight = _preflight(graph)
     out_dir = pathlib.Path(out_dir) if out_dir is not None else model.with_name(f"{model.stem}_edgetpu")
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"-o {out_dir} is a file; give a folder for report.json and the compiled model")
     if min_runtime_version is not None and int(min_runtime_version) < 1:
-        raise UsageError(f"--min-runtime-version {min_runtime_version}: give a positive runtime version, e.g. 13")
+        raise UsageError(f"--min-runtime-version {min_runtime_version}: give a positive runtime "
+                         f"version, e.g. 13")
     if timeout_s <= 0:
         raise UsageError(f"--timeout {timeout_s}: give a positive number of seconds")
     compiler_path = None if preflight_only else _find_compiler(compiler)
 
+    say(f"pre-flight: {len(graph.operators)} operators in {model.name}")
+    preflight = _preflight(graph)
     report = {"model": str(model), "model_bytes": graph.file_bytes, "out_dir": str(out_dir),
               "preflight": preflight, "compiler": None, "disagreements": []}
     if compiler_path is None:
@@ -569,6 +573,15 @@ def compile(model, out_dir=None, compiler=None, min_runtime_version=None, timeou
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     return report
+
+
+def compiled_model(out_dir):
+    """The NAME_edgetpu.tflite that compile() left in ``out_dir`` (as its report.json says), or None."""
+    report = pathlib.Path(out_dir) / "report.json"
+    if not report.is_file():
+        return None
+    name = (json.loads(report.read_text()).get("compiler") or {}).get("edgetpu_model")
+    return pathlib.Path(out_dir) / name if name else None
 
 
 def make_interpreter(path, device=None, runtime="litert"):
@@ -607,7 +620,7 @@ def _summary(report):
     """The short human summary printed after a run."""
     pre = report["preflight"]
     lines = [f"{pathlib.Path(report['model']).name}: pre-flight predicts {pre['ops_on_tpu']} of "
-             f"{pre['ops_total']} operators on the Edge TPU in {pre['subgraphs']} subgraph, "
+             f"{pre['ops_total']} operators on the Edge TPU in {pre['subgraphs']} subgraph(s), "
              f"{pre['ops_on_cpu']} on the CPU"]
     if pre["partition_at"]:
         lines.append(f"  the TPU part ends at operator #{pre['partition_at']['index']} "
@@ -632,7 +645,7 @@ def _summary(report):
     return "\n".join(lines)
 
 
-def main(argv=None):
+def _main(argv=None):
     parser = argparse.ArgumentParser(
         prog="compilers/edgetpu.py", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Compile an int8 TFLite for the Coral Edge TPU, with a pre-flight check "
@@ -661,7 +674,7 @@ def main(argv=None):
                          preflight_only=args.preflight_only, progress=progress)
     except UsageError as error:
         print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return _EXIT_USAGE
     print(json.dumps(report, indent=2) if args.json else _summary(report))
     for disagreement in report["disagreements"]:
         print(f"warning: {disagreement}", file=sys.stderr)
@@ -671,4 +684,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_main())

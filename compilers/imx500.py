@@ -323,14 +323,13 @@ def _run_child(job_path):
         _say(f"baking face grid {face_grid} into the package; checking it against the quantized model")
 
         def with_baked_grid(batch):
+            """The quantized model fed the baked ramps instead of each frame's own."""
             arrays = []
             for spec, value in zip(specs, _ordered(batch, specs)):
-                if spec.name in ramps:
-                    value = np.concatenate([value[..., :-ramps[spec.name].shape[-1]], np.repeat(
-                        ramps[spec.name], len(value), axis=0)], axis=-1)
-                arrays.append(value)
-            return quantized(_split_inputs(dict(zip((s.name for s in specs), arrays)), specs),
-                             training=False).numpy()
+                extra = _grid_channels(spec)
+                arrays += [value[..., :-extra], np.repeat(ramps[spec.name], len(value), axis=0)] \
+                    if extra else [value]
+            return quantized(arrays, training=False).numpy()
         baked, baked_cm = _evaluate(
             lambda batch: package_model(_split_inputs(batch, specs, grids=False), training=False).numpy(),
             root, specs)
@@ -445,15 +444,23 @@ def _work_dir(out_dir):
 
 
 def _error_line(text):
-    """The one line that says why a tool failed: its last exception message, else its last ERROR."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    """The one line that says why a tool failed: its first ERROR (with the first detail line when
+    it announces details, as imxconv-tf's "...restrictions. Errors are:"), else its last exception
+    message, else its last line."""
+    lines = [re.sub(r"\s*\[[^\]]*\.py:\d+\]$", "", line.strip()) for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    for number, line in enumerate(lines):
+        if " ERROR " in f" {line} " or " CRITICAL " in f" {line} ":
+            message = re.sub(r"^.*?\b(ERROR|CRITICAL)\b\s*:?\s*", "", line)
+            details = [d for d in lines[number + 1:] if "reason:" in d] or \
+                [d for d in lines[number + 1:] if re.search(r"error", d, re.IGNORECASE)]
+            if message.endswith(":") and details:
+                message = f"{message} {details[0]}"
+            return message[:500]
     for line in reversed(lines):
-        if re.match(r"^[\w.]*(Error|Exception|Exit)\b.*: ", line):
-            return line[:400]
-    for line in reversed(lines):
-        if "ERROR" in line or "CRITICAL" in line:
-            return re.sub(r"\s*\[[^\]]*\.py:\d+\]$", "", line)[:400]
-    return lines[-1][:400] if lines else "no output"
+        if re.match(r"^[\w.]*(Error|Exception)\b.*: ", line):
+            return line[:500]
+    return lines[-1][:500] if lines else "no output"
 
 
 def _child_environment():

@@ -97,13 +97,6 @@ def _run(*args, env=None):
                           env={**os.environ, **(env or {})})
 
 
-def _cpu_counts(rows):
-    counts = collections.Counter()
-    for row in rows:
-        counts[row["op"]] += row["count"]
-    return counts
-
-
 # --- Pre-flight against the reference pairs -------------------------------------------------------
 
 
@@ -119,7 +112,7 @@ def test_preflight_predicts_the_cpu_operators_left_in_the_compiled_twin(name, tm
     twin = tflite.read_graph(REFERENCE / f"{name}_edgetpu.tflite")
     left_on_cpu = collections.Counter(op.name for op in twin.operators if op.name != "edgetpu-custom-op")
     preflight = report["preflight"]
-    assert _cpu_counts(preflight["cpu_ops"]) == left_on_cpu
+    assert edgetpu._op_counts(preflight["cpu_ops"]) == left_on_cpu
     assert preflight["subgraphs"] == sum(op.name == "edgetpu-custom-op" for op in twin.operators) == 1
     assert preflight["ops_on_tpu"] + preflight["ops_on_cpu"] == preflight["ops_total"]
     if not left_on_cpu:  # "all mapped"
@@ -230,7 +223,8 @@ def test_parser_reads_the_operation_log_and_the_same_table_printed_by_dash_s():
 def test_parser_splits_several_models_compiled_together():
     stdout = _readme_blocks()[0].replace("Model compiled", "Models compiled")
     block = stdout[stdout.index("Input model:"):stdout.index("See the operation log")]
-    parsed = edgetpu._parse_compiler_output(stdout.replace(block, block + block.replace("quantized", "second")))
+    second = block.replace("quantized", "second")
+    parsed = edgetpu._parse_compiler_output(stdout.replace(block, block + second))
     assert [m["input_model"] for m in parsed["models"]] == ["quantized_model.tflite", "second_model.tflite"]
     assert parsed["compile_ms"] == 542
 
@@ -262,7 +256,8 @@ def test_compile_keeps_the_compiled_model_and_reports_the_compilers_figures(tmp_
     assert result.returncode == 0, result.stderr
     out = tmp_path / "out"
     assert sorted(p.name for p in out.iterdir()) == [
-        "mobilenet_v1_0.25_128_quant_edgetpu.log", "mobilenet_v1_0.25_128_quant_edgetpu.tflite", "report.json"]
+        "mobilenet_v1_0.25_128_quant_edgetpu.log", "mobilenet_v1_0.25_128_quant_edgetpu.tflite",
+        "report.json"]
     assert (out / "mobilenet_v1_0.25_128_quant_edgetpu.tflite").read_bytes() == \
         (REFERENCE / "mobilenet_v1_0.25_128_quant_edgetpu.tflite").read_bytes()
     report = json.loads((out / "report.json").read_text())
@@ -277,6 +272,7 @@ def test_compile_keeps_the_compiled_model_and_reports_the_compilers_figures(tmp_
         "compiler maps 50 of 50 operations to the TPU; pre-flight predicted 31 of 31"]
     assert "warning: compiler maps 50 of 50" in result.stderr
     assert "compiler 16.0.384591198: 50 of 50 operations" in result.stdout
+    assert edgetpu.compiled_model(out) == out / "mobilenet_v1_0.25_128_quant_edgetpu.tflite"
 
 
 @needs_shared
@@ -287,7 +283,8 @@ def test_partial_mapping_counts_and_the_compiled_models_cpu_operators(tmp_path):
     report = json.loads(result.stdout)
     compiler = report["compiler"]
     assert (compiler["ops_on_tpu"], compiler["ops_on_cpu"]) == (261, 6)
-    assert _cpu_counts(compiler["compiled_model"]["cpu_ops"]) == _cpu_counts(report["preflight"]["cpu_ops"])
+    left_on_cpu = edgetpu._op_counts(compiler["compiled_model"]["cpu_ops"])
+    assert left_on_cpu == edgetpu._op_counts(report["preflight"]["cpu_ops"])
     assert not any("compiled model" in d for d in report["disagreements"])
     assert json.loads((tmp_path / "report.json").read_text()) == report
 
@@ -337,6 +334,7 @@ def test_missing_compiler_writes_the_preflight_and_exits_3(tmp_path):
     # The earlier run's compiled files would contradict the new report: they are gone.
     assert [p.name for p in out.iterdir()] == ["report.json"]
     assert json.loads((out / "report.json").read_text())["compiler"] is None
+    assert edgetpu.compiled_model(out) is None
 
 
 # --- Bad input --------------------------------------------------------------------------------------

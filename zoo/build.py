@@ -14,6 +14,7 @@ import os
 import pathlib
 import shutil
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -56,25 +57,30 @@ def toolchain_versions():
     return versions
 
 
-def _prepare_output(out, resume):
-    """Checks ``out`` can be written and returns the work folder ``<out>.partial``."""
+def _check_output(out):
+    """Fails early, before any work, when ``out`` cannot be written."""
     out = pathlib.Path(out).absolute()
-    parent = out.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UsageError(f"cannot create output folder {parent}: {error.strerror}") from None
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise UsageError(f"output folder {parent} is not writable; choose another --out")
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; choose a folder path")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        os.rmdir(tempfile.mkdtemp(dir=out.parent, prefix=".zoo-write-test-"))
+    except OSError as error:
+        raise UsageError(f"output folder {out.parent} is not writable ({error.strerror}); "
+                         f"choose another --out") from None
+    return out
+
+
+def _work_folder(out, resume):
+    """``<out>.partial``: the interrupted build's with --resume (which must exist), else fresh."""
     work = out.with_name(out.name + ".partial")
-    if work.exists() and not resume:
+    if resume:
+        if not (work / STATE_FILE).exists():
+            raise UsageError(f"nothing to resume: {work} holds no interrupted build; "
+                             f"run without --resume")
+    elif work.exists():
         shutil.rmtree(work)
-    if resume and not (work / STATE_FILE).exists():
-        raise UsageError(f"nothing to resume: {work} holds no interrupted build; run without --resume")
-    work.mkdir(exist_ok=True)
-    return out, work
+    return work
 
 
 class _State:
@@ -204,9 +210,11 @@ def build(name, mode="float", data=None, epochs=8, qat_epochs=2, batch_size=32, 
             raise UsageError(f"{flag} must be at least 1, got {value}")
     builder_kwargs = dict(builder_kwargs or {})
     builder_args = entry.builder_arguments(**builder_kwargs)  # raises on unknown arguments
+    out = _check_output(out or pathlib.Path("runs") / name)
+    work = _work_folder(out, resume)
     root = pathlib.Path(data).absolute() if data else zoo_data.default_data_root()
     index = zoo_data.open_gazecapture(root)
-    out, work = _prepare_output(out or pathlib.Path("runs") / name, resume)
+    work.mkdir(exist_ok=True)
     settings = {"model": name, "mode": mode, "data": str(root), "epochs": epochs,
                 "qat_epochs": qat_epochs, "batch_size": batch_size, "seed": seed, "steps": steps,
                 "int8_output": int8_output, "learning_rate": learning_rate,

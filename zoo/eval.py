@@ -12,13 +12,18 @@ from zoo.errors import UsageError
 MODEL_SUFFIXES = (".tflite", ".h5", ".keras")
 
 
-def _load(path):
-    """(predict function on a dict batch, {input name: shape}) for a model file."""
+def _check_model_file(path):
     path = pathlib.Path(path)
     if path.suffix not in MODEL_SUFFIXES:
         raise UsageError(f"{path}: not a .tflite, .h5 or .keras model file")
     if not path.is_file():
         raise UsageError(f"{path}: no such model file")
+    return path
+
+
+def _load(path):
+    """(predict function on a dict batch, {input name: shape}) for a model file."""
+    path = _check_model_file(path)
     if path.suffix == ".tflite":
         from zoo.tflite import io_details, make_interpreter, run_tflite
         interpreter = make_interpreter(path)
@@ -66,7 +71,7 @@ def predict_cm(path, root, specs, split="test", limit=None, predict=None):
 
 def evaluate_file(path, data=None, model=None, split="test"):
     """cm error of ``path`` and of the training-mean predictor on ``split``."""
-    path = pathlib.Path(path)
+    path = _check_model_file(path)
     manifest_path = path.parent / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else None
     name = model or (manifest or {}).get("model")
