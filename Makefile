@@ -24,7 +24,8 @@ java:
 
 demo: venv java
 	$(BIN)/zoo build tinytracker --qat --out $(OUT)
-	$(BIN)/python compilers/edgetpu.py $(OUT)/tinytracker_int8.tflite -o $(OUT)/edgetpu; test $$? -ne 1
+	# exit 3 = pre-flight only (edgetpu_compiler is not installed): a report, not a failure
+	$(BIN)/python compilers/edgetpu.py $(OUT)/tinytracker_int8.tflite -o $(OUT)/edgetpu; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 3 ]
 	$(BIN)/python compilers/imx500.py $(OUT)/tinytracker_int8.tflite -o $(OUT)/imx500
 
 test: venv java

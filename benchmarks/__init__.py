@@ -14,7 +14,6 @@ import json
 import os
 import pathlib
 import sys
-import tempfile
 
 from absl import app, flags
 
@@ -60,14 +59,12 @@ def progress(app_name, message):
 def write_atomically(path, text):
     """Writes ``text`` to ``path`` through a temp file next to it, so a reader never sees half a file."""
     path = pathlib.Path(path)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        with os.fdopen(handle, "w") as stream:
-            stream.write(text)
+        tmp.write_text(text)
         os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def write_json(path, value):
@@ -78,11 +75,16 @@ ROW_KEY = ("source", "model", "artifact", "target", "runtime", "threads")
 
 
 def merge_rows(results, rows):
-    """``results`` (a results.json document) with ``rows`` added; a row replaces the earlier row
-    of the same source, model, artifact, target, runtime and threads."""
-    new_keys = {tuple(row.get(k) for k in ROW_KEY) for row in rows}
-    kept = [row for row in results.get("rows", []) if tuple(row.get(k) for k in ROW_KEY) not in new_keys]
-    return {**results, "schema": SCHEMA_VERSION, "rows": kept + list(rows)}
+    """``results`` (a results.json document) with ``rows`` merged in: a row updates the earlier
+    row of the same source, model, artifact, target, runtime and threads (keeping the fields it
+    does not carry, e.g. the IMX500 memory figures), or is added."""
+    def key(row):
+        return tuple(row.get(field) for field in ROW_KEY)
+
+    merged = {key(row): row for row in results.get("rows", [])}
+    for row in rows:
+        merged[key(row)] = {**merged.get(key(row), {}), **row}
+    return {**results, "schema": SCHEMA_VERSION, "rows": list(merged.values())}
 
 
 def read_results(path):

@@ -21,6 +21,7 @@ flags.DEFINE_string("data", None, "GazeCapture root with the test split (default
                     "build was trained on; for compare: the rendered default dataset)")
 flags.DEFINE_integer("frames", None, "evaluate this many test frames, spread over the split "
                      "(default: all)", lower_bound=1)
+flags.declare_key_flag("json")
 FLAGS = flags.FLAGS
 MEAN_BASELINE = "mean_baseline"
 
@@ -33,12 +34,12 @@ def _specs(manifest):
 def accuracy_rows(folder, data=None, frames=None, app_name="accuracy"):
     """One row per artifact of build ``folder`` (cm, cm_phone, cm_tablet, frames), plus the mean
     predictor's, all on the same ``frames`` test frames of ``data`` (default: the build's data)."""
+    folder = pathlib.Path(folder)
+    manifest = benchmarks.read_manifest(folder)
     from zoo import data as zoo_data
     from zoo import metrics
     from zoo.eval import predict_cm
 
-    folder = pathlib.Path(folder)
-    manifest = benchmarks.read_manifest(folder)
     root = pathlib.Path(data or manifest["data"]["root"]).absolute()
     specs = _specs(manifest)
     rows = []

@@ -18,6 +18,7 @@ Layout of --out: NAME/ (the build, with NAME/edgetpu/ and NAME/imx500/), results
 error_vs_size.png, latency.png. The report files appear only when complete.
 """
 import datetime
+import json
 import os
 import pathlib
 import platform
@@ -155,7 +156,7 @@ def compile_imx500(folder, int8, rebuild):
     report_path, failure_path = folder / IMX500 / "report.json", folder / f"{IMX500}.failed"
     if not rebuild and report_path.is_file():
         say(f"{int8.model}: reusing the IMX500 package in {report_path.parent}")
-        return benchmarks.read_results_file(report_path), None
+        return json.loads(report_path.read_text()), None
     if not rebuild and failure_path.is_file():
         return None, failure_path.read_text().strip()
     say(f"{int8.model}: IMX500 conversion (MCT + imxconv-tf, minutes)")
@@ -348,7 +349,8 @@ def render_plots(results, folder):
     figure, axes = pyplot.subplots(figsize=(8, 5.5))
     seen = set()
     for row in rows:
-        cm = row.get("cm") if row.get("cm") is not None else row.get("cm_phone")
+        cm, phone_only = row.get("cm"), row.get("cm") is None and row.get("cm_phone") is not None
+        cm = row["cm_phone"] if phone_only else cm  # a paper that gives phone and tablet only
         key = (row["source"], row["model"], row["artifact"])
         if cm is None or not row.get("bytes") or key in seen or row["artifact"] == accuracy.MEAN_BASELINE:
             continue
@@ -357,7 +359,8 @@ def render_plots(results, folder):
         axes.scatter(row["bytes"], cm, s=60, marker=markers.get(row["artifact"], "*"),
                      facecolors="none" if published else colours[row["model"]],
                      edgecolors=colours[row["model"]])
-        axes.annotate(f"{row['model']} {row['artifact'] or ''}{' (published)' if published else ''}",
+        axes.annotate(f"{row['model']} {row['artifact'] or ''}{' (published)' if published else ''}"
+                      f"{' phone' if phone_only else ''}",
                       (row["bytes"], cm), fontsize=7, xytext=(4, 3), textcoords="offset points")
     axes.set_xscale("log")
     axes.set_xlabel("model file size (bytes; IMX500: packerOut.zip)")
@@ -370,15 +373,13 @@ def render_plots(results, folder):
 
     timed = [row for row in rows if row.get("latency_ms_median") is not None]
     figure, axes = pyplot.subplots(figsize=(8, 0.8 + 0.28 * max(len(timed), 1)))
-    labels = [f"{row['model']} {row['artifact'] or ''} {row['target'] or ''}/{row['runtime'] or ''}"
-              + (" (published)" if row["source"] == PUBLISHED else "") for row in timed]
-    axes.barh(range(len(timed)), [row["latency_ms_median"] for row in timed],
-              color=[colours[row["model"]] for row in timed],
-              hatch=None, edgecolor="black", linewidth=0.3)
+    labels = []
     for index, row in enumerate(timed):
-        if row["source"] == PUBLISHED:
-            axes.patches[index].set_hatch("//")
-            axes.patches[index].set_alpha(0.5)
+        published = row["source"] == PUBLISHED
+        axes.barh(index, row["latency_ms_median"], color=colours[row["model"]], edgecolor="black",
+                  linewidth=0.3, hatch="//" if published else None, alpha=0.5 if published else 1.0)
+        labels.append(f"{row['model']} {row['artifact'] or ''} {row['target'] or ''}/{row['runtime'] or ''}"
+                      + (" (published)" if published else ""))
     axes.set_yticks(range(len(timed)), labels, fontsize=7)
     axes.invert_yaxis()
     axes.set_xscale("log")
@@ -422,10 +423,10 @@ def run_comparison(out):
         settings = training_settings(name, FLAGS.epochs, FLAGS.qat_epochs)
         build_started = time.monotonic()
         ensure_build(name, folder, root, settings, FLAGS.steps, FLAGS.input_size, FLAGS.rebuild)
+        build_seconds = round(time.monotonic() - build_started, 1)
         rows, seconds = model_rows(name, folder, root, FLAGS.targets, timing, FLAGS.rebuild)
         results["rows"] += rows
-        results["seconds"][name] = {"build": round(time.monotonic() - build_started - sum(seconds.values()), 1),
-                                    **seconds}
+        results["seconds"][name] = {"build": build_seconds, **seconds}
     if FLAGS.extra_models:
         say(f"latency of {len(FLAGS.extra_models)} extra model(s)")
         results["rows"] += latency.cpu_rows([benchmarks.extra_artifact(p) for p in FLAGS.extra_models],

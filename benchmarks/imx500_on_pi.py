@@ -28,6 +28,7 @@ flags.DEFINE_float("frame_rate", 30.0, "camera frame rate to request", lower_bou
 flags.DEFINE_string("results", "results.json", "results.json to merge the row into (made if absent)")
 flags.register_validator("rpk", lambda path: path is None or pathlib.Path(path).is_file(),
                          "--rpk must be an existing .rpk file")
+flags.declare_key_flag("json")
 FLAGS = flags.FLAGS
 
 

@@ -45,6 +45,7 @@ flags.register_validator("runtimes", lambda names: bool(names) and set(names) <=
                          f"--runtimes must be a comma-separated subset of {', '.join(RUNTIMES)}")
 flags.register_validator("reference", lambda path: not path or pathlib.Path(path).is_file(),
                          "--reference must be an existing .tflite file (or empty for none)")
+flags.declare_key_flag("json")
 FLAGS = flags.FLAGS
 
 
@@ -133,7 +134,7 @@ def _summary(row):
         return row["status"]
     text = f"{row['latency_ms_median']:.3f} ms median of {row['runs']} runs"
     if row.get("vs_reference") is not None:
-        text += f", {row['vs_reference']:.2f}x the reference ({row['reference_ms_median']:.3f} ms)"
+        text += f", {row['vs_reference']:.3g}x the reference ({row['reference_ms_median']:.3f} ms)"
     return text
 
 

@@ -192,7 +192,9 @@ def _quantize(graph, specs, root, job):
         quantized, _ = mct.ptq.keras_post_training_quantization(
             graph, representative, target_platform_capabilities=tpc)
     elif method == "gptq":
-        config = mct.gptq.get_keras_gptq_config(n_epochs=job["epochs"])
+        # Without the Hessian-based weighting: on a CPU it costs ~5 s per sample and layer pass.
+        config = mct.gptq.get_keras_gptq_config(n_epochs=job["epochs"], use_hessian_based_weights=False,
+                                                use_hessian_sample_attention=False)
         quantized, _ = mct.gptq.keras_gradient_post_training_quantization(
             graph, representative, gptq_config=config, target_platform_capabilities=tpc)
     else:
@@ -287,6 +289,7 @@ def _run_child(job_path):
     started = time.monotonic()
     _say(f"loading {job['keras']}")
     import model_compression_toolkit as mct
+    from zoo import GAZE_SCALE_CM
     from zoo.build import toolchain_versions
     from zoo.data import default_data_root
     model = _load_float_model(job["keras"])
@@ -314,7 +317,9 @@ def _run_child(job_path):
     seconds["evaluate"] = time.monotonic() - started
 
     started = time.monotonic()
-    deployment = {"sensor_inputs": [spec.name for spec in specs], "face_grid": None}
+    deployment = {"sensor_inputs": [spec.name for spec in specs], "face_grid": None,
+                  "output": f"gaze (XCam, YCam) / {GAZE_SCALE_CM:g} cm (tanh range)",
+                  "gaze_scale_cm": GAZE_SCALE_CM}
     package_model = quantized
     if grid_specs:
         face_grid = job["face_grid"] or _median_face_grid(root)
@@ -450,7 +455,7 @@ def _error_line(text):
     lines = [re.sub(r"\s*\[[^\]]*\.py:\d+\]$", "", line.strip()) for line in text.splitlines()]
     lines = [line for line in lines if line]
     for number, line in enumerate(lines):
-        if " ERROR " in f" {line} " or " CRITICAL " in f" {line} ":
+        if re.search(r"\b(ERROR|CRITICAL)\b", line):
             message = re.sub(r"^.*?\b(ERROR|CRITICAL)\b\s*:?\s*", "", line)
             details = [d for d in lines[number + 1:] if "reason:" in d] or \
                 [d for d in lines[number + 1:] if re.search(r"error", d, re.IGNORECASE)]
@@ -486,19 +491,35 @@ def _run_mct_child(job, work_dir, say):
     log_text = log_path.read_text(errors="replace")
     if returncode == EXIT_USAGE:
         raise UsageError(_error_line(log_text).removeprefix("error: "))
+    if returncode < 0:
+        raise CompileError(f"MCT stage stopped by signal {-returncode}")
     if returncode != 0:
         raise CompileError(f"MCT stage failed (exit {returncode}): {_error_line(log_text)}")
     return json.loads((work_dir / _RESULT_FILE).read_text())
 
 
+_IMXCONV_MILESTONE = re.compile(r"Starting SDSPconv|conversion finished|Backend successfully")
+_IMXCONV_PREFIX = re.compile(r"^.*INFO\s*:\s*(CODE: \[\w+\]\s*)?")
+
+
 def _run_imxconv(imxconv, keras_path, convert_dir, say):
+    """Runs imxconv-tf into ``convert_dir``, its log beside it, and relays its stage lines."""
     say(f"imxconv-tf: converting {keras_path.name} (about a minute)")
+    scratch = convert_dir.parent / "imxconv-tmp"  # it leaves its intermediate files there on failure
+    scratch.mkdir(exist_ok=True)
     command = [imxconv, "-i", str(keras_path), "-o", str(convert_dir), "--report-size-unit", "B"]
-    result = subprocess.run(command, capture_output=True, text=True)
-    log = result.stdout + result.stderr
-    (convert_dir.parent / "imxconv.log").write_text(log)
-    if result.returncode != 0 or not (convert_dir / "packerOut.zip").is_file():
-        raise CompileError(f"imxconv-tf failed (exit {result.returncode}): {_error_line(log)}")
+    with open(convert_dir.parent / "imxconv.log", "w") as log:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                   env={**os.environ, "TMPDIR": str(scratch)})
+        for line in process.stdout:
+            log.write(line)
+            if _IMXCONV_MILESTONE.search(line):
+                say("imxconv-tf: " + _IMXCONV_PREFIX.sub("", line.strip()))
+        returncode = process.wait()
+    shutil.rmtree(scratch, ignore_errors=True)
+    if returncode != 0 or not (convert_dir / "packerOut.zip").is_file():
+        text = (convert_dir.parent / "imxconv.log").read_text(errors="replace")
+        raise CompileError(f"imxconv-tf failed (exit {returncode}): {_error_line(text)}")
 
 
 _UNITS = {"B": 1, "KB": 2**10, "MB": 2**20, "GB": 2**30}
@@ -522,6 +543,14 @@ def _memory(report_path):
             "model_bytes": _bytes(figures["Model Memory Physical Size"]),
             "reserved_bytes": _bytes(figures["Reserved Memory"]),
             "input_persistent": figures.get("Input Persistent")}
+
+
+def _check_fit(memory, name):
+    if not memory["fit_in_chip"]:
+        raise CompileError(
+            f"{name} does not fit in the IMX500: it needs {memory['usage_bytes']:,} bytes "
+            f"({memory['model_bytes']:,} model + {memory['runtime_bytes']:,} runtime + "
+            f"{memory['reserved_bytes']:,} reserved) of {memory['available_bytes']:,} on chip")
 
 
 def _tensors(params_path, kind):
@@ -562,10 +591,10 @@ while True:
 
 
 def _pi_script(deployment):
-    from zoo.registry import GAZE_SCALE_CM
     grid = deployment["face_grid"]
     roi = tuple(grid["sensor_roi"]) if grid else (0, 0, *SENSOR_PIXELS)
-    return _PI_SCRIPT.format(roi=roi, cells=grid["cells"] if grid else "(none)", scale=GAZE_SCALE_CM)
+    return _PI_SCRIPT.format(roi=roi, cells=grid["cells"] if grid else "(none)",
+                             scale=deployment["gaze_scale_cm"])
 
 
 def _publish(work_dir, out_dir, files):
@@ -623,16 +652,13 @@ def compile(model, out_dir=None, method="ptq", calibration_frames=200, keras=Non
         _run_imxconv(imxconv, keras_package, convert_dir, say)
         imxconv_seconds = round(time.monotonic() - imxconv_started, 2)
         memory = _memory(convert_dir / f"{stem}_MemoryReport.json")
-        if not memory["fit_in_chip"]:
-            raise CompileError(
-                f"{stem} does not fit in the IMX500: it needs {memory['usage_bytes']:,} bytes "
-                f"({memory['model_bytes']:,} model + {memory['runtime_bytes']:,} runtime + "
-                f"{memory['reserved_bytes']:,} reserved) of {memory['available_bytes']:,} on chip")
+        _check_fit(memory, stem)
         files = [convert_dir / "packerOut.zip", convert_dir / "dnnParams.xml",
                  convert_dir / f"{stem}_MemoryReport.json", convert_dir / f"{stem}.pbtxt",
                  keras_package, work_dir / "imxconv.log"]
-        (work_dir / "run_on_pi.py").write_text(_pi_script(result["deployment"]))
-        files.append(work_dir / "run_on_pi.py")
+        if len(_tensors(convert_dir / "dnnParams.xml", "input")) == 1:  # else the sensor cannot feed it
+            (work_dir / "run_on_pi.py").write_text(_pi_script(result["deployment"]))
+            files.append(work_dir / "run_on_pi.py")
         report = _report(model, keras_path, manifest, method, calibration_frames, epochs, result,
                          memory, convert_dir, files, out_dir, java_line)
         report["seconds"] = {**result["seconds"], "imxconv": imxconv_seconds,

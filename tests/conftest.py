@@ -51,3 +51,24 @@ def tiny_build(tiny_data, tmp_path_factory):
 
 def read_manifest(folder):
     return json.loads((pathlib.Path(folder) / "manifest.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def tiny_imx500(tiny_build, tmp_path_factory):
+    """``tiny_imx500(name)`` -> folder of a real IMX500 conversion (compilers/imx500.py: MCT +
+    imxconv-tf, about 2 minutes) of the tiny QAT build's int8 model, made once per session."""
+    made = {}
+
+    def convert(name):
+        if name not in made:
+            build = tiny_build(name, "qat")
+            int8 = build / read_manifest(build)["files"]["int8_tflite"]["path"]
+            out = tmp_path_factory.mktemp("imx500") / name
+            result = subprocess.run([sys.executable, str(REPO / "compilers" / "imx500.py"), str(int8),
+                                     "-o", str(out)], capture_output=True, text=True, timeout=900, cwd=REPO)
+            if result.returncode != 0:
+                raise AssertionError(f"compilers/imx500.py exited {result.returncode}:\n"
+                                     f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+            made[name] = out
+        return made[name]
+    return convert

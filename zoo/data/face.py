@@ -16,7 +16,7 @@ user sees the screen, z from the screen towards the user, camera at the origin.
   ``u = cx - f X / Z``, ``v = cy - f Y / Z``: it faces the user, so the subject's right eye
   (+x) appears on the image's left and the subject's left eye on its right.
 
-The face is a caricature: eyes 4.8 x 3.4 cm with a 4 cm eyeball radius (a human's is about
+The face is a caricature: eyes 4.8 x 3.4 cm with a 4.5 cm eyeball radius (a human's is about
 1.2 cm), so that the iris moves several pixels across the gaze range even in a 96-pixel crop.
 Head rotation moves every feature (each is a projected 3D point); features are drawn as
 ellipses in the image plane, rolled with the head.
@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 FOCAL_PX = 220.0
-EYEBALL_RADIUS = 4.0
+EYEBALL_RADIUS = 4.5
 EYEBALL_DEPTH = 3.0  # eyeball centre in front of the head centre
 EYE_HEIGHT = 1.5  # eye line above the head centre
 EYE_HALF_SIZE = (2.4, 1.7)  # eyelid opening, half width and half height

@@ -35,6 +35,12 @@ ORIENTATION_ODDS = {1: 0.45, 2: 0.1, 3: 0.225, 4: 0.225}
 # Per-frame detector failures on top of faces that leave the frame.
 ABSENT_RATE, BLINK_RATE, EYE_MISS_RATE = 0.10, 0.08, 0.05
 MIN_FACE_INSIDE = 0.8  # share of the face box inside the frame for the face to be detected
+# Detector boxes: their size and the standard deviations of their centre and size, as shares of it.
+# Far steadier than Apple's detector: box jitter hides the iris's offset in the crop, and a
+# steady box keeps gaze quick to learn.
+FACE_BOX = dict(size=1.05, centre_jitter=0.005, size_jitter=0.01)  # size: x the face's width
+EYE_BOX = dict(size=1.3, centre_jitter=0.01, size_jitter=0.02)  # size: x the eye opening's width
+HEAD_ROLL_STD, HEAD_TURN_STD = np.radians(2), np.radians(1.0)  # turn: yaw and pitch
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,15 +160,80 @@ class _Columns(dict):
             self.setdefault(file, {}).setdefault(key, []).append(value)
 
 
+@dataclasses.dataclass(frozen=True)
+class _Subject:
+    """One subject and their recording: looks, device, habits."""
+    look: face.Look
+    device: Device
+    distance: float  # cm, mean head distance
+    offset: np.ndarray  # cm, mean head position relative to 0.6 x the screen centre
+    orientations: list  # per frame
+    dots: np.ndarray  # (dots, 2) positions as shares of the screen
+    jpeg_quality: int
+
+
+@dataclasses.dataclass(frozen=True)
+class _Frame:
+    orientation: int
+    frame_size: tuple
+    dot: int
+    dot_pts: tuple
+    target: tuple  # (XCam, YCam) cm
+    geometry: face.Geometry
+    present: bool  # the subject is in view
+    eyes_open: bool
+    face_box: tuple  # detector boxes, (x, y, w, h) pixels of the frame
+    face_valid: bool
+    eye_boxes: tuple  # (subject's left, subject's right)
+    eye_valid: tuple
+
+
+def _sample_subject(rng, device, frames):
+    return _Subject(look=_sample_look(rng), device=device,
+                    distance=rng.uniform(32, 48) if device.is_tablet else rng.uniform(26, 40),
+                    offset=rng.normal(0, 1.5, 2), orientations=_orientations(rng, frames),
+                    dots=rng.uniform(0.05, 0.95, (frames // FRAMES_PER_DOT + 1, 2)),
+                    jpeg_quality=int(rng.integers(80, 94)))
+
+
+def _sample_frame(subject, i, rng):
+    """Frame ``i``: the dot, the head pose, the projected face and what the detector reports."""
+    device, look = subject.device, subject.look
+    orientation = subject.orientations[i]
+    frame_size = FRAME_SIZE["landscape" if is_landscape(orientation) else "portrait"]
+    width_pts, height_pts = screen_points(device, orientation)
+    dot = i // FRAMES_PER_DOT
+    x_pts, y_pts = subject.dots[dot] * (width_pts, height_pts)
+    target = screen_to_camera_cm(device, orientation, x_pts, y_pts)
+    centre = np.array(screen_to_camera_cm(device, orientation, width_pts / 2, height_pts / 2))
+    head = np.append(0.6 * centre + subject.offset + rng.normal(0, 0.4, 2), subject.distance + rng.normal(0, 1.0))
+    yaw, pitch = np.clip(rng.normal(0, HEAD_TURN_STD, 2), -3 * HEAD_TURN_STD, 3 * HEAD_TURN_STD)
+    roll = float(np.clip(rng.normal(0, HEAD_ROLL_STD), -3 * HEAD_ROLL_STD, 3 * HEAD_ROLL_STD))
+    geometry = face.face_geometry(look, face.Pose(head, yaw, pitch, roll), target, frame_size)
+    present = rng.uniform() >= ABSENT_RATE
+    eyes_open = rng.uniform() >= BLINK_RATE
+    missed_eye = rng.integers(2) if rng.uniform() < EYE_MISS_RATE else None
+
+    scale = geometry.scale
+    face_side = 2 * look.face_half_size[0] * FACE_BOX["size"] * scale * (1 + rng.normal(0, FACE_BOX["size_jitter"]))
+    face_box = _box(geometry.points["face_box"] + rng.normal(0, FACE_BOX["centre_jitter"] * face_side, 2), face_side)
+    face_valid = present and _inside_share(face_box, frame_size) >= MIN_FACE_INSIDE
+    eye_boxes, eye_valid = [], []
+    for side, eye in enumerate((geometry.left_eye, geometry.right_eye)):
+        eye_side = 2 * face.EYE_HALF_SIZE[0] * EYE_BOX["size"] * scale * (1 + rng.normal(0, EYE_BOX["size_jitter"]))
+        box = _box(eye.opening + rng.normal(0, EYE_BOX["centre_jitter"] * eye_side, 2), eye_side)
+        eye_boxes.append(box)
+        inside = 0 <= box[0] + box[2] / 2 < frame_size[0] and 0 <= box[1] + box[3] / 2 < frame_size[1]
+        eye_valid.append(face_valid and eyes_open and missed_eye != side and inside)
+    return _Frame(orientation, frame_size, dot, (float(x_pts), float(y_pts)), target, geometry, present,
+                  eyes_open, face_box, face_valid, tuple(eye_boxes), tuple(eye_valid))
+
+
 def _render_recording(folder, device, split, frames, seed):
     """Writes one recording (frames/*.jpg and the JSON files) of one subject."""
     rng = np.random.default_rng(seed)
-    look = _sample_look(rng)
-    quality = int(rng.integers(80, 94))
-    distance = rng.uniform(32, 48) if device.is_tablet else rng.uniform(26, 40)
-    offset = rng.normal(0, 1.5, 2)
-    orientations = _orientations(rng, frames)
-    dots = rng.uniform(0.05, 0.95, (frames // FRAMES_PER_DOT + 1, 2))  # as shares of the screen
+    subject = _sample_subject(rng, device, frames)
+    look = subject.look
     backgrounds = {}
     # Sensor noise: each frame takes a window at a random start of a bank twice a frame's size.
     noise = np.round(rng.standard_normal(6 * int(np.prod(FRAME_SIZE["portrait"])), dtype=np.float32)
@@ -171,62 +242,38 @@ def _render_recording(folder, device, split, frames, seed):
     (folder / "frames").mkdir(parents=True)
     empty_box = dict(X=0.0, Y=0.0, W=0.0, H=0.0, IsValid=0)
     for i in range(frames):
-        orientation = orientations[i]
-        frame_size = FRAME_SIZE["landscape" if is_landscape(orientation) else "portrait"]
-        width_pts, height_pts = screen_points(device, orientation)
-        dot = i // FRAMES_PER_DOT
-        x_pts, y_pts = dots[dot] * (width_pts, height_pts)
-        target = screen_to_camera_cm(device, orientation, x_pts, y_pts)
-        centre = np.array(screen_to_camera_cm(device, orientation, width_pts / 2, height_pts / 2))
-        head = np.append(0.6 * centre + offset + rng.normal(0, 0.4, 2), distance + rng.normal(0, 1.0))
-        yaw, pitch = np.clip(rng.normal(0, np.radians(1.0), 2), -np.radians(3), np.radians(3))
-        roll = float(np.clip(rng.normal(0, np.radians(4)), -np.radians(10), np.radians(10)))
-        geometry = face.face_geometry(look, face.Pose(head, yaw, pitch, roll), target, frame_size)
-        present = rng.uniform() >= ABSENT_RATE
-        eyes_open = rng.uniform() >= BLINK_RATE
-        missed_eye = rng.integers(2) if rng.uniform() < EYE_MISS_RATE else None
-
-        scale = geometry.scale
-        face_side = 2 * look.face_half_size[0] * 1.05 * scale * (1 + rng.normal(0, 0.03))
-        face_box = _box(geometry.points["face_box"] + rng.normal(0, 0.02 * face_side, 2), face_side)
-        face_valid = present and _inside_share(face_box, frame_size) >= MIN_FACE_INSIDE
-        eye_boxes, eye_valid = [], []
-        for side, eye in enumerate((geometry.left_eye, geometry.right_eye)):
-            eye_side = 2 * face.EYE_HALF_SIZE[0] * 1.3 * scale * (1 + rng.normal(0, 0.05))
-            box = _box(eye.opening + rng.normal(0, 0.03 * eye_side, 2), eye_side)
-            eye_boxes.append(box)
-            inside = 0 <= box[0] + box[2] / 2 < frame_size[0] and 0 <= box[1] + box[3] / 2 < frame_size[1]
-            eye_valid.append(face_valid and eyes_open and missed_eye != side and inside)
-
-        if frame_size not in backgrounds:
-            backgrounds[frame_size] = _background(look, frame_size)
-        background = backgrounds[frame_size]
+        frame = _sample_frame(subject, i, rng)
+        if frame.frame_size not in backgrounds:
+            backgrounds[frame.frame_size] = _background(look, frame.frame_size)
+        background = backgrounds[frame.frame_size]
         height, width = background.shape[:2]
         start = rng.integers(len(noise) - height * width * 3)
         frame_noise = noise[start:start + height * width * 3].reshape(height, width, 3)
-        image = face.paint(look, geometry if present else None, background, (eyes_open, eyes_open), frame_noise)
+        image = face.paint(look, frame.geometry if frame.present else None, background,
+                           (frame.eyes_open, frame.eyes_open), frame_noise)
         name = f"{i:05d}.jpg"
-        Image.fromarray(image).save(folder / "frames" / name, quality=quality)
+        Image.fromarray(image).save(folder / "frames" / name, quality=subject.jpeg_quality)
 
         columns.setdefault("frames", []).append(name)
-        x, y, w, h = face_box
-        columns.add("appleFace", **(dict(X=x, Y=y, W=w, H=h, IsValid=1) if face_valid else empty_box))
-        for file, box, valid in zip(("appleLeftEye", "appleRightEye"), eye_boxes, eye_valid):
+        x, y, w, h = frame.face_box
+        columns.add("appleFace", **(dict(X=x, Y=y, W=w, H=h, IsValid=1) if frame.face_valid else empty_box))
+        for file, box, valid in zip(("appleLeftEye", "appleRightEye"), frame.eye_boxes, frame.eye_valid):
             relative = dict(X=box[0] - x, Y=box[1] - y, W=box[2], H=box[3], IsValid=1)
             columns.add(file, **(relative if valid else empty_box))
-        all_valid = face_valid and all(eye_valid)
-        grid = face_grid(face_box, frame_size) if all_valid else (0, 0, 0, 0)
+        all_valid = frame.face_valid and all(frame.eye_valid)
+        grid = face_grid(frame.face_box, frame.frame_size) if all_valid else (0, 0, 0, 0)
         columns.add("faceGrid", **dict(zip("XYWH", grid)), IsValid=int(all_valid))
-        columns.add("dotInfo", DotNum=dot, XPts=float(x_pts), YPts=float(y_pts), XCam=float(target[0]),
-                    YCam=float(target[1]), Time=(i % FRAMES_PER_DOT + 1) / FPS)
-        columns.add("screen", H=height_pts, W=width_pts, Orientation=orientation)
+        columns.add("dotInfo", DotNum=frame.dot, XPts=frame.dot_pts[0], YPts=frame.dot_pts[1],
+                    XCam=float(frame.target[0]), YCam=float(frame.target[1]), Time=(i % FRAMES_PER_DOT + 1) / FPS)
+        width_pts, height_pts = screen_points(device, frame.orientation)
+        columns.add("screen", H=height_pts, W=width_pts, Orientation=frame.orientation)
 
     columns["info"] = {"TotalFrames": frames,
                        "NumFaceDetections": int(sum(columns["appleFace"]["IsValid"])),
                        "NumEyeDetections": int(sum(np.logical_and(columns["appleLeftEye"]["IsValid"],
                                                                   columns["appleRightEye"]["IsValid"]))),
                        "Dataset": split, "DeviceName": device.name}
-    columns["motion"] = _motion(rng, orientations)
+    columns["motion"] = _motion(rng, subject.orientations)
     for file, content in columns.items():
         (folder / f"{file}.json").write_text(json.dumps(_rounded(content), separators=(",", ":")))
 

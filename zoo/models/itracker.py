@@ -1,9 +1,11 @@
 """iTracker (Krafka et al., CVPR 2016): face, two eyes and a 25x25 face-grid mask.
 
 Two departures from the Caffe original, both so that every layer quantizes to int8:
-- LRN has no int8 kernel in TFLite, tfmot or MCT; it is replaced by BatchNormalization, which
-  folds into the preceding convolution at conversion time (so it costs no operator).
+- LRN is left out. It has no int8 kernel in TFLite, tfmot or MCT, and its usual stand-in,
+  BatchNormalization, cannot be folded by tfmot into the weight-shared eye tower (tfmot folds
+  Conv+BN only in a layer called once, and refuses a BN it cannot fold).
 - CONV2's "group 2" is a Conv2D with ``groups=2`` (same weights, same parameter count).
+Caffe's explicit padding of CONV2 (2) and CONV3 (1) is "same" padding at stride 1.
 """
 import tensorflow as tf
 
@@ -16,13 +18,9 @@ def _conv_tower(prefix):
     return [
         layers.Conv2D(96, 11, strides=4, activation="relu", name=f"{prefix}_conv1"),
         layers.MaxPooling2D(3, strides=2, name=f"{prefix}_pool1"),
-        layers.BatchNormalization(name=f"{prefix}_norm1"),
-        layers.ZeroPadding2D(2, name=f"{prefix}_pad2"),
-        layers.Conv2D(256, 5, groups=2, activation="relu", name=f"{prefix}_conv2"),
+        layers.Conv2D(256, 5, padding="same", groups=2, activation="relu", name=f"{prefix}_conv2"),
         layers.MaxPooling2D(3, strides=2, name=f"{prefix}_pool2"),
-        layers.BatchNormalization(name=f"{prefix}_norm2"),
-        layers.ZeroPadding2D(1, name=f"{prefix}_pad3"),
-        layers.Conv2D(384, 3, activation="relu", name=f"{prefix}_conv3"),
+        layers.Conv2D(384, 3, padding="same", activation="relu", name=f"{prefix}_conv3"),
         layers.Conv2D(64, 1, activation="relu", name=f"{prefix}_conv4"),
     ]
 
