@@ -72,18 +72,26 @@ def write_json(path, value):
 
 
 ROW_KEY = ("source", "model", "artifact", "target", "runtime", "threads")
+# Every result row has these fields; None where unknown or not measured.
+ROW_FIELDS = (*ROW_KEY, "status", "latency_ms_median", "latency_ms_p90", "fps", "cm", "cm_phone",
+              "cm_tablet", "frames", "bytes", "params", "macs", "file")
+
+
+def result_row(**fields):
+    return {**dict.fromkeys(ROW_FIELDS), **fields}
 
 
 def merge_rows(results, rows):
     """``results`` (a results.json document) with ``rows`` merged in: a row updates the earlier
-    row of the same source, model, artifact, target, runtime and threads (keeping the fields it
-    does not carry, e.g. the IMX500 memory figures), or is added."""
+    row of the same source, model, artifact, target, runtime and threads with the fields it knows
+    (not None), keeping the others (e.g. the IMX500 memory figures), or is added."""
     def key(row):
         return tuple(row.get(field) for field in ROW_KEY)
 
     merged = {key(row): row for row in results.get("rows", [])}
     for row in rows:
-        merged[key(row)] = {**merged.get(key(row), {}), **row}
+        known = {field: value for field, value in row.items() if value is not None}
+        merged[key(row)] = {**merged[key(row)], **known} if key(row) in merged else row
     return {**results, "schema": SCHEMA_VERSION, "rows": list(merged.values())}
 
 
@@ -178,6 +186,7 @@ COLUMNS = {
     "latency_ms_median": ("median ms", _number(3)),
     "latency_ms_p90": ("p90 ms", _number(3)),
     "fps": ("fps", _number(0)),
+    "dsp_ms_median": ("DSP median ms", _number(3)),
     "reference_ms_median": ("reference ms", _number(3)),
     "vs_reference": ("x reference", lambda value: f"{value:.3g}"),
     "cm": ("cm", _number(3)),

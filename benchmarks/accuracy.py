@@ -7,7 +7,9 @@ IMX500 path).
 
 The error is GazeCapture's: mean Euclidean distance between predicted and true gaze point in cm,
 over all test frames and over phones and tablets separately. Each TFLite file runs through LiteRT.
-The mean predictor (always the training set's mean gaze point) is listed as the floor to beat.
+The MCT int8 figure is the IMX500 adapter's own evaluation of the MCT-quantized model (it needs a
+process free of tfmot), shown only where it covers the same test frames. The mean predictor
+(always the training set's mean gaze point) is listed as the floor to beat.
 """
 import json
 import pathlib

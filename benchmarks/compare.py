@@ -17,6 +17,7 @@ Published figures (TinyTracker, TinyTrackerS and iTracker papers) get their own 
 Layout of --out: NAME/ (the build, with NAME/edgetpu/ and NAME/imx500/), results.json, RESULTS.md,
 error_vs_size.png, latency.png. The report files appear only when complete.
 """
+import contextlib
 import datetime
 import json
 import os
@@ -37,11 +38,13 @@ from zoo.errors import UsageError
 
 DEFAULT_MODELS = ("tinytracker", "tinytracker_s", "itracker")
 TARGETS = (EDGETPU, IMX500)
-# Training per model when --epochs/--qat_epochs are not given: iTracker (1.3 GMACs per frame)
-# trains ~100x slower than TinyTracker, so it gets fewer epochs to keep the default comparison
-# within ~30 minutes on 2 cores.
-TRAINING = {"itracker": {"epochs": 2, "qat_epochs": 1}}
-DEFAULT_TRAINING = {"epochs": 8, "qat_epochs": 2}
+# Training of each build when --epochs/--qat_epochs/--steps are not given, chosen so that the
+# default comparison of the three models fits ~30 minutes on the 2-core machine (BUILD_NOTES.md):
+# 5 + 1 epochs instead of zoo build's 8 + 2 (TinyTracker's validation loss on the rendered data is
+# flat after epoch 3 of 8), and a few capped epochs for iTracker, whose training step costs ~45x
+# TinyTracker's (16 vs 0.37 CPU-s per batch of 32); its error is then that of a briefly trained model.
+TRAINING = {"itracker": {"epochs": 1, "qat_epochs": 1, "steps": 10}}
+DEFAULT_TRAINING = {"epochs": 5, "qat_epochs": 1, "steps": None}
 RESULTS, REPORT = "results.json", "RESULTS.md"
 PLOTS = {"error_vs_size": "error_vs_size.png", "latency": "latency.png"}
 NOT_ON_PI = "not measured: needs the Raspberry Pi AI Camera (python -m benchmarks.imx500_on_pi)"
@@ -65,12 +68,13 @@ PUBLISHED_ROWS = (
 flags.DEFINE_list("models", list(DEFAULT_MODELS), "registered models to compare (see `zoo list`)")
 flags.DEFINE_string("out", "runs/compare", "folder for the builds, results.json, RESULTS.md and plots")
 flags.DEFINE_integer("epochs", None, "float training epochs of each build (default: "
-                     f"{DEFAULT_TRAINING['epochs']}; itracker {TRAINING['itracker']['epochs']})", lower_bound=1)
+                     f"{DEFAULT_TRAINING['epochs']}; itracker {TRAINING['itracker']['epochs']})",
+                     lower_bound=1)
 flags.DEFINE_integer("qat_epochs", None, "QAT fine-tuning epochs of each build (default: "
                      f"{DEFAULT_TRAINING['qat_epochs']}; itracker {TRAINING['itracker']['qat_epochs']})",
                      lower_bound=1)
-flags.DEFINE_integer("steps", None, "cap on training batches per epoch (default: the whole split)",
-                     lower_bound=1)
+flags.DEFINE_integer("steps", None, "cap on training batches per epoch of each build (default: the "
+                     f"whole split; itracker {TRAINING['itracker']['steps']})", lower_bound=1)
 flags.DEFINE_integer("input_size", None, "input side in pixels for every model (default: each "
                      "model's own)", lower_bound=8)
 flags.DEFINE_list("targets", list(TARGETS), f"accelerators to compile for, any of {', '.join(TARGETS)}")
@@ -103,12 +107,14 @@ def say(message):
 
 # ---- build and compile ----------------------------------------------------------------------
 
-def training_settings(name, epochs=None, qat_epochs=None):
+def training_settings(name, epochs=None, qat_epochs=None, steps=None):
+    """{epochs, qat_epochs, steps} of the build of ``name``: the flags where given, else its defaults."""
+    given = {"epochs": epochs, "qat_epochs": qat_epochs, "steps": steps}
     defaults = {**DEFAULT_TRAINING, **TRAINING.get(name, {})}
-    return {"epochs": epochs or defaults["epochs"], "qat_epochs": qat_epochs or defaults["qat_epochs"]}
+    return {key: given[key] or defaults[key] for key in defaults}
 
 
-def _reusable(folder, root, settings, steps, input_size):
+def _reusable(folder, root, settings, input_size):
     """Why the build in ``folder`` cannot be reused (None when it can)."""
     try:
         manifest = benchmarks.read_manifest(folder)
@@ -117,7 +123,7 @@ def _reusable(folder, root, settings, steps, input_size):
     recorded = {"mode": manifest["mode"], "data": manifest["data"]["root"],
                 "epochs": manifest["training"]["epochs"], "qat_epochs": manifest["training"]["qat_epochs"],
                 "steps": manifest["training"]["steps_per_epoch_cap"]}
-    wanted = {"mode": "qat", "data": str(root), **settings, "steps": steps}
+    wanted = {"mode": "qat", "data": str(root), **settings}
     if input_size is not None:
         recorded["input_size"] = manifest["builder_args"].get("input_size")
         wanted["input_size"] = input_size
@@ -125,22 +131,23 @@ def _reusable(folder, root, settings, steps, input_size):
     return f"settings changed ({', '.join(changed)})" if changed else None
 
 
-def ensure_build(name, folder, root, settings, steps, input_size, rebuild):
+def ensure_build(name, folder, root, settings, input_size, rebuild):
     """The build folder of ``name``: reused when it matches, else made by `zoo build --qat`."""
-    why = "--rebuild" if rebuild else _reusable(folder, root, settings, steps, input_size)
+    why = "--rebuild" if rebuild else _reusable(folder, root, settings, input_size)
     if why is None:
         say(f"{name}: reusing the build in {folder}")
         return
     command = [sys.executable, "-m", "zoo", "build", name, "--qat", "--data", str(root), "--out", str(folder),
                "--epochs", str(settings["epochs"]), "--qat-epochs", str(settings["qat_epochs"])]
-    command += ["--steps", str(steps)] if steps else []
+    command += ["--steps", str(settings["steps"])] if settings["steps"] else []
     command += ["--input-size", str(input_size)] if input_size else []
     say(f"{name}: building ({why}): zoo {' '.join(command[3:])}")
     # The build runs in its own process: --qat imports tfmot, which turns tf.keras into tf_keras
     # for the whole process (MCT and evaluation here need the plain keras package).
     result = subprocess.run(command, stdout=sys.stderr, cwd=benchmarks.REPO)
     if result.returncode != 0:
-        raise benchmarks.Failure(f"zoo build {name} exited with status {result.returncode} (its output is above)")
+        raise benchmarks.Failure(f"zoo build {name} exited with status {result.returncode} "
+                                 "(its output is above)")
 
 
 def compile_edgetpu(folder, int8):
@@ -161,7 +168,9 @@ def compile_imx500(folder, int8, rebuild):
         return None, failure_path.read_text().strip()
     say(f"{int8.model}: IMX500 conversion (MCT + imxconv-tf, minutes)")
     try:
-        return imx500.compile(int8.path, folder / IMX500, progress=lambda m: say(f"{int8.model}: {m}")), None
+        report = imx500.compile(int8.path, folder / IMX500, progress=lambda m: say(f"{int8.model}: {m}"))
+        failure_path.unlink(missing_ok=True)
+        return report, None
     except (imx500.CompileError, UsageError) as error:
         say(f"{int8.model}: IMX500 conversion failed: {error}")
         benchmarks.write_atomically(failure_path, f"{error}\n")  # not retried until --rebuild
@@ -192,9 +201,9 @@ def edgetpu_fields(report):
 
 def imx500_row(int8, report, failure, accuracy_rows):
     """The IMX500 row: memory figures and the MCT int8 error; its latency comes from the Pi."""
-    row = {"model": int8.model, "artifact": MCT_INT8, "target": IMX500, "runtime": ON_SENSOR,
-           "threads": None, "source": MEASURED, "params": int8.params, "macs": int8.macs,
-           **_errors(accuracy_rows, MCT_INT8)}
+    row = benchmarks.result_row(model=int8.model, artifact=MCT_INT8, target=IMX500, runtime=ON_SENSOR,
+                                source=MEASURED, params=int8.params, macs=int8.macs,
+                                **_errors(accuracy_rows, MCT_INT8))
     if report is None:
         return {**row, "status": f"not compiled: {failure}"}
     package = report["files"]["packer_zip"]
@@ -204,45 +213,59 @@ def imx500_row(int8, report, failure, accuracy_rows):
     return row
 
 
-def model_rows(name, folder, root, targets, timing, rebuild):
+class Stopwatch:
+    """Seconds per stage: ``with clock("build"): ...``."""
+
+    def __init__(self):
+        self.seconds = {}
+
+    @contextlib.contextmanager
+    def __call__(self, stage):
+        started = time.monotonic()
+        yield
+        self.seconds[stage] = round(time.monotonic() - started, 1)
+
+
+def model_rows(name, folder, root, timing, clock):
     """All measured rows of one model (its build exists)."""
     artifacts = benchmarks.build_artifacts(folder)
     int8 = next(a for a in artifacts if a.artifact == TFMOT_INT8)
-    seconds, started = {}, time.monotonic()
-    edgetpu_report = compile_edgetpu(folder, int8) if EDGETPU in targets else None
-    seconds["edgetpu"], started = time.monotonic() - started, time.monotonic()
-    imx500_report, imx500_failure = compile_imx500(folder, int8, rebuild) if IMX500 in targets else (None, None)
-    seconds["imx500"], started = time.monotonic() - started, time.monotonic()
-    say(f"{name}: cm error of every artifact on the test split of {root}")
-    accuracy_rows = accuracy.accuracy_rows(folder, root, FLAGS.frames, app_name="compare")
-    seconds["accuracy"], started = time.monotonic() - started, time.monotonic()
-    say(f"{name}: latency")
-    rows = [{**row, **_errors(accuracy_rows, row["artifact"])}
-            for row in latency.cpu_rows(artifacts, FLAGS.runtimes, timing, FLAGS.reference or None,
-                                        app_name="compare")]
-    if edgetpu_report is not None:
-        row = latency.edgetpu_row(int8, latency.compiled_model(folder), timing, app_name="compare")
-        rows.append({**row, **_errors(accuracy_rows, TFMOT_INT8), **edgetpu_fields(edgetpu_report)})
-    if IMX500 in targets:
+    edgetpu_report, (imx500_report, imx500_failure) = None, (None, None)
+    if EDGETPU in FLAGS.targets:
+        with clock(EDGETPU):
+            edgetpu_report = compile_edgetpu(folder, int8)
+    if IMX500 in FLAGS.targets:
+        with clock(IMX500):
+            imx500_report, imx500_failure = compile_imx500(folder, int8, FLAGS.rebuild)
+    with clock("accuracy"):
+        say(f"{name}: cm error of every artifact on the test split of {root}")
+        accuracy_rows = accuracy.accuracy_rows(folder, root, FLAGS.frames, app_name="compare")
+    with clock("latency"):
+        say(f"{name}: latency")
+        rows = [{**row, **_errors(accuracy_rows, row["artifact"])}
+                for row in latency.cpu_rows(artifacts, FLAGS.runtimes, timing, FLAGS.reference or None,
+                                            app_name="compare")]
+        if edgetpu_report is not None:
+            row = latency.edgetpu_row(int8, latency.compiled_model(folder), timing, app_name="compare")
+            rows.append({**row, **_errors(accuracy_rows, TFMOT_INT8), **edgetpu_fields(edgetpu_report)})
+    if IMX500 in FLAGS.targets:
         rows.append(imx500_row(int8, imx500_report, imx500_failure, accuracy_rows))
-    seconds["latency"] = time.monotonic() - started
     baseline = next(row for row in accuracy_rows if row["artifact"] == accuracy.MEAN_BASELINE)
-    rows.append({**baseline, "target": None, "runtime": None, "threads": None, "status": MEASURED})
-    return rows, {stage: round(value, 1) for stage, value in seconds.items()}
+    return rows + [benchmarks.result_row(**baseline, status=MEASURED)]
 
 
 def published_rows(models):
-    return [{**row, "source": PUBLISHED, "threads": None, "status": PUBLISHED}
+    return [benchmarks.result_row(**row, source=PUBLISHED, status=PUBLISHED)
             for row in PUBLISHED_ROWS if row["model"] in models]
 
 
 def _machine():
-    model_name = next((line.split(":", 1)[1].strip() for line in
-                       pathlib.Path("/proc/cpuinfo").read_text().splitlines()
-                       if line.startswith("model name")), platform.processor()) \
-        if pathlib.Path("/proc/cpuinfo").is_file() else platform.processor()
-    return {"cpu": model_name, "cores": os.cpu_count(), "machine": platform.machine(),
-            "system": platform.platform(), "load_average": list(os.getloadavg())}
+    cpuinfo = pathlib.Path("/proc/cpuinfo")
+    names = [line.split(":", 1)[1].strip() for line in
+             (cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []) if line.startswith("model name")]
+    return {"cpu": names[0] if names else platform.processor(), "cores": os.cpu_count(),
+            "machine": platform.machine(), "system": platform.platform(),
+            "load_average": list(os.getloadavg())}
 
 
 # ---- the report -----------------------------------------------------------------------------
@@ -258,6 +281,12 @@ def _measured(rows):
     return [row for row in rows if row["source"] == MEASURED and row["artifact"] != accuracy.MEAN_BASELINE]
 
 
+def _latency_cell(row):
+    if row.get("latency_ms_median") is None:
+        return row["status"]
+    return f"{row['latency_ms_median']:.3f} ms median, {row['latency_ms_p90']:.3f} ms p90"
+
+
 def _edgetpu_table(rows):
     lines = ["| model | operators on the TPU | CPU operators (why) | subgraphs | parameter bytes | "
              "compiler | latency |", "|" + " --- |" * 7]
@@ -269,8 +298,8 @@ def _edgetpu_table(rows):
         compiled = (f"{compiler['version']}: {compiler['ops_on_tpu']}/{compiler['ops_total']} on the TPU"
                     if compiler and not compiler["error"] else
                     f"failed: {compiler['error']}" if compiler else "not installed (pre-flight only)")
-        lines.append(f"| {row['model']} | {pre['ops_on_tpu']}/{pre['ops_total']} | {cpu} | {pre['subgraphs']} "
-                     f"| {pre['param_bytes']:,} | {compiled} | {row['status']} |")
+        lines.append(f"| {row['model']} | {pre['ops_on_tpu']}/{pre['ops_total']} | {cpu} | "
+                     f"{pre['subgraphs']} | {pre['param_bytes']:,} | {compiled} | {_latency_cell(row)} |")
     return "\n".join(lines)
 
 
@@ -281,9 +310,10 @@ def _imx500_table(rows):
         if row["target"] != IMX500 or row["source"] != MEASURED:
             continue
         memory = row.get("memory")
-        figures = (f"{memory['usage_bytes']:,} | {memory['available_bytes']:,} | {memory['utilization']:.1%} | "
-                   f"{'yes' if memory['fit_in_chip'] else 'no'}") if memory else "- | - | - | -"
-        lines.append(f"| {row['model']} | {figures} | {benchmarks.cell(row, 'cm')} | {row['status']} | "
+        figures = (f"{memory['usage_bytes']:,} | {memory['available_bytes']:,} | "
+                   f"{memory['utilization']:.1%} | {'yes' if memory['fit_in_chip'] else 'no'}"
+                   if memory else "- | - | - | -")
+        lines.append(f"| {row['model']} | {figures} | {benchmarks.cell(row, 'cm')} | {_latency_cell(row)} | "
                      f"{row.get('note', '')} |")
     return "\n".join(lines)
 
@@ -310,9 +340,12 @@ def render_markdown(results):
     published = [row for row in rows if row["source"] == PUBLISHED]
     parts = [
         "# Results",
-        f"Command: `{results['command']}` ({results['created']}, {results['seconds']['total'] / 60:.1f} min).",
-        f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['system']}; load average "
-        f"{machine['load_average'][0]:.2f} at the start. Data: `{results['data']['root']}` "
+        f"Command: `{results['command']}` ({results['created']}, "
+        f"{results['seconds']['total'] / 60:.1f} min).",
+        f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['system']}; 1-minute load "
+        f"average {machine['load_average'][0]:.2f} at the start"
+        + (f", {machine['load_average_end'][0]:.2f} at the end" if "load_average_end" in machine else "")
+        + f". Data: `{results['data']['root']}` "
         f"(test split). Latency: {results['timing']['threads']} thread(s), median of up to "
         f"{results['timing']['num_runs']} runs after {results['timing']['warmup']} warm-up runs; "
         f"'x reference' is the ratio to `{results['timing']['reference'] or 'none'}` timed right before "
@@ -362,10 +395,15 @@ def render_plots(results, folder):
         axes.annotate(f"{row['model']} {row['artifact'] or ''}{' (published)' if published else ''}"
                       f"{' phone' if phone_only else ''}",
                       (row["bytes"], cm), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    for row in rows:
+        if row["artifact"] == accuracy.MEAN_BASELINE:
+            axes.axhline(row["cm"], color=colours[row["model"]], linestyle="--", linewidth=0.8)
+            axes.annotate(f"{row['model']} mean predictor", (0.01, row["cm"]), fontsize=7,
+                          xycoords=("axes fraction", "data"), xytext=(0, 3), textcoords="offset points")
     axes.set_xscale("log")
     axes.set_xlabel("model file size (bytes; IMX500: packerOut.zip)")
     axes.set_ylabel("test error (cm)")
-    axes.set_title("Error vs size (filled: measured here; hollow: published)")
+    axes.set_title("Error vs size (filled: measured here; hollow: published; dashed: mean predictor)")
     axes.grid(True, which="both", alpha=0.3)
     figure.tight_layout()
     figure.savefig(folder / PLOTS["error_vs_size"], dpi=110)
@@ -383,7 +421,8 @@ def render_plots(results, folder):
     axes.set_yticks(range(len(timed)), labels, fontsize=7)
     axes.invert_yaxis()
     axes.set_xscale("log")
-    axes.set_xlabel(f"median latency per frame (ms, log; {results['timing']['threads']} thread(s) on the CPU)")
+    axes.set_xlabel(f"median latency per frame (ms, log scale; {results['timing']['threads']} "
+                    "thread(s) on the CPU)")
     axes.set_title("Latency per model and runtime (hatched: published)")
     axes.grid(True, axis="x", which="both", alpha=0.3)
     figure.tight_layout()
@@ -411,7 +450,8 @@ def run_comparison(out):
     root = pathlib.Path(FLAGS.data).absolute() if FLAGS.data else zoo_data.default_data_root()
     zoo_data.open_gazecapture(root)  # a wrong --data fails here, before any build
     timing = latency.Timing.from_flags()
-    results = {"command": " ".join(["python -m benchmarks.compare", *sys.argv[1:]]),
+    results = {"schema": benchmarks.SCHEMA_VERSION,
+               "command": " ".join(["python -m benchmarks.compare", *sys.argv[1:]]),
                "created": datetime.datetime.now().isoformat(timespec="seconds"),
                "machine": _machine(), "data": {"root": str(root)},
                "timing": {**vars(timing), "runtimes": FLAGS.runtimes, "reference": FLAGS.reference or None},
@@ -419,20 +459,20 @@ def run_comparison(out):
     started = time.monotonic()
     for number, name in enumerate(FLAGS.models, 1):
         say(f"({number}/{len(FLAGS.models)}) {name} [{(time.monotonic() - started) / 60:.1f} min so far]")
-        folder = out / name
-        settings = training_settings(name, FLAGS.epochs, FLAGS.qat_epochs)
-        build_started = time.monotonic()
-        ensure_build(name, folder, root, settings, FLAGS.steps, FLAGS.input_size, FLAGS.rebuild)
-        build_seconds = round(time.monotonic() - build_started, 1)
-        rows, seconds = model_rows(name, folder, root, FLAGS.targets, timing, FLAGS.rebuild)
-        results["rows"] += rows
-        results["seconds"][name] = {"build": build_seconds, **seconds}
+        folder, clock = out / name, Stopwatch()
+        settings = training_settings(name, FLAGS.epochs, FLAGS.qat_epochs, FLAGS.steps)
+        with clock("build"):
+            ensure_build(name, folder, root, settings, FLAGS.input_size, FLAGS.rebuild)
+        results["rows"] += model_rows(name, folder, root, timing, clock)
+        results["seconds"][name] = clock.seconds
     if FLAGS.extra_models:
         say(f"latency of {len(FLAGS.extra_models)} extra model(s)")
-        results["rows"] += latency.cpu_rows([benchmarks.extra_artifact(p) for p in FLAGS.extra_models],
-                                            FLAGS.runtimes, timing, FLAGS.reference or None, app_name="compare")
+        extras = [benchmarks.extra_artifact(path) for path in FLAGS.extra_models]
+        results["rows"] += latency.cpu_rows(extras, FLAGS.runtimes, timing, FLAGS.reference or None,
+                                            app_name="compare")
     results["rows"] += published_rows(FLAGS.models)
     results["seconds"]["total"] = round(time.monotonic() - started, 1)
+    results["machine"]["load_average_end"] = list(os.getloadavg())
     return results
 
 
@@ -444,6 +484,8 @@ def main(argv):
         if not (out / RESULTS).is_file():
             raise UsageError(f"--report_only: {out / RESULTS} does not exist; run the comparison first")
         results = benchmarks.read_results(out / RESULTS)
+        if "machine" not in results:
+            raise UsageError(f"--report_only: {out / RESULTS} was not written by benchmarks.compare")
     else:
         try:
             out.mkdir(parents=True, exist_ok=True)
@@ -451,11 +493,8 @@ def main(argv):
             raise UsageError(f"cannot create --out {out}: {error.strerror}; choose another folder") from None
         results = run_comparison(out)
     write_report(results, out)
-    measured = _measured(results["rows"])
-    if FLAGS.json:
-        benchmarks.print_rows(results["rows"], MEASURED_TABLE, True)
-    else:
-        benchmarks.print_rows(measured, MEASURED_TABLE, False)
+    benchmarks.print_rows(results["rows"] if FLAGS.json else _measured(results["rows"]), MEASURED_TABLE,
+                          FLAGS.json)
     say(f"wrote {out / RESULTS}, {out / REPORT} and {', '.join(PLOTS.values())}"
         + (f" in {results['seconds']['total'] / 60:.1f} min" if not FLAGS.report_only else ""))
 

@@ -8,7 +8,9 @@ runtimes (IMX500.get_kpi_info) and the camera's frame rate. The median and p90 b
 the results format of benchmarks.compare, merged into --results (a copy of the comparison's
 results.json: the row replaces its "not measured" IMX500 row); re-render the table with
 `python -m benchmarks.compare --report_only --out=FOLDER`. Needs picamera2 and the imx500 firmware
-(`sudo apt install imx500-all python3-picamera2`); nothing runs on another machine.
+(`sudo apt install imx500-all python3-picamera2`); nothing runs on another machine. On the Pi, run
+it from a checkout of this repository with the system Python plus absl-py (`pip install absl-py`):
+it imports neither TensorFlow nor the rest of the zoo.
 """
 import pathlib
 
@@ -46,6 +48,7 @@ def _camera():
 def record_kpis(rpk, frames, skip_frames, frame_rate):
     """[(dnn ms, dsp ms, sensor timestamp ns)] of ``frames`` frames that carried KPI info."""
     picamera2_class, device_class = _camera()
+    benchmarks.progress("imx500_on_pi", f"loading {rpk} onto the sensor (the first load takes minutes)")
     device = device_class(str(rpk))
     camera = picamera2_class(device.camera_num)
     camera.start(camera.create_preview_configuration(controls={"FrameRate": frame_rate},
@@ -61,8 +64,8 @@ def record_kpis(rpk, frames, skip_frames, frame_rate):
                 if len(samples) % 50 == 0:
                     benchmarks.progress("imx500_on_pi", f"{len(samples)}/{frames} frames")
             if seen > skip_frames + 10 * frames:
-                raise UsageError(f"the sensor reported KPI info on {len(samples)} of {seen} frames: "
-                                 f"is {rpk} an IMX500 network package?")
+                raise benchmarks.Failure(f"the sensor reported KPI info on {len(samples)} of {seen} "
+                                         f"frames: is {rpk} an IMX500 network package?")
     finally:
         camera.stop()
     return samples
@@ -74,13 +77,12 @@ def kpi_row(model, rpk, samples):
     stamps = np.array([s[2] for s in samples if s[2] is not None], float)
     camera_fps = (1e9 / float(np.median(np.diff(stamps)))) if len(stamps) > 1 else None
     median = float(np.median(dnn))
-    return {"model": model, "artifact": MCT_INT8, "target": IMX500, "runtime": ON_SENSOR,
-            "threads": None, "source": MEASURED, "status": MEASURED, "file": str(rpk),
-            "bytes": pathlib.Path(rpk).stat().st_size,
-            "latency_ms_median": median, "latency_ms_p90": float(np.percentile(dnn, 90)),
-            "fps": 1e3 / median, "runs": len(samples),
-            "dsp_ms_median": float(np.median(dsp)), "dsp_ms_p90": float(np.percentile(dsp, 90)),
-            "camera_fps": camera_fps}
+    return benchmarks.result_row(
+        model=model, artifact=MCT_INT8, target=IMX500, runtime=ON_SENSOR, source=MEASURED,
+        status=MEASURED, file=str(rpk), bytes=pathlib.Path(rpk).stat().st_size,
+        latency_ms_median=median, latency_ms_p90=float(np.percentile(dnn, 90)), fps=1e3 / median,
+        runs=len(samples), dsp_ms_median=float(np.median(dsp)), dsp_ms_p90=float(np.percentile(dsp, 90)),
+        camera_fps=camera_fps)
 
 
 def model_name(rpk):
@@ -96,7 +98,7 @@ def main(argv):
     row = kpi_row(FLAGS.name or model_name(FLAGS.rpk), FLAGS.rpk, samples)
     benchmarks.write_json(FLAGS.results, benchmarks.merge_rows(results, [row]))
     benchmarks.print_rows([row], ("model", "artifact", "target", "runtime", "latency_ms_median",
-                                  "latency_ms_p90", "fps", "bytes"), FLAGS.json)
+                                  "latency_ms_p90", "dsp_ms_median", "fps", "bytes"), FLAGS.json)
     benchmarks.progress("imx500_on_pi", f"wrote {FLAGS.results}")
 
 

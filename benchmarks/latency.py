@@ -35,7 +35,7 @@ flags.DEFINE_list("runtimes", list(RUNTIMES), f"CPU runtimes to time, any of {',
 flags.DEFINE_integer("threads", 1, "interpreter threads", lower_bound=1)
 flags.DEFINE_integer("warmup", 20, "untimed invocations before timing", lower_bound=0)
 flags.DEFINE_integer("num_runs", 200, "timed invocations per model and runtime", lower_bound=1)
-flags.DEFINE_float("max_seconds", 10.0, "time budget per model and runtime: timing stops after "
+flags.DEFINE_float("max_seconds", 5.0, "time budget per model and runtime: timing stops after "
                    f"this many seconds (with at least {MIN_RUNS} runs) so that slow models do not "
                    "hold up the run; 0: always --num_runs", lower_bound=0)
 flags.DEFINE_string("reference", str(REFERENCE_MODEL) if REFERENCE_MODEL.is_file() else "",
@@ -55,7 +55,7 @@ class Timing:
     threads: int = 1
     warmup: int = 20
     num_runs: int = 200
-    max_seconds: float = 10.0
+    max_seconds: float = 5.0
 
     @classmethod
     def from_flags(cls):
@@ -112,8 +112,8 @@ def cpu_rows(artifacts, runtimes=RUNTIMES, timing=Timing(), reference=None, app_
     total = len(artifacts) * len(runtimes)
     for runtime in runtimes:
         for artifact in artifacts:
-            row = {**artifact.facts(), "target": CPU, "runtime": runtime, "threads": timing.threads,
-                   "source": MEASURED}
+            row = benchmarks.result_row(**artifact.facts(), target=CPU, runtime=runtime,
+                                        threads=timing.threads, source=MEASURED)
             try:
                 if reference:
                     row["reference_model"] = pathlib.Path(reference).name
@@ -148,8 +148,8 @@ def edgetpu_row(artifact, compiled, timing=Timing(), app_name="latency"):
     """The Edge TPU row of a tfmot int8 artifact: timed through libedgetpu when the library and a
     device are present and ``compiled`` (its *_edgetpu.tflite) exists, else why it was not."""
     from compilers import edgetpu
-    row = {**artifact.facts(), "target": EDGETPU, "runtime": EDGETPU_RUNTIME, "threads": timing.threads,
-           "source": MEASURED}
+    row = benchmarks.result_row(**artifact.facts(), target=EDGETPU, runtime=EDGETPU_RUNTIME,
+                                threads=timing.threads, source=MEASURED)
     if compiled is not None:
         row.update(file=str(compiled), bytes=pathlib.Path(compiled).stat().st_size)
     try:

@@ -5,7 +5,7 @@ an IMX500 package with Sony's own toolchain, and says how well the quantized mod
                                [--calibration-frames N] [--keras FILE] [--data ROOT]
                                [--face-grid COL,ROW,W,H] [--epochs N] [--json]
 
-Stages (each said on stderr; about 2 minutes for TinyTracker on 2 cores):
+Stages (each said on stderr; 2 to 5 minutes for TinyTracker on 2 busy cores, imxconv-tf 1 to 3):
   1. Model Compression Toolkit (MCT) quantizes the float Keras model with the IMX500 target
      platform capabilities (edge-mdt-tpc), calibrated on frames of the model's own training split
      (--method ptq, the default; gptq and qat fine-tune on the same data for --epochs). This runs
@@ -25,8 +25,10 @@ the ramp input is replaced by the constant ramps of one face grid, computed thro
 quantizers (the package computes exactly what the quantized model computes for that grid; the
 report checks it). The ROI set on the Pi must be that face grid mapped onto the sensor; report.json
 gives both. The default face grid is the median one of the training split (--face-grid picks
-another); a face elsewhere needs its own package. A model with several inputs (iTracker) converts,
-but the sensor feeds one tensor only: report.json says so.
+another); a face elsewhere needs its own package. A package with several inputs cannot be fed by
+the sensor, which gives one tensor: report.json says so. (iTracker does not get that far: imxconv-tf
+refuses its grouped CONV2, "Non-integer depth multiplier ... not supported with group > 1", and with
+CONV2 split in two it needs 8.93 MB of the 8 MB on chip.)
 
 What remains is on the Raspberry Pi (it cannot run here): `sudo apt install imx500-all imx500-tools`,
 then `imx500-package -i packerOut.zip -o DIR` writes DIR/network.rpk, which run_on_pi.py (written
@@ -63,7 +65,7 @@ from zoo.errors import UsageError  # noqa: E402
 
 EXIT_PACKAGED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 METHODS = ("ptq", "gptq", "qat")
-TPC_VERSION = "1.0"  # edge-mdt-tpc's IMX500 TPC tested with every imx500-converter since 3.14
+TPC_VERSION = "1.0"  # the IMX500 TPC edge-mdt-tpc tests with imx500-converter 3.14 to 3.17 (3.19.2 here)
 SENSOR_PIXELS = (4056, 3040)  # full IMX500 resolution, the frame of picamera2's inference ROI
 _JAVA_HINT = "apt-get install openjdk-17-jre-headless"
 _CHILD_FLAG = "--_child"
@@ -182,7 +184,8 @@ def _calibration_data(root, specs, frames):
 
 
 def _quantize(graph, specs, root, job):
-    """(quantized Keras model, calibration facts) by the job's method, with the IMX500 TPC."""
+    """The quantized Keras model (MCT's quantizers around the float layers) by the job's method,
+    with the IMX500 TPC."""
     import model_compression_toolkit as mct
     from edgemdt_tpc import get_target_platform_capabilities
     tpc = get_target_platform_capabilities(tpc_version=TPC_VERSION, device_type="imx500")
@@ -203,8 +206,8 @@ def _quantize(graph, specs, root, job):
 
 
 def _quantization_aware_training(graph, specs, root, representative, tpc, job):
-    """MCT QAT: PTQ start, --epochs of fine-tuning on the training split at a tenth of the build's
-    learning rate, then the trainable quantizers frozen into inferable ones."""
+    """MCT QAT: a PTQ start, --epochs of fine-tuning on the training split (Adam 1e-4, the rate
+    `zoo build --qat` fine-tunes at), then the trainable quantizers frozen into inferable ones."""
     import model_compression_toolkit as mct
     import tensorflow as tf
     from zoo import GAZE_SCALE_CM
@@ -239,7 +242,7 @@ def _freeze_inputs(model, constants):
         return tf.nest.map_structure(
             lambda item: values[id(item)] if isinstance(item, KerasTensor) else item, structure)
 
-    for depth in sorted(model._nodes_by_depth, reverse=True):
+    for depth in sorted(model._nodes_by_depth, reverse=True):  # Keras 2.15's functional graph, inputs first
         for node in model._nodes_by_depth[depth]:
             if node.is_input:
                 continue
@@ -272,11 +275,11 @@ def _ramps(face_grid, spec):
     return grid_ramps(face_grid, height, width).numpy()[None]
 
 
-def _evaluate(predict, root, specs, limit=None):
+def _evaluate(predict, root, specs):
     """(gaze errors, predictions in cm) of ``predict`` on the test split."""
     from zoo import metrics
     from zoo.eval import predict_cm
-    predicted, true_cm, is_tablet = predict_cm(None, root, specs, "test", limit=limit, predict=predict)
+    predicted, true_cm, is_tablet = predict_cm(None, root, specs, "test", predict=predict)
     return metrics.gaze_errors(predicted, true_cm, is_tablet), predicted
 
 
@@ -310,10 +313,13 @@ def _run_child(job_path):
 
     started = time.monotonic()
     _say("evaluating the float and the MCT-quantized model on the test split")
-    float_errors, _ = _evaluate(lambda batch: model(_ordered(batch, specs), training=False).numpy(),
-                                root, specs)
-    quantized_errors, _ = _evaluate(
+    float_errors, float_cm = _evaluate(
+        lambda batch: model(_ordered(batch, specs), training=False).numpy(), root, specs)
+    quantized_errors, quantized_cm = _evaluate(
         lambda batch: quantized(_split_inputs(batch, specs), training=False).numpy(), root, specs)
+    # Per frame, not only on average: a model that predicts a constant agrees on average trivially.
+    quantized_errors["mean_cm_from_float"] = float(np.mean(np.linalg.norm(quantized_cm - float_cm, axis=1)))
+    float_errors["prediction_std_cm"] = [float(v) for v in np.std(float_cm, axis=0)]
     seconds["evaluate"] = time.monotonic() - started
 
     started = time.monotonic()
@@ -396,7 +402,8 @@ def _find_sources(model, keras, data):
         try:
             manifest = json.loads(manifest_path.read_text())
         except (OSError, ValueError) as error:
-            raise UsageError(f"{manifest_path}: not readable as JSON ({error}); rebuild with `zoo build`") from None
+            raise UsageError(f"{manifest_path}: not readable as JSON ({error}); "
+                             "rebuild with `zoo build`") from None
         if not isinstance(manifest, dict) or "files" not in manifest:
             raise UsageError(f"{manifest_path} is not a `zoo build` manifest (no 'files')")
     if keras is None:
@@ -423,10 +430,11 @@ def _java_version():
     if java is None:
         raise UsageError(f"imxconv-tf needs Java 17 and no `java` is on PATH; install it: {_JAVA_HINT}")
     result = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60)
-    line = (result.stderr or result.stdout).strip().splitlines()[0] if (result.stderr or result.stdout) else ""
+    line = ((result.stderr or result.stdout).strip().splitlines() or [""])[0]
     match = re.search(r'version "(\d+)', line)
     if not match or int(match.group(1)) < 17:
-        raise UsageError(f"imxconv-tf needs Java 17, found {line or 'an unknown java'}; install it: {_JAVA_HINT}")
+        raise UsageError(f"imxconv-tf needs Java 17, found {line or 'an unknown java'}; "
+                         f"install it: {_JAVA_HINT}")
     return line
 
 
@@ -445,27 +453,32 @@ def _work_dir(out_dir):
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         return pathlib.Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     except OSError as error:
-        raise UsageError(f"cannot write the output folder {out_dir}: {error.strerror}; choose another -o") from None
+        raise UsageError(f"cannot write the output folder {out_dir}: {error.strerror}; "
+                         "choose another -o") from None
 
 
-def _error_line(text):
+def _error_line(text, exception_first=False):
     """The one line that says why a tool failed: its first ERROR (with the first detail line when
-    it announces details, as imxconv-tf's "...restrictions. Errors are:"), else its last exception
-    message, else its last line."""
+    it announces details, as imxconv-tf's "...restrictions. Errors are:") or its last Python
+    exception message, whichever ``exception_first`` prefers; else its last line."""
     lines = [re.sub(r"\s*\[[^\]]*\.py:\d+\]$", "", line.strip()) for line in text.splitlines()]
     lines = [line for line in lines if line]
-    for number, line in enumerate(lines):
-        if re.search(r"\b(ERROR|CRITICAL)\b", line):
-            message = re.sub(r"^.*?\b(ERROR|CRITICAL)\b\s*:?\s*", "", line)
-            details = [d for d in lines[number + 1:] if "reason:" in d] or \
-                [d for d in lines[number + 1:] if re.search(r"error", d, re.IGNORECASE)]
-            if message.endswith(":") and details:
-                message = f"{message} {details[0]}"
-            return message[:500]
-    for line in reversed(lines):
-        if re.match(r"^[\w.]*(Error|Exception)\b.*: ", line):
-            return line[:500]
-    return lines[-1][:500] if lines else "no output"
+
+    def first_error():
+        for number, line in enumerate(lines):
+            if re.search(r"\b(ERROR|CRITICAL)\b", line):
+                message = re.sub(r"^.*?\b(ERROR|CRITICAL)\b\s*:?\s*", "", line)
+                details = [d for d in lines[number + 1:] if "reason:" in d] or \
+                    [d for d in lines[number + 1:] if re.search(r"error", d, re.IGNORECASE)]
+                return f"{message} {details[0]}" if message.endswith(":") and details else message
+        return None
+
+    def last_exception():
+        return next((line for line in reversed(lines) if re.match(r"^[\w.]*(Error|Exception)\b.*: ", line)),
+                    None)
+
+    found = (last_exception() or first_error()) if exception_first else (first_error() or last_exception())
+    return (found or (lines[-1] if lines else "no output"))[:500]
 
 
 def _child_environment():
@@ -490,11 +503,13 @@ def _run_mct_child(job, work_dir, say):
         returncode = child.wait()
     log_text = log_path.read_text(errors="replace")
     if returncode == EXIT_USAGE:
-        raise UsageError(_error_line(log_text).removeprefix("error: "))
+        said = [line for line in log_text.splitlines() if line.startswith("error: ")]
+        raise UsageError(said[-1].removeprefix("error: ") if said else _error_line(log_text, True))
     if returncode < 0:
         raise CompileError(f"MCT stage stopped by signal {-returncode}")
     if returncode != 0:
-        raise CompileError(f"MCT stage failed (exit {returncode}): {_error_line(log_text)}")
+        raise CompileError(f"MCT stage failed (exit {returncode}): "
+                           f"{_error_line(log_text, exception_first=True)}")
     return json.loads((work_dir / _RESULT_FILE).read_text())
 
 
@@ -685,7 +700,8 @@ def _check_face_grid(face_grid):
 
 def _report(model, keras_path, manifest, method, calibration_frames, epochs, result, memory,
             convert_dir, files, out_dir, java_line):
-    inputs, outputs = _tensors(convert_dir / "dnnParams.xml", "input"), _tensors(convert_dir / "dnnParams.xml", "output")
+    params = convert_dir / "dnnParams.xml"
+    inputs, outputs = _tensors(params, "input"), _tensors(params, "output")
     deployment = result["deployment"]
     deployment["sensor_feeds_all_inputs"] = len(inputs) == 1
     if len(inputs) > 1:
@@ -734,9 +750,14 @@ def _summary(report):
              f"{memory['usage_bytes']:,} of {memory['available_bytes']:,} bytes on chip "
              f"({memory['utilization']:.1%}), fits: {memory['fit_in_chip']}",
              f"  test error: {metrics['cm']:.3f} cm quantized (MCT, IMX500 TPC) vs "
-             f"{metrics['float']['cm']:.3f} cm float ({metrics['frames']} frames)"]
+             f"{metrics['float']['cm']:.3f} cm float ({metrics['frames']} frames); per frame "
+             f"{metrics['mean_cm_from_float']:.3f} cm from the float prediction"]
+    if max(metrics["float"]["prediction_std_cm"]) < 0.01:
+        lines.append("  warning: the float model predicts a near-constant gaze (spread under 0.01 cm), so "
+                     "its agreement with the quantized model says little")
     if "manifest_int8_tflite" in metrics:
-        lines.append(f"  int8 TFLite of the same build (Edge TPU input): {metrics['manifest_int8_tflite']['cm']:.3f} cm")
+        lines.append(f"  int8 TFLite of the same build (the Edge TPU's input): "
+                     f"{metrics['manifest_int8_tflite']['cm']:.3f} cm")
     grid = report["deployment"]["face_grid"]
     if grid:
         lines.append(f"  face grid {grid['cells']} baked in ({grid['source']}); Pi ROI {grid['sensor_roi']}; "
@@ -765,7 +786,8 @@ def main(argv=None):
                "Raspberry Pi (apt package imx500-tools); run_on_pi.py in DIR shows the picamera2 side.\n"
                "exit status: 0 packaged; 1 MCT or imxconv-tf failed, or the model does not fit in the "
                "chip; 2 bad input (nothing written)")
-    parser.add_argument("model", help="TFLite written by `zoo build` (its manifest.json names the float model)")
+    parser.add_argument("model", help="TFLite written by `zoo build` (its manifest.json names the float "
+                                      "model)")
     parser.add_argument("-o", "--out", help="output folder (default: MODEL_DIR/NAME_imx500)")
     parser.add_argument("--method", choices=METHODS, default="ptq",
                         help="MCT quantization: post-training (default), gradient-based PTQ, or QAT")

@@ -4,7 +4,6 @@ its row into them; flags and user errors fail cleanly (issue: benchmarks). Nothi
 import json
 import os
 import shutil
-import struct
 import subprocess
 import sys
 
@@ -26,15 +25,15 @@ def run_benchmark(app, *args, env=None, timeout=600):
 
 
 def _check(result):
-    assert result.returncode == 0, f"exit {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    assert result.returncode == 0, \
+        f"exit {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return result
 
 
 def markdown_section_table(text, heading):
     """The first Markdown table after ``heading`` as a list of {header: cell}."""
-    lines = text.split(f"## {heading}\n", 1)[1].splitlines()
-    table = [line for line in lines[:next((i for i, l in enumerate(lines) if l.startswith("## ")), len(lines))]
-             if line.startswith("|")]
+    section = text.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    table = [line for line in section.splitlines() if line.startswith("|")]
     headers = [cell.strip() for cell in table[0].strip("|").split("|")]
     return [dict(zip(headers, (cell.strip() for cell in line.strip("|").split("|")))) for line in table[2:]]
 
@@ -184,9 +183,19 @@ def test_latency_app_times_every_artifact_of_a_build(tiny_build):
     assert rows[3]["status"] == "not measured: no device"
 
 
+def test_accuracy_app_keeps_figures_of_other_frames_apart(tiny_build, tiny_imx500, tmp_path):
+    build = tmp_path / "build"
+    shutil.copytree(tiny_build("tinytracker_s", "qat"), build)
+    shutil.copytree(tiny_imx500("tinytracker_s"), build / "imx500")
+    rows = json.loads(_check(run_benchmark("accuracy", build, "--frames=3", "--json")).stdout)
+    assert [r["artifact"] for r in rows] == ["float", "tfmot_int8", "ptq_int8", "mct_int8", "mean_baseline"]
+    assert all(r["frames"] == 3 and r["cm"] > 0 for r in rows if r["artifact"] != "mct_int8")
+    mct, = (r for r in rows if r["artifact"] == "mct_int8")  # evaluated on the whole split: not shown
+    assert mct["cm"] is None and "not these 3" in mct["note"]
+
+
 @pytest.mark.parametrize("app, args, message", [
     ("compare", ["--models=tinytracker,nosuchnet"], "--models must be registered models"),
-    ("compare", ["--extra_models=/nonexistent/model.tflite"], "--extra_models must be existing"),
     ("latency", ["--num_runs=-1", "m.tflite"], "flag --num_runs=-1"),
     ("latency", ["--runtimes=onnxruntime", "m.tflite"], "--runtimes must be"),
     ("accuracy", ["--frames=0", "runs/x"], "flag --frames=0"),
@@ -220,7 +229,8 @@ def test_user_errors_are_one_line_exit_2(tmp_path):
     for app, args, message in [
             ("latency", [tmp_path / "missing.tflite"], "no such .tflite file"),
             ("accuracy", [tmp_path], "not a build folder"),
-            ("imx500_on_pi", [f"--rpk={rpk}", f"--results={tmp_path / 'r.json'}"], "picamera2 is not installed")]:
+            ("imx500_on_pi", [f"--rpk={rpk}", f"--results={tmp_path / 'r.json'}"],
+             "picamera2 is not installed")]:
         result = run_benchmark(app, *args)
         assert result.returncode == 2, result.stderr
         assert message in result.stderr and result.stderr.count("\n") == 1, result.stderr

@@ -10,13 +10,16 @@ user sees the screen, z from the screen towards the user, camera at the origin.
   ``e = (+-ipd/2, EYE_HEIGHT, -EYEBALL_DEPTH)`` (+x is the subject's right eye).
 - Both eyes fixate the dot ``T = (XCam, YCam, 0)``: ``g = (T - E) / |T - E|`` and the iris centre
   is ``P = E + EYEBALL_RADIUS * g``.
-- The eyelid opening belongs to the head: it is centred at ``E + EYEBALL_RADIUS * R (0, 0, -1)``,
-  so the iris sits ``EYEBALL_RADIUS * (g - R (0, 0, -1))`` away from the opening's centre.
+- The iris travels ``t = EYEBALL_RADIUS * (g - f)`` from where it sits when the eye looks
+  straight ahead, ``f = R (0, 0, -1)``. The eyelid opening belongs to the head, centred at
+  ``E + EYEBALL_RADIUS * f``, except that the lids follow the eye up and down by
+  ``LID_FOLLOW`` of the iris's vertical travel (along the head's up axis), as real lids do: the
+  iris stays in view when the subject looks far down or up.
 - A pinhole camera with focal length ``FOCAL_PX`` at the frame centre projects
   ``u = cx - f X / Z``, ``v = cy - f Y / Z``: it faces the user, so the subject's right eye
   (+x) appears on the image's left and the subject's left eye on its right.
 
-The face is a caricature: eyes 4.8 x 3.4 cm with a 4.5 cm eyeball radius (a human's is about
+The face is a caricature: eyes 5.2 x 3.4 cm with a 5.5 cm eyeball radius (a human's is about
 1.2 cm), so that the iris moves several pixels across the gaze range even in a 96-pixel crop.
 Head rotation moves every feature (each is a projected 3D point); features are drawn as
 ellipses in the image plane, rolled with the head.
@@ -27,10 +30,11 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 FOCAL_PX = 220.0
-EYEBALL_RADIUS = 4.5
+EYEBALL_RADIUS = 5.5
 EYEBALL_DEPTH = 3.0  # eyeball centre in front of the head centre
 EYE_HEIGHT = 1.5  # eye line above the head centre
-EYE_HALF_SIZE = (2.4, 1.7)  # eyelid opening, half width and half height
+EYE_HALF_SIZE = (2.6, 1.7)  # eyelid opening, half width and half height
+LID_FOLLOW = 0.5  # share of the iris's vertical travel the eyelid opening follows
 IRIS_RADIUS = 0.9
 PUPIL_RADIUS = 0.4
 SCLERA = (0.93, 0.91, 0.87)
@@ -101,6 +105,7 @@ def face_geometry(look, pose, target_cm, frame_size):
     """Projects the subject's face and eyes for a head ``pose`` fixating ``target_cm`` (XCam, YCam)."""
     rotation = pose.rotation()
     forward = rotation @ np.array([0.0, 0.0, -1.0])
+    up = rotation @ np.array([0.0, 1.0, 0.0])
     half_w, half_h = look.face_half_size
 
     def at(x, y, depth):
@@ -124,8 +129,9 @@ def face_geometry(look, pose, target_cm, frame_size):
     for side in (1, -1):
         centre = at(side * look.ipd / 2, EYE_HEIGHT, EYEBALL_DEPTH)
         gaze = (target - centre) / np.linalg.norm(target - centre)
-        opening, iris = project(np.array([centre + EYEBALL_RADIUS * forward,
-                                          centre + EYEBALL_RADIUS * gaze]), frame_size)
+        travel = EYEBALL_RADIUS * (gaze - forward)
+        lids = centre + EYEBALL_RADIUS * forward + LID_FOLLOW * (travel @ up) * up
+        opening, iris = project(np.array([lids, centre + EYEBALL_RADIUS * gaze]), frame_size)
         eyes.append(Eye(opening, iris, gaze))
     right, left = eyes
     along = left.opening - right.opening

@@ -14,7 +14,6 @@ Bad input never raises: whatever cannot be read is skipped and counted per kind 
 and frame. Only a path that is not a GazeCapture root at all raises UsageError.
 """
 import dataclasses
-import functools
 import json
 import logging
 import os
@@ -178,8 +177,12 @@ def _columns(document, fields, dtype):
 def _read_recording(folder, problems):
     """(Recording, Frames) of one recording folder, or None when it must be skipped."""
     name = folder.name
-    if not any(folder.iterdir()):
-        problems.add("empty_recording", f"{name}/", "empty folder")
+    try:
+        if not any(folder.iterdir()):
+            problems.add("empty_recording", f"{name}/", "empty folder")
+            return None
+    except OSError as error:
+        problems.add("empty_recording", f"{name}/", error.strerror or str(error))
         return None
     documents = {}
     for file in JSON_FILES:
@@ -270,10 +273,15 @@ def _recording_folders(root):
     raise _not_a_root(root, "it holds no recording folders (00002/, 00003/, ...)")
 
 
+# root -> (its mtime when indexed, the index): the latest index of each root in this process
+_OPENED = {}
+
+
 def open_gazecapture(root, progress=True):
     """Indexes a GazeCapture root (the folder holding 00002/, 00003/, ...)."""
     root = pathlib.Path(root).absolute()
     folders = _recording_folders(root)
+    mtime_ns = root.stat().st_mtime_ns
     problems = _Problems()
     recordings, parts = [], []
     bar = Progress(f"indexing {root}", len(folders), enabled=progress)
@@ -284,22 +292,21 @@ def open_gazecapture(root, progress=True):
             parts.append(read[1])
         bar.update(done, f"{sum(r.valid for r in recordings)} valid frames")
     bar.close(f"{sum(r.valid for r in recordings)} valid frames")
-    return GazeCaptureIndex(root, recordings, Frames.concatenate(parts), problems)
-
-
-@functools.lru_cache(maxsize=4)
-def _memoized_index(root, root_mtime_ns):
-    return open_gazecapture(root)
+    index = GazeCaptureIndex(root, recordings, Frames.concatenate(parts), problems)
+    _OPENED[root] = (mtime_ns, index)
+    return index
 
 
 def load_index(root):
-    """``root`` as an index: an index is passed through; a path is indexed once per process
-    (again when the root folder changes), so the splits of one root share one index."""
+    """``root`` as an index: an index is passed through; a path reuses this process's latest
+    index of it unless the root folder changed since, so the splits of a root share one index
+    (and its problems are reported once)."""
     if isinstance(root, GazeCaptureIndex):
         return root
     path = pathlib.Path(root).absolute()
     _recording_folders(path)  # the clear error for a wrong path
-    return _memoized_index(path, path.stat().st_mtime_ns)
+    mtime_ns, index = _OPENED.get(path, (None, None))
+    return index if mtime_ns == path.stat().st_mtime_ns else open_gazecapture(path)
 
 
 def training_mean(root):

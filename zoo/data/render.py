@@ -25,7 +25,7 @@ from zoo.errors import UsageError
 
 # Bump whenever the rendered output changes: the default data is cached under this version.
 RENDER_VERSION = 1
-DEFAULT_RENDER = dict(subjects=80, frames=50, seed=0)
+DEFAULT_RENDER = dict(subjects=160, frames=25, seed=0)
 SETTINGS_FILE = "rendered.json"  # at the root, next to the recordings; the reader ignores it
 FPS = 30
 FRAMES_PER_DOT = 2
@@ -41,6 +41,10 @@ MIN_FACE_INSIDE = 0.8  # share of the face box inside the frame for the face to 
 FACE_BOX = dict(size=1.05, centre_jitter=0.005, size_jitter=0.01)  # size: x the face's width
 EYE_BOX = dict(size=1.3, centre_jitter=0.01, size_jitter=0.02)  # size: x the eye opening's width
 HEAD_ROLL_STD, HEAD_TURN_STD = np.radians(2), np.radians(1.0)  # turn: yaw and pitch
+# Head position: a subject's distance and offset (from 0.6 x the screen centre) are drawn once,
+# then sway a little from frame to frame.
+HEAD_DISTANCE_CM = {False: (28, 38), True: (34, 46)}  # by is_tablet
+HEAD_OFFSET_STD_CM, HEAD_SWAY_STD_CM = 1.0, 0.3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,8 +194,8 @@ class _Frame:
 
 def _sample_subject(rng, device, frames):
     return _Subject(look=_sample_look(rng), device=device,
-                    distance=rng.uniform(32, 48) if device.is_tablet else rng.uniform(26, 40),
-                    offset=rng.normal(0, 1.5, 2), orientations=_orientations(rng, frames),
+                    distance=rng.uniform(*HEAD_DISTANCE_CM[device.is_tablet]),
+                    offset=rng.normal(0, HEAD_OFFSET_STD_CM, 2), orientations=_orientations(rng, frames),
                     dots=rng.uniform(0.05, 0.95, (frames // FRAMES_PER_DOT + 1, 2)),
                     jpeg_quality=int(rng.integers(80, 94)))
 
@@ -206,7 +210,8 @@ def _sample_frame(subject, i, rng):
     x_pts, y_pts = subject.dots[dot] * (width_pts, height_pts)
     target = screen_to_camera_cm(device, orientation, x_pts, y_pts)
     centre = np.array(screen_to_camera_cm(device, orientation, width_pts / 2, height_pts / 2))
-    head = np.append(0.6 * centre + subject.offset + rng.normal(0, 0.4, 2), subject.distance + rng.normal(0, 1.0))
+    head = (np.append(0.6 * centre + subject.offset, subject.distance)
+            + rng.normal(0, HEAD_SWAY_STD_CM, 3))
     yaw, pitch = np.clip(rng.normal(0, HEAD_TURN_STD, 2), -3 * HEAD_TURN_STD, 3 * HEAD_TURN_STD)
     roll = float(np.clip(rng.normal(0, HEAD_ROLL_STD), -3 * HEAD_ROLL_STD, 3 * HEAD_ROLL_STD))
     geometry = face.face_geometry(look, face.Pose(head, yaw, pitch, roll), target, frame_size)
