@@ -13,8 +13,10 @@ from zoo.data import inputs
 from zoo.errors import UsageError
 from zoo.registry import InputSpec
 
+VALIDITY = ("appleFace", "appleLeftEye", "appleRightEye", "faceGrid")
 ITRACKER_SMALL = [InputSpec("face", "face", (48, 48, 3)), InputSpec("left_eye", "left_eye", (32, 32, 3)),
-                  InputSpec("right_eye", "right_eye", (32, 32, 3)), InputSpec("face_grid", "grid_mask", (625,))]
+                  InputSpec("right_eye", "right_eye", (32, 32, 3)),
+                  InputSpec("face_grid", "grid_mask", (625,))]
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +40,7 @@ def _expected_frames(root, split):
         documents = {n: _json(folder, n) for n in ("appleFace", "appleLeftEye", "appleRightEye",
                                                    "faceGrid", "dotInfo", "frames", "screen")}
         for i, name in enumerate(documents["frames"]):
-            if all(documents[n]["IsValid"][i] for n in ("appleFace", "appleLeftEye", "appleRightEye", "faceGrid")):
+            if all(documents[n]["IsValid"][i] for n in VALIDITY):
                 frames.append({"path": folder / "frames" / name, "tablet": "iPad" in info["DeviceName"],
                                **{n: {k: v[i] for k, v in documents[n].items()} for n in documents
                                   if n != "frames"}})
@@ -85,7 +87,8 @@ def test_labels_meta_and_value_ranges(root):
     assert face.dtype == np.float32 and face.shape == (len(expected), 96, 96, 3)
     assert face.min() >= -1 and face.max() <= 1 and face[..., 0].std() > 0.1
     assert labels.dtype == np.float32 and labels.shape == (len(expected), 2)
-    np.testing.assert_allclose(labels, [[f["dotInfo"]["XCam"], f["dotInfo"]["YCam"]] for f in expected], atol=1e-4)
+    want = [[f["dotInfo"]["XCam"], f["dotInfo"]["YCam"]] for f in expected]
+    np.testing.assert_allclose(labels, want, atol=1e-4)
     np.testing.assert_array_equal(meta["is_tablet"], [f["tablet"] for f in expected])
 
 
@@ -192,7 +195,7 @@ def test_disk_cache_serves_later_epochs_without_the_jpegs(root, tmp_path):
 
 def _valid_frame_names(folder):
     names = _json(folder, "frames")
-    valid = [all(_json(folder, n)["IsValid"][i] for n in ("appleFace", "appleLeftEye", "appleRightEye", "faceGrid"))
+    valid = [all(_json(folder, n)["IsValid"][i] for n in VALIDITY)
              for i in range(len(names))]
     return [n for n, ok in zip(names, valid) if ok]
 

@@ -120,7 +120,8 @@ class GazeCaptureIndex:
             raise UsageError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
         frames = self.frames.subset(self.frames.split == split)
         if limit is not None and limit < len(frames):
-            frames = frames.subset(np.unique(np.linspace(0, len(frames) - 1, max(limit, 1)).round().astype(int)))
+            spread = np.linspace(0, len(frames) - 1, max(limit, 1)).round().astype(int)
+            frames = frames.subset(np.unique(spread))
         return frames
 
     def split_counts(self):
@@ -269,7 +270,8 @@ def _recording_folders(root):
     if (root / "frames").is_dir() or (root / "info.json").exists():
         raise _not_a_root(root, "it looks like one recording; point at the folder that holds the recordings")
     if any(re.match(r"^\d{5}\.tar\.gz$", p.name) for p in root.iterdir()):
-        raise _not_a_root(root, "its recordings are still packed (00002.tar.gz, ...); unpack them there first")
+        raise _not_a_root(root, "its recordings are still packed (00002.tar.gz, ...); "
+                                "unpack them there first")
     raise _not_a_root(root, "it holds no recording folders (00002/, 00003/, ...)")
 
 

@@ -30,7 +30,8 @@ log = logging.getLogger("zoo.data")
 
 
 def _crop_bytes(specs):
-    return sum(int(np.prod(s.shape[:2])) * recipes.IMAGE_RECIPES[s.recipe][1] for s in recipes.image_specs(specs))
+    return sum(int(np.prod(s.shape[:2])) * recipes.IMAGE_RECIPES[s.recipe][1]
+               for s in recipes.image_specs(specs))
 
 
 def _frame_table(frames):

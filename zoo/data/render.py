@@ -137,7 +137,8 @@ def _background(look, frame_size):
     field = look.background
     rows = np.linspace(0, field.shape[0] - 1, height)
     cols = np.linspace(0, field.shape[1] - 1, width)
-    r0, c0 = np.minimum(rows.astype(int), field.shape[0] - 2), np.minimum(cols.astype(int), field.shape[1] - 2)
+    r0 = np.minimum(rows.astype(int), field.shape[0] - 2)
+    c0 = np.minimum(cols.astype(int), field.shape[1] - 2)
     fr, fc = (rows - r0)[:, None, None], (cols - c0)[None, :, None]
     top = field[r0][:, c0] * (1 - fc) + field[r0][:, c0 + 1] * fc
     bottom = field[r0 + 1][:, c0] * (1 - fc) + field[r0 + 1][:, c0 + 1] * fc
@@ -220,12 +221,15 @@ def _sample_frame(subject, i, rng):
     missed_eye = rng.integers(2) if rng.uniform() < EYE_MISS_RATE else None
 
     scale = geometry.scale
-    face_side = 2 * look.face_half_size[0] * FACE_BOX["size"] * scale * (1 + rng.normal(0, FACE_BOX["size_jitter"]))
-    face_box = _box(geometry.points["face_box"] + rng.normal(0, FACE_BOX["centre_jitter"] * face_side, 2), face_side)
+    face_side = (2 * look.face_half_size[0] * FACE_BOX["size"] * scale
+                 * (1 + rng.normal(0, FACE_BOX["size_jitter"])))
+    face_box = _box(geometry.points["face_box"] + rng.normal(0, FACE_BOX["centre_jitter"] * face_side, 2),
+                    face_side)
     face_valid = present and _inside_share(face_box, frame_size) >= MIN_FACE_INSIDE
     eye_boxes, eye_valid = [], []
     for side, eye in enumerate((geometry.left_eye, geometry.right_eye)):
-        eye_side = 2 * face.EYE_HALF_SIZE[0] * EYE_BOX["size"] * scale * (1 + rng.normal(0, EYE_BOX["size_jitter"]))
+        eye_side = (2 * face.EYE_HALF_SIZE[0] * EYE_BOX["size"] * scale
+                    * (1 + rng.normal(0, EYE_BOX["size_jitter"])))
         box = _box(eye.opening + rng.normal(0, EYE_BOX["centre_jitter"] * eye_side, 2), eye_side)
         eye_boxes.append(box)
         inside = 0 <= box[0] + box[2] / 2 < frame_size[0] and 0 <= box[1] + box[3] / 2 < frame_size[1]
@@ -269,7 +273,8 @@ def _render_recording(folder, device, split, frames, seed):
         grid = face_grid(frame.face_box, frame.frame_size) if all_valid else (0, 0, 0, 0)
         columns.add("faceGrid", **dict(zip("XYWH", grid)), IsValid=int(all_valid))
         columns.add("dotInfo", DotNum=frame.dot, XPts=frame.dot_pts[0], YPts=frame.dot_pts[1],
-                    XCam=float(frame.target[0]), YCam=float(frame.target[1]), Time=(i % FRAMES_PER_DOT + 1) / FPS)
+                    XCam=float(frame.target[0]), YCam=float(frame.target[1]),
+                    Time=(i % FRAMES_PER_DOT + 1) / FPS)
         width_pts, height_pts = screen_points(device, frame.orientation)
         columns.add("screen", H=height_pts, W=width_pts, Orientation=frame.orientation)
 
