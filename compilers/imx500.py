@@ -46,7 +46,6 @@ memory; 2 bad input (one line on stderr, nothing written).
 From Python: compilers.imx500.compile(model, ...) returns the report.
 """
 import argparse
-import hashlib
 import json
 import os
 import pathlib
@@ -62,6 +61,7 @@ if __package__ in (None, ""):  # run as a script: make the repository's packages
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from zoo.errors import UsageError  # noqa: E402
+from zoo.files import file_record  # noqa: E402
 
 EXIT_PACKAGED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 METHODS = ("ptq", "gptq", "qat")
@@ -381,18 +381,6 @@ def _child_main(job_path):
 
 
 # --- The parent: checks, the child, imxconv-tf, the report ------------------------------------
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _file_record(path):
-    return {"path": str(path), "bytes": path.stat().st_size, "sha256": _sha256(path)}
-
 
 def _find_sources(model, keras, data):
     """(manifest or None, float Keras path, data root or None) for zoo TFLite ``model``."""
@@ -735,7 +723,7 @@ def _report(model, keras_path, manifest, method, calibration_frames, epochs, res
         "outputs": outputs,
         "metrics": metrics,
         "deployment": deployment,
-        "files": {kind: _file_record(path) | {"path": str(published[path.name])} for kind, path in (
+        "files": {kind: file_record(path) | {"path": str(published[path.name])} for kind, path in (
             ("packer_zip", convert_dir / "packerOut.zip"), ("dnn_params", convert_dir / "dnnParams.xml"),
             ("memory_report", convert_dir / f"{stem}_MemoryReport.json"),
             ("quantized_keras", convert_dir.parent / result["keras_package"]))},

@@ -65,7 +65,11 @@ def test_ptq_build_and_int8_output(tiny_data, tmp_path):
             "--epochs", 1, "--steps", 1, "--batch-size", 4, "--input-size", 32)
     manifest = _assert_manifest_matches_files(out)
     assert set(manifest["files"]) == {"float_h5", "float_tflite", "int8_tflite"}
-    _assert_fully_int8(out / manifest["files"]["int8_tflite"]["path"], float_output=False)
+    int8_path = out / manifest["files"]["int8_tflite"]["path"]
+    _assert_fully_int8(int8_path, float_output=False)
+    from compilers import edgetpu
+    preflight = edgetpu.compile(int8_path, out_dir=tmp_path / "edgetpu", preflight_only=True)["preflight"]
+    assert preflight["ops_on_tpu"] == preflight["ops_total"] and preflight["subgraphs"] == 1
 
 
 def test_eval_reproduces_the_manifest(tiny_build, tiny_data):

@@ -8,7 +8,6 @@ up again from its last epoch checkpoint.
 tfmot is imported only for ``--qat``, and before any model is built: it switches tf.keras to
 tf_keras, and the QAT wrappers only accept tf_keras models.
 """
-import hashlib
 import json
 import os
 import pathlib
@@ -23,24 +22,11 @@ from zoo import data as zoo_data
 from zoo import metrics, registry
 from zoo.eval import predict_cm
 from zoo.errors import UsageError
+from zoo.files import file_record
 
 MODES = ("float", "qat", "ptq")
 STATE_FILE = "state.json"
 REPRESENTATIVE_FRAMES = 200
-
-
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def file_record(path, root):
-    """The manifest's ``{path, bytes, sha256}`` for an artifact; path relative to the manifest."""
-    path = pathlib.Path(path)
-    return {"path": str(path.relative_to(root)), "bytes": path.stat().st_size, "sha256": _sha256(path)}
 
 
 def toolchain_versions():
