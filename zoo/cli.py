@@ -42,12 +42,13 @@ def _describe_keras(name):
 
     from zoo import registry
     from zoo.stats import model_facts
-    model = registry.create_model(name)
+    entry = registry.get_entry(name)
+    model = entry.build()
     facts = model_facts(model)
     facts["name"] = name
-    facts["summary"] = registry.get_entry(name).summary
-    facts["builder_args"] = {k: v for k, v in registry.get_entry(name).builder_arguments().items()}
-    facts["recipes"] = registry.get_entry(name).recipes
+    facts["summary"] = entry.summary
+    facts["builder_args"] = entry.builder_arguments()
+    facts["recipes"] = entry.recipes
     facts["ops"] = dict(Counter(type(layer).__name__ for layer in model.layers))
     return facts
 
