@@ -17,10 +17,10 @@ import sys
 
 from absl import app, flags
 
-from zoo.errors import UsageError
+from zoo import errors
+from zoo.errors import UsageError, one_line_errors
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-EXIT_USAGE = 2
 SCHEMA_VERSION = 1
 
 # Artifact names, as the issue words them: the int8 TFLite a --qat build makes is tfmot's (the
@@ -42,18 +42,12 @@ class Failure(Exception):
 def run(main):
     """``app.run(main)``; a ``UsageError`` becomes one line on stderr and exit status 2, a
     ``Failure`` one line and exit status 1."""
-    def guarded(argv):
-        try:
-            return main(argv)
-        except (UsageError, Failure) as error:
-            print(f"{pathlib.Path(sys.argv[0]).stem}: error: {error}", file=sys.stderr)
-            sys.exit(EXIT_USAGE if isinstance(error, UsageError) else 1)
-    app.run(guarded)
+    app.run(one_line_errors(pathlib.Path(sys.argv[0]).stem, failures=(Failure,))(main))
 
 
 def progress(app_name, message):
     """One progress line on stderr (stdout carries the tables)."""
-    print(f"[{app_name}] {message}", file=sys.stderr, flush=True)
+    errors.progress(f"[{app_name}] {message}")
 
 
 def write_atomically(path, text):

@@ -40,15 +40,17 @@ def accuracy_rows(folder, data=None, frames=None, app_name="accuracy"):
     manifest = benchmarks.read_manifest(folder)
     from zoo import data as zoo_data
     from zoo import metrics
-    from zoo.eval import predict_cm
+    from zoo.eval import load_predictor, predict_cm
 
     root = pathlib.Path(data or manifest["data"]["root"]).absolute()
     specs = _specs(manifest)
+    artifacts = benchmarks.build_artifacts(folder)
+    predictors = {artifact.artifact: load_predictor(artifact.path)[0] for artifact in artifacts}
+    predicted, true_cm, is_tablet = predict_cm(predictors, root, specs, limit=frames)
     rows = []
-    for artifact in benchmarks.build_artifacts(folder):
-        predicted, true_cm, is_tablet = predict_cm(artifact.path, root, specs, limit=frames)
-        rows.append({**artifact.facts(), **metrics.gaze_errors(predicted, true_cm, is_tablet),
-                     "data": str(root), "source": MEASURED})
+    for artifact in artifacts:
+        errors = metrics.gaze_errors(predicted[artifact.artifact], true_cm, is_tablet)
+        rows.append({**artifact.facts(), **errors, "data": str(root), "source": MEASURED})
         benchmarks.progress(app_name, f"{manifest['model']} {artifact.artifact}: {rows[-1]['cm']:.3f} cm "
                             f"on {rows[-1]['frames']} test frames")
     baseline = metrics.mean_baseline(zoo_data.training_mean(root), true_cm, is_tablet)

@@ -34,17 +34,18 @@ from absl import app, flags
 import benchmarks
 from benchmarks import (CPU, EDGETPU, FLOAT, IMX500, MCT_INT8, MEASURED, ON_SENSOR, PTQ_INT8, PUBLISHED,
                         TFMOT_INT8, accuracy, latency)
+from zoo import defaults
 from zoo.errors import UsageError
 
 DEFAULT_MODELS = ("tinytracker", "tinytracker_s", "itracker")
 TARGETS = (EDGETPU, IMX500)
-# Training of each build when --epochs/--qat_epochs/--steps are not given, chosen so that the
-# default comparison of the three models fits ~30 minutes on the 2-core machine (BUILD_NOTES.md):
-# 5 + 1 epochs instead of zoo build's 8 + 2 (TinyTracker's validation loss on the rendered data is
-# flat after epoch 3 of 8), and a few capped epochs for iTracker, whose training step costs ~45x
-# TinyTracker's (16 vs 0.37 CPU-s per batch of 32); its error is then that of a briefly trained model.
+# Training of each build when --epochs/--qat_epochs/--steps are not given: `zoo build`'s own
+# defaults, so the table reports the builds a user makes, except for iTracker, whose training step
+# costs ~45x TinyTracker's (16 vs 0.37 CPU-s per batch of 32): a few capped epochs keep the default
+# comparison of the three models near 30 minutes on 2 cores, and its error is that of a briefly
+# trained model (BUILD_NOTES.md).
 TRAINING = {"itracker": {"epochs": 1, "qat_epochs": 1, "steps": 10}}
-DEFAULT_TRAINING = {"epochs": 5, "qat_epochs": 1, "steps": None}
+DEFAULT_TRAINING = {"epochs": defaults.EPOCHS, "qat_epochs": defaults.QAT_EPOCHS, "steps": None}
 RESULTS, REPORT = "results.json", "RESULTS.md"
 PLOTS = {"error_vs_size": "error_vs_size.png", "latency": "latency.png"}
 NOT_ON_PI = "not measured: needs the Raspberry Pi AI Camera (python -m benchmarks.imx500_on_pi)"
@@ -114,7 +115,7 @@ def training_settings(name, epochs=None, qat_epochs=None, steps=None):
     return {key: given[key] or defaults[key] for key in defaults}
 
 
-def _reusable(folder, root, settings, input_size):
+def _reusable(name, folder, root, settings, input_size):
     """Why the build in ``folder`` cannot be reused (None when it can)."""
     try:
         manifest = benchmarks.read_manifest(folder)
@@ -122,8 +123,9 @@ def _reusable(folder, root, settings, input_size):
         return "no build yet"
     recorded = {"mode": manifest["mode"], "data": manifest["data"]["root"],
                 "epochs": manifest["training"]["epochs"], "qat_epochs": manifest["training"]["qat_epochs"],
-                "steps": manifest["training"]["steps_per_epoch_cap"]}
-    wanted = {"mode": "qat", "data": str(root), **settings}
+                "steps": manifest["training"]["steps_per_epoch_cap"],
+                "learning_rate": manifest["training"]["learning_rate"]}
+    wanted = {"mode": "qat", "data": str(root), **settings, "learning_rate": defaults.learning_rate(name)}
     if input_size is not None:
         recorded["input_size"] = manifest["builder_args"].get("input_size")
         wanted["input_size"] = input_size
@@ -133,7 +135,7 @@ def _reusable(folder, root, settings, input_size):
 
 def ensure_build(name, folder, root, settings, input_size, rebuild):
     """The build folder of ``name``: reused when it matches, else made by `zoo build --qat`."""
-    why = "--rebuild" if rebuild else _reusable(folder, root, settings, input_size)
+    why = "--rebuild" if rebuild else _reusable(name, folder, root, settings, input_size)
     if why is None:
         say(f"{name}: reusing the build in {folder}")
         return
@@ -144,7 +146,9 @@ def ensure_build(name, folder, root, settings, input_size, rebuild):
     say(f"{name}: building ({why}): zoo {' '.join(command[3:])}")
     # The build runs in its own process: --qat imports tfmot, which turns tf.keras into tf_keras
     # for the whole process (MCT and evaluation here need the plain keras package).
-    result = subprocess.run(command, stdout=sys.stderr, cwd=benchmarks.REPO)
+    # Unbuffered, so that its epoch lines show as they happen when stderr is a file or a pipe.
+    result = subprocess.run(command, stdout=sys.stderr, cwd=benchmarks.REPO,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
     if result.returncode != 0:
         raise benchmarks.Failure(f"zoo build {name} exited with status {result.returncode} "
                                  "(its output is above)")

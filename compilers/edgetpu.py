@@ -49,12 +49,11 @@ if __package__ in (None, ""):  # run as a script: make the repository's packages
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from zoo import tflite  # noqa: E402
-from zoo.errors import UsageError  # noqa: E402
+from zoo.errors import UsageError, one_line_errors, progress  # noqa: E402
 
 __all__ = ["compile", "compiled_model", "make_interpreter"]
 
 _EXIT_CODES = {"compiled": 0, "failed": 1, "preflight-only": 3}  # report["status"] -> exit status
-_EXIT_USAGE = 2
 
 # The compiler's status words (its operation log).
 _MAPPED = "Mapped to Edge TPU"
@@ -645,6 +644,7 @@ def _summary(report):
     return "\n".join(lines)
 
 
+@one_line_errors("compilers/edgetpu.py")
 def _main(argv=None):
     parser = argparse.ArgumentParser(
         prog="compilers/edgetpu.py", formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -664,17 +664,9 @@ def _main(argv=None):
     parser.add_argument("--preflight-only", action="store_true", help="do not run the compiler")
     parser.add_argument("--json", action="store_true", help="print report.json instead of the summary")
     args = parser.parse_args(argv)
-
-    def progress(message):
-        print(message, file=sys.stderr, flush=True)
-
-    try:
-        report = compile(args.model, out_dir=args.out, compiler=args.compiler,
-                         min_runtime_version=args.min_runtime_version, timeout_s=args.timeout,
-                         preflight_only=args.preflight_only, progress=progress)
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return _EXIT_USAGE
+    report = compile(args.model, out_dir=args.out, compiler=args.compiler,
+                     min_runtime_version=args.min_runtime_version, timeout_s=args.timeout,
+                     preflight_only=args.preflight_only, progress=progress)
     print(json.dumps(report, indent=2) if args.json else _summary(report))
     for disagreement in report["disagreements"]:
         print(f"warning: {disagreement}", file=sys.stderr)

@@ -60,10 +60,10 @@ import xml.etree.ElementTree as ElementTree
 if __package__ in (None, ""):  # run as a script: make the repository's packages importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from zoo.errors import UsageError  # noqa: E402
+from zoo.errors import EXIT_USAGE, UsageError, one_line_errors, progress  # noqa: E402
 from zoo.files import file_record  # noqa: E402
 
-EXIT_PACKAGED, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_PACKAGED = 0
 METHODS = ("ptq", "gptq", "qat")
 TPC_VERSION = "1.0"  # the IMX500 TPC edge-mdt-tpc tests with imx500-converter 3.14 to 3.17 (3.19.2 here)
 SENSOR_PIXELS = (4056, 3040)  # full IMX500 resolution, the frame of picamera2's inference ROI
@@ -279,8 +279,8 @@ def _evaluate(predict, root, specs):
     """(gaze errors, predictions in cm) of ``predict`` on the test split."""
     from zoo import metrics
     from zoo.eval import predict_cm
-    predicted, true_cm, is_tablet = predict_cm(None, root, specs, "test", predict=predict)
-    return metrics.gaze_errors(predicted, true_cm, is_tablet), predicted
+    predicted, true_cm, is_tablet = predict_cm({"mct": predict}, root, specs, "test")
+    return metrics.gaze_errors(predicted["mct"], true_cm, is_tablet), predicted["mct"]
 
 
 def _run_child(job_path):
@@ -761,6 +761,7 @@ def _face_grid_argument(text):
     return [part.strip() for part in text.split(",")]
 
 
+@one_line_errors("compilers/imx500.py", failures=(CompileError,))
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == [_CHILD_FLAG]:
@@ -792,20 +793,9 @@ def main(argv=None):
                         help="fine-tuning epochs for --method gptq or qat (default 2)")
     parser.add_argument("--json", action="store_true", help="print report.json instead of the summary")
     args = parser.parse_args(argv)
-
-    def progress(message):
-        print(message, file=sys.stderr, flush=True)
-
-    try:
-        report = compile(args.model, out_dir=args.out, method=args.method,
-                         calibration_frames=args.calibration_frames, keras=args.keras, data=args.data,
-                         face_grid=args.face_grid, epochs=args.epochs, progress=progress)
-    except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except CompileError as error:
-        print(f"failed: {error}", file=sys.stderr)
-        return EXIT_FAILED
+    report = compile(args.model, out_dir=args.out, method=args.method,
+                     calibration_frames=args.calibration_frames, keras=args.keras, data=args.data,
+                     face_grid=args.face_grid, epochs=args.epochs, progress=progress)
     print(json.dumps(report, indent=2) if args.json else _summary(report))
     return EXIT_PACKAGED
 

@@ -102,7 +102,7 @@ def test_compare_writes_results_report_and_plots_that_agree(tiny_build, tiny_imx
     result = _check(run_benchmark(
         "compare", "--models=tinytracker_s", f"--data={tiny_data}", "--input_size=32", "--epochs=1",
         "--qat_epochs=1", "--steps=1", f"--out={out}", "--num_runs=5", "--warmup=1",
-        f"--extra_models={extra}"))
+        f"--extra_models={extra}", f"--reference={extra}"))  # not ../shared's: it may be absent
     assert "reusing the build" in result.stderr and "[compare] 6/6" in result.stderr  # progress
 
     results = json.loads((out / "results.json").read_text())

@@ -126,3 +126,38 @@ def test_resume_without_an_interrupted_build_is_refused(tiny_data, tmp_path):
     result = run_zoo("build", "tinytracker_s", "--data", tiny_data, "--out", tmp_path / "x",
                      "--resume", check=False)
     assert result.returncode == 2 and "nothing to resume" in result.stderr
+
+
+# In the order `zoo build --qat` imports them (zoo.build first, tfmot after the tf_keras switch).
+CALIBRATION_CHECK = """
+import os
+import numpy as np
+from zoo.build import _calibrate_qat_ranges
+os.environ["TF_USE_LEGACY_KERAS"] = "1"
+import tensorflow_model_optimization as tfmot
+import tensorflow as tf
+
+tf.keras.utils.set_random_seed(0)
+inputs = tf.keras.Input((8,), name="x")
+hidden = tf.keras.layers.Dense(16, activation="relu", name="hidden")(inputs)
+model = tf.keras.Model(inputs, tf.keras.layers.Dense(2, name="out")(hidden))
+qat = tfmot.quantization.keras.quantize_model(model)
+batch = {"x": np.random.default_rng(0).normal(0, 3, (64, 8)).astype(np.float32)}
+assert _calibrate_qat_ranges(qat, batch) == 2
+weights = {v.name: v.numpy() for v in qat.non_trainable_variables}
+activations = np.maximum(batch["x"] @ model.get_layer("hidden").kernel.numpy()
+                         + model.get_layer("hidden").bias.numpy(), 0)
+print(float(weights["quant_hidden/post_activation_min:0"]), float(weights["quant_hidden/post_activation_max:0"]),
+      float(activations.max()))
+"""
+
+
+def test_qat_ranges_start_from_the_calibration_batch_not_tfmots_default():
+    """The activation range after calibration is the batch's (within int8 resolution), not
+    tfmot's [-6, 6] start; the int8 model inherits it."""
+    result = subprocess.run([sys.executable, "-c", CALIBRATION_CHECK], capture_output=True, text=True,
+                            cwd=REPO, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    low, high, true_max = map(float, result.stdout.split()[-3:])
+    assert low == 0.0  # a ReLU's range starts at 0
+    assert true_max > 6.5 and high == pytest.approx(true_max, rel=0.02)

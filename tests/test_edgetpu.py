@@ -367,7 +367,7 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(kind, words, tmp_path,
     before = sorted(tmp_path.iterdir())
     result = _run(model, "-o", tmp_path / "out")
     assert result.returncode == 2
-    assert result.stderr.count("\n") == 1 and result.stderr.startswith("error: ") and words in result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("compilers/edgetpu.py: error: ") and words in result.stderr
     assert result.stdout == "" and "Traceback" not in result.stderr
     assert sorted(tmp_path.iterdir()) == before
 

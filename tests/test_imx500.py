@@ -17,7 +17,6 @@ SCRIPT = REPO / "compilers" / "imx500.py"
 # The conversion the benchmark tests use too, so the suite pays for one: TinyTrackerS has the
 # face-grid channels, so it exercises baking them into the package.
 MODEL = "tinytracker_s"
-NOT_A_ZOO_TFLITE = REPO.parent / "shared/edgetpu/reference-models/mobilenet_v1_0.25_128_quant.tflite"
 PACKER_MEMBERS = {"dnnParams.xml", "dnnParams.xsd", "l2staticData.bin", "manifest.json", "verTable.txt",
                   "sdpsA.bin", "sdpsC.bin", "cfgA.bin", "cfgC.bin"}
 
@@ -79,7 +78,16 @@ def test_tiny_build_becomes_an_imx500_package_whose_report_agrees_with_the_conve
     assert not [p for p in out.parent.iterdir() if ".tmp-" in p.name]
 
 
-def _bad_inputs(tmp_path):
+@pytest.fixture(scope="module")
+def foreign_tflite(tiny_build, tmp_path_factory):
+    """A real int8 TFLite with no manifest.json beside it: a zoo model copied out of its build."""
+    build = tiny_build(MODEL, "qat")
+    path = tmp_path_factory.mktemp("foreign") / "copied_out.tflite"
+    path.write_bytes((build / read_manifest(build)["files"]["int8_tflite"]["path"]).read_bytes())
+    return path
+
+
+def _bad_inputs(tmp_path, foreign):
     corrupt = tmp_path / "corrupt.tflite"
     corrupt.write_bytes(b"\x00" * 64)
     a_file = tmp_path / "a_file"
@@ -87,21 +95,21 @@ def _bad_inputs(tmp_path):
     return {
         "missing": ([tmp_path / "missing.tflite"], {}, "no such file"),
         "corrupt": ([corrupt], {}, "not a TFLite model"),
-        "not from the zoo": ([NOT_A_ZOO_TFLITE], {}, "name the float Keras model with --keras"),
-        "missing keras": ([NOT_A_ZOO_TFLITE, "--keras", tmp_path / "none.h5"], {}, "no such Keras model"),
-        "bad face grid": ([NOT_A_ZOO_TFLITE, "--keras", a_file, "--face-grid", "3,4,30,2"], {},
+        "not from the zoo": ([foreign], {}, "name the float Keras model with --keras"),
+        "missing keras": ([foreign, "--keras", tmp_path / "none.h5"], {}, "no such Keras model"),
+        "bad face grid": ([foreign, "--keras", a_file, "--face-grid", "3,4,30,2"], {},
                           "--face-grid"),
-        "unwritable output": ([NOT_A_ZOO_TFLITE, "--keras", a_file, "-o", a_file / "out"], {},
+        "unwritable output": ([foreign, "--keras", a_file, "-o", a_file / "out"], {},
                               "cannot write the output folder"),
-        "no java": ([NOT_A_ZOO_TFLITE, "--keras", a_file], {"PATH": str(tmp_path / "empty")},
+        "no java": ([foreign, "--keras", a_file], {"PATH": str(tmp_path / "empty")},
                     "apt-get install openjdk-17-jre-headless"),
     }
 
 
 @pytest.mark.parametrize("case", ["missing", "corrupt", "not from the zoo", "missing keras", "bad face grid",
                                   "unwritable output", "no java"])
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, tmp_path):
-    args, env, message = _bad_inputs(tmp_path)[case]
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, tmp_path, foreign_tflite):
+    args, env, message = _bad_inputs(tmp_path, foreign_tflite)[case]
     before = sorted(p.name for p in tmp_path.iterdir())
     result = run_imx500(*args, "-o", tmp_path / "package", env=env) if "-o" not in args else \
         run_imx500(*args, env=env)

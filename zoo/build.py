@@ -19,14 +19,18 @@ import time
 import numpy as np
 
 from zoo import data as zoo_data
-from zoo import metrics, registry
-from zoo.eval import predict_cm
+from zoo import defaults, metrics, registry
+from zoo.eval import load_predictor, predict_cm
 from zoo.errors import UsageError
 from zoo.files import file_record
 
 MODES = ("float", "qat", "ptq")
 STATE_FILE = "state.json"
 REPRESENTATIVE_FRAMES = 200
+CALIBRATION_FRAMES = 128  # QAT's starting activation ranges: one batch of training frames
+EMA_DECAY, EMA_START = 0.999, 6.0  # tfmot 0.8.1's MovingAverageQuantizer: fixed decay, [-6, 6] start
+_WEIGHT_RANGES = ("kernel_", "depthwise_kernel_")  # LastValueQuantizer's: set from the weights, no EMA
+MIN_RANGE = 1e-3  # floor on a calibrated range's width: a dead activation must not get scale 0
 
 
 def toolchain_versions():
@@ -118,8 +122,13 @@ def _training_datasets(root, specs, batch_size, seed, steps, cache_dir):
     return scaled(train), scaled(val)
 
 
-def _fit(model, train, val, epochs, learning_rate, work, stage, state):
-    """Trains with a per-epoch backup (for --resume) and keeps the best weights on val."""
+def _fit(model, train, val, epochs, steps_per_epoch, learning_rate, work, stage, state):
+    """Trains with a per-epoch backup (for --resume) and keeps the best weights on val.
+
+    The learning rate follows a cosine from ``learning_rate`` to zero over the whole run: on the
+    default data it ends lower than a constant rate in the same number of steps. The schedule is a
+    function of the optimizer's step count, which the backup restores, so --resume continues it.
+    """
     import tensorflow as tf
 
     best_path = work / f"{stage}_best.weights.h5"
@@ -134,13 +143,53 @@ def _fit(model, train, val, epochs, learning_rate, work, stage, state):
                 state.values["best_val_loss"][stage] = best
                 state.save()
 
-    model.compile(optimizer=tf.keras.optimizers.Adam(learning_rate), loss="mse")
+    schedule = tf.keras.optimizers.schedules.CosineDecay(learning_rate, epochs * steps_per_epoch)
+    model.compile(optimizer=tf.keras.optimizers.Adam(schedule), loss="mse")
     callbacks = [tf.keras.callbacks.BackupAndRestore(str(work / f"{stage}_backup")), KeepBest(),
                  tf.keras.callbacks.TensorBoard(str(work / "logs" / stage))]
     model.fit(train, validation_data=val, epochs=epochs, callbacks=callbacks,
               verbose=_keras_verbosity())
     model.load_weights(best_path)
     return best
+
+
+def _calibrate_qat_ranges(qat_model, batch, passes=2):
+    """Sets every moving-average range of a freshly quantized tfmot model to the activation range
+    of ``batch`` (a dict of inputs), before fine-tuning; returns how many ranges it set.
+
+    tfmot starts those ranges at [-6, 6] and moves them by an EMA with decay 0.999 per training
+    step, so they need ~1,000 steps to forget the start (tfmot issue #368); the QAT stage takes a
+    few hundred, and its int8 model inherited ranges that clipped or coarsened the activations
+    of a converged float model. A training-mode call moves each such variable v to
+    0.999 v + 0.001 r, r being the batch's range (which holds 0): reading v before and after
+    gives r, which is assigned. The second pass repeats it with the upstream ranges already
+    right, and from small values, so r is read precisely. The other quantizers' ranges keep what
+    the calls set (the weights' ranges and the input's); the BatchNormalization statistics and
+    step counters the calls moved are restored.
+    """
+    import tensorflow as tf
+    variables = qat_model.non_trainable_variables
+    saved = [v.numpy() for v in variables]
+    by_name = {v.name: i for i, v in enumerate(variables)}
+    pairs = [(i, by_name[v.name[:-len("_min:0")] + "_max:0"]) for i, v in enumerate(variables)
+             if v.name.endswith("_min:0")]
+    ema_pairs = [(low, high) for low, high in pairs
+                 if not variables[low].name.split("/")[-1].startswith(_WEIGHT_RANGES)
+                 and np.all(saved[low] == -EMA_START) and np.all(saved[high] == EMA_START)]
+    batch = {name: tf.constant(value) for name, value in batch.items()}
+    for _ in range(passes):
+        before = {i: variables[i].numpy().astype(np.float64) for pair in ema_pairs for i in pair}
+        qat_model(batch, training=True)
+        for low, high in ema_pairs:
+            read = {i: (variables[i].numpy() - EMA_DECAY * before[i]) / (1 - EMA_DECAY) for i in (low, high)}
+            lowest = np.minimum(read[low], 0.0)
+            variables[low].assign(lowest.astype(np.float32))
+            variables[high].assign(np.maximum(read[high], lowest + MIN_RANGE).astype(np.float32))
+    ranges = {i for pair in pairs for i in pair}
+    for i, (variable, value) in enumerate(zip(variables, saved)):
+        if i not in ranges:
+            variable.assign(value)
+    return len(ema_pairs)
 
 
 def _representative_dataset(root, specs, limit, seed):
@@ -190,11 +239,13 @@ def _input_record(specs, tflite_path):
     return records
 
 
-def build(name, mode="float", data=None, epochs=8, qat_epochs=2, batch_size=32, out=None, seed=0,
-          resume=False, int8_output=False, steps=None, learning_rate=1e-3, builder_kwargs=None,
-          command=None):
-    """Builds registered model ``name``; returns the path of the finished output folder."""
+def build(name, mode="float", data=None, epochs=defaults.EPOCHS, qat_epochs=defaults.QAT_EPOCHS,
+          batch_size=defaults.BATCH_SIZE, out=None, seed=0, resume=False, int8_output=False, steps=None,
+          learning_rate=None, builder_kwargs=None, command=None):
+    """Builds registered model ``name``; returns the path of the finished output folder.
+    ``learning_rate`` None: the model's default (zoo.defaults.learning_rate)."""
     entry = registry.get_entry(name)
+    learning_rate = learning_rate or defaults.learning_rate(name)
     if mode not in MODES:
         raise UsageError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     for flag, value in (("--epochs", epochs), ("--batch-size", batch_size)):
@@ -223,6 +274,9 @@ def build(name, mode="float", data=None, epochs=8, qat_epochs=2, batch_size=32, 
     specs = registry.input_specs(name, model)
     cache_dir = work / "cache"
     train, val = _training_datasets(root, specs, batch_size, seed, steps, cache_dir)
+    steps_per_epoch = -(-index.split_counts()["train"] // batch_size)
+    if steps:
+        steps_per_epoch = min(steps, steps_per_epoch)
     files = {}
 
     def stage(label):
@@ -231,7 +285,7 @@ def build(name, mode="float", data=None, epochs=8, qat_epochs=2, batch_size=32, 
 
     if not state.done("train"):
         started = stage(f"training {name} (float) for {epochs} epochs")
-        best = _fit(model, train, val, epochs, learning_rate, work, "train", state)
+        best = _fit(model, train, val, epochs, steps_per_epoch, learning_rate, work, "train", state)
         model.save(work / f"{name}_float.h5", include_optimizer=False)
         state.finish("train", time.monotonic() - started, best_val_loss=best)
     model = tf.keras.models.load_model(work / f"{name}_float.h5", compile=False)
@@ -258,17 +312,21 @@ def build(name, mode="float", data=None, epochs=8, qat_epochs=2, batch_size=32, 
         if not state.done("qat"):
             started = stage(f"quantization-aware fine-tuning for {qat_epochs} epochs")
             qat_model = tfmot.quantization.keras.quantize_model(model)
-            _fit(qat_model, train, val, qat_epochs, learning_rate / 10, work, "qat", state)
+            frames = list(representative())[:CALIBRATION_FRAMES]
+            batch = {key: np.concatenate([frame[key] for frame in frames]) for key in frames[0]}
+            print(f"[zoo build] set {_calibrate_qat_ranges(qat_model, batch)} activation ranges from "
+                  f"{len(frames)} training frames", flush=True)
+            _fit(qat_model, train, val, qat_epochs, steps_per_epoch,
+                 learning_rate * defaults.QAT_LEARNING_RATE_FRACTION, work, "qat", state)
             (work / f"{name}_int8.tflite").write_bytes(
                 _convert(qat_model, specs, representative, int8_output))
             state.finish("qat", time.monotonic() - started)
         files["int8_tflite"] = work / f"{name}_int8.tflite"
 
     started = stage("evaluating every artifact on the test split")
-    evaluated = {}
-    for kind, path in files.items():
-        predicted, true_cm, is_tablet = predict_cm(path, root, specs)
-        evaluated[kind] = metrics.gaze_errors(predicted, true_cm, is_tablet)
+    predicted, true_cm, is_tablet = predict_cm(
+        {kind: load_predictor(path)[0] for kind, path in files.items()}, root, specs)
+    evaluated = {kind: metrics.gaze_errors(predicted[kind], true_cm, is_tablet) for kind in files}
     evaluated["mean_baseline"] = metrics.mean_baseline(zoo_data.training_mean(root), true_cm, is_tablet)
     state.finish("evaluate", time.monotonic() - started)
 
@@ -292,7 +350,9 @@ def build(name, mode="float", data=None, epochs=8, qat_epochs=2, batch_size=32, 
                  "valid_frames": index.split_counts()},
         "training": {"epochs": epochs, "qat_epochs": qat_epochs if mode == "qat" else 0,
                      "batch_size": batch_size, "steps_per_epoch_cap": steps,
-                     "learning_rate": learning_rate, "loss": "mse on (XCam, YCam) / scale_cm",
+                     "learning_rate": learning_rate, "lr_schedule": "cosine to 0, per stage",
+                     "qat_learning_rate": learning_rate * defaults.QAT_LEARNING_RATE_FRACTION,
+                     "steps_per_epoch": steps_per_epoch, "loss": "mse on (XCam, YCam) / scale_cm",
                      "best_val_loss": dict(state.values.get("best_val_loss", {}))},
         "toolchain": toolchain_versions(),
         "command": list(command or sys.argv),

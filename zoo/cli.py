@@ -6,9 +6,8 @@ import argparse
 import json
 import sys
 
-from zoo.errors import UsageError
-
-EXIT_USAGE = 2
+from zoo import defaults
+from zoo.errors import one_line_errors
 
 
 def _table(rows, headers):
@@ -175,10 +174,17 @@ def make_parser():
     quant.add_argument("--qat", action="store_true", help="quantization-aware fine-tuning (tfmot), then int8")
     quant.add_argument("--ptq", action="store_true", help="post-training int8 quantization of the float model")
     p.add_argument("--data", help="GazeCapture root (default: the rendered dataset, made on first use)")
-    p.add_argument("--epochs", type=_positive, default=8, help="float training epochs (default 8)")
-    p.add_argument("--qat-epochs", type=_positive, default=2, help="QAT fine-tuning epochs (default 2)")
-    p.add_argument("--batch-size", type=_positive, default=32, help="batch size (default 32)")
-    p.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate (QAT uses 1/10)")
+    p.add_argument("--epochs", type=_positive, default=defaults.EPOCHS,
+                   help=f"float training epochs (default {defaults.EPOCHS})")
+    p.add_argument("--qat-epochs", type=_positive, default=defaults.QAT_EPOCHS,
+                   help=f"QAT fine-tuning epochs (default {defaults.QAT_EPOCHS})")
+    p.add_argument("--batch-size", type=_positive, default=defaults.BATCH_SIZE,
+                   help=f"batch size (default {defaults.BATCH_SIZE})")
+    model_rates = ", ".join(f"{name} {rate:g}" for name, rate in defaults.MODEL_LEARNING_RATES.items())
+    p.add_argument("--learning-rate", type=float,
+                   help=f"Adam learning rate, cosine-decayed to 0 over the float epochs; QAT starts at "
+                        f"{defaults.QAT_LEARNING_RATE_FRACTION:g} of it (default {defaults.LEARNING_RATE:g}; "
+                        f"{model_rates})")
     p.add_argument("--out", help="output folder (default runs/NAME)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted build from its last epoch")
@@ -198,14 +204,8 @@ def make_parser():
     return parser
 
 
+@one_line_errors("zoo")
 def main(argv=None):
     args = make_parser().parse_args(argv)
-    try:
-        args.run(args)
-    except UsageError as error:
-        print(f"zoo: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("zoo: interrupted", file=sys.stderr)
-        return 130
+    args.run(args)
     return 0

@@ -21,7 +21,7 @@ def _check_model_file(path):
     return path
 
 
-def _load(path):
+def load_predictor(path):
     """(predict function on a dict batch, {input name: shape}) for a model file."""
     path = _check_model_file(path)
     if path.suffix == ".tflite":
@@ -53,20 +53,23 @@ def _specs(name, shapes):
     return [registry.InputSpec(n, recipes[n], shapes[n]) for n in recipes]
 
 
-def predict_cm(path, root, specs, split="test", limit=None, predict=None):
-    """(predicted cm, true cm, is_tablet) of a model file on ``split`` of dataset ``root``."""
-    if predict is None:
-        predict, _ = _load(path)
+def predict_cm(predictors, root, specs, split="test", limit=None):
+    """({key: predicted cm}, true cm, is_tablet) of each predict function in ``predictors``
+    ({key: function on a dict batch}) on ``split`` of dataset ``root``. The frames are decoded
+    once, in one pass that feeds every predictor, so comparing artifacts costs one decode."""
     dataset = zoo_data.make_dataset(root, specs, split, 32, with_meta=True, limit=limit)
-    predictions, labels, tablets = [], [], []
+    predictions = {key: [] for key in predictors}
+    labels, tablets = [], []
     for inputs, batch_labels, meta in dataset:
-        predictions.append(predict({name: value.numpy() for name, value in inputs.items()}))
+        batch = {name: value.numpy() for name, value in inputs.items()}
+        for key, predict in predictors.items():
+            predictions[key].append(predict(batch))
         labels.append(batch_labels.numpy())
         tablets.append(meta["is_tablet"].numpy())
     if not labels:
         raise UsageError(f"the {split} split of {root} holds no valid frames")
-    return (np.concatenate(predictions) * registry.GAZE_SCALE_CM, np.concatenate(labels),
-            np.concatenate(tablets))
+    return ({key: np.concatenate(values) * registry.GAZE_SCALE_CM for key, values in predictions.items()},
+            np.concatenate(labels), np.concatenate(tablets))
 
 
 def evaluate_file(path, data=None, model=None, split="test"):
@@ -79,12 +82,12 @@ def evaluate_file(path, data=None, model=None, split="test"):
         raise UsageError(f"{path} has no manifest.json beside it; say which registered model it is "
                          f"with --name (one of {', '.join(registry.list_models())})")
     registry.get_entry(name)
-    predict, shapes = _load(path)
+    predict, shapes = load_predictor(path)
     specs = _specs(name, shapes)
     root = pathlib.Path(data).absolute() if data else zoo_data.default_data_root()
     zoo_data.open_gazecapture(root)
-    predicted, true_cm, is_tablet = predict_cm(path, root, specs, split, predict=predict)
+    predicted, true_cm, is_tablet = predict_cm({"model": predict}, root, specs, split)
     return {"model": name, "file": str(path), "data": str(root), "split": split,
-            "metrics": {"model": metrics.gaze_errors(predicted, true_cm, is_tablet),
+            "metrics": {"model": metrics.gaze_errors(predicted["model"], true_cm, is_tablet),
                         "mean_baseline": metrics.mean_baseline(zoo_data.training_mean(root),
                                                                true_cm, is_tablet)}}
