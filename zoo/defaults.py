@@ -9,8 +9,8 @@ LEARNING_RATE = 3e-3  # Adam, cosine-decayed to 0 over the float epochs
 # iTracker, as published, has no BatchNormalization: at 3e-3 the few steps it gets in the default
 # comparison drove every output into the flat ends of its tanh (41 cm on the default data).
 MODEL_LEARNING_RATES = {"itracker": 1e-3}
-# QAT starts from the converged float model at this fraction of LEARNING_RATE (also cosine-decayed):
-# at 1/10 the fake-quantized fine-tuning left the trained minimum and lost 0.135 cm against float.
+# QAT fine-tunes the converged float model, from calibrated ranges, starting at this fraction of
+# the float learning rate (also cosine-decayed): TinyTracker's QAT int8 ends 0.024 cm from float.
 QAT_LEARNING_RATE_FRACTION = 0.01
 
 
