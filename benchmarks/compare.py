@@ -111,8 +111,8 @@ def say(message):
 def training_settings(name, epochs=None, qat_epochs=None, steps=None):
     """{epochs, qat_epochs, steps} of the build of ``name``: the flags where given, else its defaults."""
     given = {"epochs": epochs, "qat_epochs": qat_epochs, "steps": steps}
-    defaults = {**DEFAULT_TRAINING, **TRAINING.get(name, {})}
-    return {key: given[key] or defaults[key] for key in defaults}
+    chosen = {**DEFAULT_TRAINING, **TRAINING.get(name, {})}
+    return {key: given[key] or chosen[key] for key in chosen}
 
 
 def _reusable(name, folder, root, settings, input_size):

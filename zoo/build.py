@@ -8,6 +8,7 @@ up again from its last epoch checkpoint.
 tfmot is imported only for ``--qat``, and before any model is built: it switches tf.keras to
 tf_keras, and the QAT wrappers only accept tf_keras models.
 """
+import itertools
 import json
 import os
 import pathlib
@@ -125,9 +126,9 @@ def _training_datasets(root, specs, batch_size, seed, steps, cache_dir):
 def _fit(model, train, val, epochs, steps_per_epoch, learning_rate, work, stage, state):
     """Trains with a per-epoch backup (for --resume) and keeps the best weights on val.
 
-    The learning rate follows a cosine from ``learning_rate`` to zero over the whole run: on the
-    default data it ends lower than a constant rate in the same number of steps. The schedule is a
-    function of the optimizer's step count, which the backup restores, so --resume continues it.
+    The learning rate follows a cosine from ``learning_rate`` to zero over the whole run, so a
+    high starting rate (zoo.defaults) still ends settled. The schedule is a function of the
+    optimizer's step count, which the backup restores, so --resume continues it.
     """
     import tensorflow as tf
 
@@ -246,6 +247,7 @@ def build(name, mode="float", data=None, epochs=defaults.EPOCHS, qat_epochs=defa
     ``learning_rate`` None: the model's default (zoo.defaults.learning_rate)."""
     entry = registry.get_entry(name)
     learning_rate = learning_rate or defaults.learning_rate(name)
+    qat_learning_rate = learning_rate * defaults.QAT_LEARNING_RATE_FRACTION
     if mode not in MODES:
         raise UsageError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
     for flag, value in (("--epochs", epochs), ("--batch-size", batch_size)):
@@ -312,12 +314,11 @@ def build(name, mode="float", data=None, epochs=defaults.EPOCHS, qat_epochs=defa
         if not state.done("qat"):
             started = stage(f"quantization-aware fine-tuning for {qat_epochs} epochs")
             qat_model = tfmot.quantization.keras.quantize_model(model)
-            frames = list(representative())[:CALIBRATION_FRAMES]
+            frames = list(itertools.islice(representative(), CALIBRATION_FRAMES))
             batch = {key: np.concatenate([frame[key] for frame in frames]) for key in frames[0]}
             print(f"[zoo build] set {_calibrate_qat_ranges(qat_model, batch)} activation ranges from "
                   f"{len(frames)} training frames", flush=True)
-            _fit(qat_model, train, val, qat_epochs, steps_per_epoch,
-                 learning_rate * defaults.QAT_LEARNING_RATE_FRACTION, work, "qat", state)
+            _fit(qat_model, train, val, qat_epochs, steps_per_epoch, qat_learning_rate, work, "qat", state)
             (work / f"{name}_int8.tflite").write_bytes(
                 _convert(qat_model, specs, representative, int8_output))
             state.finish("qat", time.monotonic() - started)
@@ -351,7 +352,7 @@ def build(name, mode="float", data=None, epochs=defaults.EPOCHS, qat_epochs=defa
         "training": {"epochs": epochs, "qat_epochs": qat_epochs if mode == "qat" else 0,
                      "batch_size": batch_size, "steps_per_epoch_cap": steps,
                      "learning_rate": learning_rate, "lr_schedule": "cosine to 0, per stage",
-                     "qat_learning_rate": learning_rate * defaults.QAT_LEARNING_RATE_FRACTION,
+                     "qat_learning_rate": qat_learning_rate,
                      "steps_per_epoch": steps_per_epoch, "loss": "mse on (XCam, YCam) / scale_cm",
                      "best_val_loss": dict(state.values.get("best_val_loss", {}))},
         "toolchain": toolchain_versions(),
