@@ -25,7 +25,8 @@ flags.DEFINE_integer("frames", None, "evaluate this many test frames, spread ove
                      "(default: all)", lower_bound=1)
 flags.declare_key_flag("json")
 FLAGS = flags.FLAGS
-MEAN_BASELINE = "mean_baseline"
+MEAN_BASELINE = "mean_baseline"  # the manifest's name for it too
+ERRORS = ("cm", "cm_phone", "cm_tablet", "frames")
 
 
 def _specs(manifest):
@@ -33,31 +34,58 @@ def _specs(manifest):
     return [InputSpec(i["name"], i["recipe"], tuple(i["shape"])) for i in manifest["input"]]
 
 
-def accuracy_rows(folder, data=None, frames=None, app_name="accuracy"):
+def accuracy_rows(folder, data=None, frames=None, app_name="accuracy", reuse_build_figures=False):
     """One row per artifact of build ``folder`` (cm, cm_phone, cm_tablet, frames), plus the mean
-    predictor's, all on the same ``frames`` test frames of ``data`` (default: the build's data)."""
+    predictor's, all on the same ``frames`` test frames of ``data`` (default: the build's data).
+
+    ``reuse_build_figures``: where those frames are the whole test split of the build's own data,
+    take the figures `zoo build` measured on them (the same files through the same code) from its
+    manifest instead of evaluating again, as compare does with the IMX500 adapter's figure."""
     folder = pathlib.Path(folder)
     manifest = benchmarks.read_manifest(folder)
+    root = pathlib.Path(data or manifest["data"]["root"]).absolute()
+    artifacts = benchmarks.build_artifacts(folder)
+    own_data = frames is None and root == pathlib.Path(manifest["data"]["root"]).absolute()
+    figures = reuse_build_figures and own_data and _build_figures(manifest, artifacts)
+    if figures:
+        benchmarks.progress(app_name, f"{manifest['model']}: the errors `zoo build` measured on the "
+                            f"whole test split (manifest.json)")
+    else:
+        figures = _evaluate(manifest, artifacts, root, frames)
+    rows = []
+    for artifact in artifacts:
+        rows.append({**artifact.facts(), **figures[artifact.artifact], "data": str(root), "source": MEASURED})
+        benchmarks.progress(app_name, f"{manifest['model']} {artifact.artifact}: {rows[-1]['cm']:.3f} cm "
+                            f"on {rows[-1]['frames']} test frames")
+    mct = mct_row(folder, manifest, root, rows[-1]["frames"])
+    return rows + ([mct] if mct else []) + [
+        {"model": manifest["model"], "artifact": MEAN_BASELINE, **figures[MEAN_BASELINE], "data": str(root),
+         "source": MEASURED}]
+
+
+def _evaluate(manifest, artifacts, root, frames):
+    """{artifact name: errors} of every artifact and the mean predictor, in one decode pass."""
     from zoo import data as zoo_data
     from zoo import metrics
     from zoo.eval import load_predictor, predict_cm
 
-    root = pathlib.Path(data or manifest["data"]["root"]).absolute()
-    specs = _specs(manifest)
-    artifacts = benchmarks.build_artifacts(folder)
     predictors = {artifact.artifact: load_predictor(artifact.path)[0] for artifact in artifacts}
-    predicted, true_cm, is_tablet = predict_cm(predictors, root, specs, limit=frames)
-    rows = []
-    for artifact in artifacts:
-        errors = metrics.gaze_errors(predicted[artifact.artifact], true_cm, is_tablet)
-        rows.append({**artifact.facts(), **errors, "data": str(root), "source": MEASURED})
-        benchmarks.progress(app_name, f"{manifest['model']} {artifact.artifact}: {rows[-1]['cm']:.3f} cm "
-                            f"on {rows[-1]['frames']} test frames")
-    baseline = metrics.mean_baseline(zoo_data.training_mean(root), true_cm, is_tablet)
-    mct = mct_row(folder, manifest, root, rows[-1]["frames"])
-    return rows + ([mct] if mct else []) + [
-        {"model": manifest["model"], "artifact": MEAN_BASELINE, **baseline, "data": str(root),
-         "source": MEASURED}]
+    predicted, true_cm, is_tablet = predict_cm(predictors, root, _specs(manifest), limit=frames)
+    figures = {name: metrics.gaze_errors(predicted[name], true_cm, is_tablet) for name in predictors}
+    figures[MEAN_BASELINE] = metrics.mean_baseline(zoo_data.training_mean(root), true_cm, is_tablet)
+    return figures
+
+
+def _build_figures(manifest, artifacts):
+    """{artifact name: errors} from the build's manifest (`zoo build` evaluates every file and the
+    mean predictor on the whole test split), or None where it lacks one."""
+    kinds = {record["path"]: kind for kind, record in manifest["files"].items()}
+    metrics = manifest.get("metrics", {})
+    figures = {artifact.artifact: metrics.get(kinds.get(artifact.path.name)) for artifact in artifacts}
+    figures[MEAN_BASELINE] = metrics.get(MEAN_BASELINE)
+    if any(not errors or set(ERRORS) - set(errors) for errors in figures.values()):
+        return None
+    return {name: {key: errors[key] for key in ERRORS} for name, errors in figures.items()}
 
 
 def mct_row(folder, manifest, root, frames):
@@ -70,7 +98,7 @@ def mct_row(folder, manifest, root, frames):
     if not report_path.is_file():
         return None
     report = json.loads(report_path.read_text())
-    errors = {key: report["metrics"].get(key) for key in ("cm", "cm_phone", "cm_tablet", "frames")}
+    errors = {key: report["metrics"].get(key) for key in ERRORS}
     package = report["files"]["packer_zip"]
     row = {"model": manifest["model"], "artifact": MCT_INT8, "file": package["path"],
            "bytes": package["bytes"], "params": manifest["params"], "macs": manifest["macs"],

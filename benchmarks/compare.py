@@ -183,12 +183,9 @@ def compile_imx500(folder, int8, rebuild):
 
 # ---- rows -----------------------------------------------------------------------------------
 
-ERRORS = ("cm", "cm_phone", "cm_tablet", "frames")
-
-
 def _errors(accuracy_rows, artifact):
     found = next((row for row in accuracy_rows if row["artifact"] == artifact), {})
-    return {key: found.get(key) for key in ERRORS}
+    return {key: found.get(key) for key in accuracy.ERRORS}
 
 
 def edgetpu_fields(report):
@@ -243,7 +240,8 @@ def model_rows(name, folder, root, timing, clock):
             imx500_report, imx500_failure = compile_imx500(folder, int8, FLAGS.rebuild)
     with clock("accuracy"):
         say(f"{name}: cm error of every artifact on the test split of {root}")
-        accuracy_rows = accuracy.accuracy_rows(folder, root, FLAGS.frames, app_name="compare")
+        accuracy_rows = accuracy.accuracy_rows(folder, root, FLAGS.frames, app_name="compare",
+                                               reuse_build_figures=True)
     with clock("latency"):
         say(f"{name}: latency")
         rows = [{**row, **_errors(accuracy_rows, row["artifact"])}

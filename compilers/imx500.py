@@ -74,7 +74,8 @@ _PUBLISHED = ("packerOut.zip", "dnnParams.xml", "imxconv.log", "run_on_pi.py", "
 
 
 class CompileError(Exception):
-    """The toolchain ran and failed (or the model does not fit); the message is one line."""
+    """The toolchain failed, or would: the model does not fit or has an operator imxconv-tf
+    refuses. The message is one line."""
 
 
 # --- The MCT child process -------------------------------------------------------------------
@@ -412,6 +413,24 @@ def _find_sources(model, keras, data):
     return manifest, keras.absolute(), data and str(pathlib.Path(data).absolute())
 
 
+def _check_grouped_convolutions(graph):
+    """imxconv-tf takes a grouped convolution only when each group's filters are a whole multiple
+    of its input channels; it says so only at its last step, minutes into a conversion, so the
+    rule is checked here on the TFLite graph before MCT runs."""
+    for op in graph.operators:
+        if op.name != "CONV_2D":
+            continue
+        channels = graph.tensors[op.inputs[0]].shape[-1]
+        filters, *_, group_channels = graph.tensors[op.inputs[1]].shape
+        groups = channels // group_channels
+        if groups > 1 and (filters // groups) % group_channels:
+            raise CompileError(
+                f"{graph.path}: operator {op.index} is a convolution in {groups} groups of "
+                f"{group_channels} input channels and {filters // groups} filters, which imxconv-tf "
+                f"refuses (\"Non-integer depth multiplier ({filters // groups}/{group_channels}) is not "
+                "supported with group > 1\"); the IMX500 cannot take this model")
+
+
 def _java_version():
     """Java's version line; UsageError when Java 17 or newer is missing (imxconv-tf needs it)."""
     java = shutil.which("java")
@@ -623,7 +642,8 @@ def compile(model, out_dir=None, method="ptq", calibration_frames=200, keras=Non
     ``data`` overrides the manifest's GazeCapture root; ``face_grid`` is the 0-indexed (column,
     row, width, height) face grid baked into a face-grid model's package. Bad input raises
     UsageError before anything is written; a toolchain failure or a model too big for the chip
-    raises CompileError and leaves nothing in ``out_dir``.
+    raises CompileError and leaves nothing in ``out_dir``; so does a model with a convolution
+    imxconv-tf is known to refuse, before any toolchain work.
     """
     from zoo import tflite
     say = progress or (lambda message: None)
@@ -636,6 +656,7 @@ def compile(model, out_dir=None, method="ptq", calibration_frames=200, keras=Non
     if face_grid is not None:
         face_grid = _check_face_grid(face_grid)
     manifest, keras_path, data = _find_sources(model, keras, data)
+    _check_grouped_convolutions(graph)
     java_line = _java_version()
     imxconv = _imxconv()
     out_dir = pathlib.Path(out_dir) if out_dir is not None else model.with_name(f"{model.stem}_imx500")
@@ -774,7 +795,7 @@ def main(argv=None):
         epilog="The last step, `imx500-package -i packerOut.zip -o DIR` (network.rpk), runs only on a "
                "Raspberry Pi (apt package imx500-tools); run_on_pi.py in DIR shows the picamera2 side.\n"
                "exit status: 0 packaged; 1 MCT or imxconv-tf failed, or the model does not fit in the "
-               "chip; 2 bad input (nothing written)")
+               "chip or has a convolution imxconv-tf refuses; 2 bad input (nothing written)")
     parser.add_argument("model", help="TFLite written by `zoo build` (its manifest.json names the float "
                                       "model)")
     parser.add_argument("-o", "--out", help="output folder (default: MODEL_DIR/NAME_imx500)")

@@ -183,6 +183,39 @@ def test_latency_app_times_every_artifact_of_a_build(tiny_build):
     assert rows[3]["status"] == "not measured: no device"
 
 
+def test_int8_speedup_app_times_float_and_int8_of_each_layer(tmp_path):
+    from zoo import tflite
+    out = tmp_path / "layers"
+    result = _check(run_benchmark("int8_speedup", "--layers=depthwise3x3_96_28x28,dense_1024",
+                                  "--runtimes=litert", "--num_runs=3", "--warmup=0", f"--out={out}", "--json"))
+    rows = json.loads(result.stdout)
+    assert [(r["layer"], r["runtime"]) for r in rows] == [("depthwise3x3_96_28x28", "litert"),
+                                                         ("dense_1024", "litert")]
+    assert all(r["speedup"] == pytest.approx(r["float_ms"] / r["int8_ms"]) for r in rows)
+    assert rows[1]["macs"] == 1024 * 1024
+    assert "8-bit dot-product instructions:" in result.stderr
+    for layer in ("depthwise3x3_96_28x28", "dense_1024"):  # kept for benchmarks.latency elsewhere
+        int8 = tflite.read_graph(out / f"{layer}_int8.tflite")
+        assert {int8.tensors[i].dtype for i in int8.inputs + int8.outputs} == {"int8"}
+        float_ = tflite.read_graph(out / f"{layer}_float.tflite")
+        assert {float_.tensors[i].dtype for i in float_.inputs} == {"float32"}
+
+
+def test_build_figures_are_reused_only_for_the_frames_they_were_measured_on(tiny_build, monkeypatch):
+    from benchmarks import accuracy
+    build = tiny_build("tinytracker_s", "qat")
+    fewer = accuracy.accuracy_rows(build, frames=3, reuse_build_figures=True)
+    assert {r["frames"] for r in fewer} == {3}
+    evaluated = accuracy.accuracy_rows(build)
+    monkeypatch.setattr(accuracy, "_evaluate", lambda *args: pytest.fail("evaluated again"))
+    reused = accuracy.accuracy_rows(build, reuse_build_figures=True)  # what compare does
+    assert [(r["artifact"], r["frames"]) for r in reused] == [(r["artifact"], r["frames"]) for r in evaluated]
+    for again, measured in zip(reused, evaluated):
+        for key in ("cm", "cm_phone", "cm_tablet"):  # None where the tiny split has no tablet
+            expected = measured[key] if measured[key] is None else pytest.approx(measured[key], rel=1e-6)
+            assert again[key] == expected, (again["artifact"], key)
+
+
 def test_accuracy_app_keeps_figures_of_other_frames_apart(tiny_build, tiny_imx500, tmp_path):
     build = tmp_path / "build"
     shutil.copytree(tiny_build("tinytracker_s", "qat"), build)
@@ -199,6 +232,8 @@ def test_accuracy_app_keeps_figures_of_other_frames_apart(tiny_build, tiny_imx50
     ("latency", ["--num_runs=-1", "m.tflite"], "flag --num_runs=-1"),
     ("latency", ["--runtimes=onnxruntime", "m.tflite"], "--runtimes must be"),
     ("accuracy", ["--frames=0", "runs/x"], "flag --frames=0"),
+    ("int8_speedup", ["--layers=conv9x9"], "--layers must be"),
+    ("int8_speedup", ["--threads=0"], "flag --threads=0"),
     ("imx500_on_pi", [], "--rpk must have a value"),
     ("imx500_on_pi", ["--rpk=/nonexistent/network.rpk"], "--rpk must be an existing .rpk file"),
 ])
@@ -213,6 +248,7 @@ def test_bad_flag_values_get_absls_usage_error(app, args, message):
     ("compare", ["models", "out", "extra_models", "targets", "report_only", "num_runs", "threads", "data"]),
     ("latency", ["runtimes", "threads", "warmup", "num_runs", "reference", "json"]),
     ("accuracy", ["data", "frames", "json"]),
+    ("int8_speedup", ["layers", "out", "runtimes", "threads", "num_runs", "json"]),
     ("imx500_on_pi", ["rpk", "name", "frames", "results"]),
 ])
 def test_help_explains_every_flag(app, flags):

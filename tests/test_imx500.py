@@ -149,3 +149,28 @@ def test_a_model_too_big_for_the_chip_fails_with_the_memory_figures(tmp_path):
     with pytest.raises(imx500.CompileError, match=r"does not fit in the IMX500: it needs 9,752,576 bytes .* "
                                                   r"of 8,388,480 on chip"):
         imx500._check_fit(memory, "big")
+
+
+def _grouped_conv_tflite(path, filters):
+    """A float TFLite of one 2-group convolution over 6 channels (3 per group)."""
+    import tensorflow as tf
+    inputs = tf.keras.Input((8, 8, 6))
+    model = tf.keras.Model(inputs, tf.keras.layers.Conv2D(filters, 3, groups=2)(inputs))
+    path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    return path
+
+
+def test_a_grouped_convolution_imxconv_refuses_fails_before_any_toolchain_work(tmp_path):
+    from compilers import imx500
+    from zoo import tflite
+    refused = _grouped_conv_tflite(tmp_path / "refused.tflite", filters=8)  # 4 filters over 3 channels
+    taken = _grouped_conv_tflite(tmp_path / "taken.tflite", filters=12)     # 6 over 3: a whole 2
+    imx500._check_grouped_convolutions(tflite.read_graph(taken))
+
+    a_file = tmp_path / "a_file"
+    a_file.write_text("never loaded: the check comes first")
+    result = run_imx500(refused, "--keras", a_file, "-o", tmp_path / "package")
+    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "2 groups of 3 input channels and 4 filters" in result.stderr
+    assert "Non-integer depth multiplier (4/3)" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "package").exists()
