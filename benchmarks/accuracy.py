@@ -49,7 +49,7 @@ def accuracy_rows(folder, data=None, frames=None, app_name="accuracy", reuse_bui
     figures = reuse_build_figures and own_data and _build_figures(manifest, artifacts)
     if figures:
         benchmarks.progress(app_name, f"{manifest['model']}: the errors `zoo build` measured on the "
-                            f"whole test split (manifest.json)")
+                            "whole test split (manifest.json)")
     else:
         figures = _evaluate(manifest, artifacts, root, frames)
     rows = []
