@@ -18,6 +18,7 @@ from absl import app, flags
 
 import benchmarks
 from benchmarks import IMX500, MCT_INT8, MEASURED
+from zoo import metrics
 
 flags.DEFINE_string("data", None, "GazeCapture root with the test split (default: the data each "
                     "build was trained on; for compare: the rendered default dataset)")
@@ -25,7 +26,7 @@ flags.DEFINE_integer("frames", None, "evaluate this many test frames, spread ove
                      "(default: all)", lower_bound=1)
 flags.declare_key_flag("json")
 FLAGS = flags.FLAGS
-MEAN_BASELINE = "mean_baseline"  # the manifest's name for it too
+MEAN_BASELINE = metrics.MEAN_BASELINE
 ERRORS = ("cm", "cm_phone", "cm_tablet", "frames")
 
 
@@ -65,15 +66,10 @@ def accuracy_rows(folder, data=None, frames=None, app_name="accuracy", reuse_bui
 
 def _evaluate(manifest, artifacts, root, frames):
     """{artifact name: errors} of every artifact and the mean predictor, in one decode pass."""
-    from zoo import data as zoo_data
-    from zoo import metrics
-    from zoo.eval import load_predictor, predict_cm
+    from zoo.eval import gaze_errors_of, load_predictor
 
     predictors = {artifact.artifact: load_predictor(artifact.path)[0] for artifact in artifacts}
-    predicted, true_cm, is_tablet = predict_cm(predictors, root, _specs(manifest), limit=frames)
-    figures = {name: metrics.gaze_errors(predicted[name], true_cm, is_tablet) for name in predictors}
-    figures[MEAN_BASELINE] = metrics.mean_baseline(zoo_data.training_mean(root), true_cm, is_tablet)
-    return figures
+    return gaze_errors_of(predictors, root, _specs(manifest), limit=frames)
 
 
 def _build_figures(manifest, artifacts):

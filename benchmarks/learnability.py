@@ -28,11 +28,11 @@ flags.DEFINE_string("split", "test", "split to evaluate on")
 
 def main(argv):
     del argv
-    import numpy as np
     import tensorflow as tf
 
     import zoo
     from zoo import data, metrics
+    from zoo.eval import gaze_errors_of
 
     tf.keras.utils.set_random_seed(FLAGS.seed)
     root = FLAGS.data or data.default_data_root()
@@ -41,7 +41,6 @@ def main(argv):
     train = data.make_dataset(root, specs, "train", FLAGS.batch_size, augment=FLAGS.augment, shuffle=True,
                               seed=FLAGS.seed)
     train = train.map(lambda x, y: (x, y / zoo.GAZE_SCALE_CM)).repeat()
-    evaluation = data.make_dataset(root, specs, FLAGS.split, 64, with_meta=True)
 
     class TimeCap(tf.keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
@@ -55,14 +54,9 @@ def main(argv):
     train_s, train_cpu_s = time.monotonic() - started, time.process_time() - cpu_started
     steps = model.optimizer.iterations.numpy()
 
-    predicted, true_cm, is_tablet = [], [], []
-    for inputs, labels, meta in evaluation:
-        predicted.append(model(inputs, training=False).numpy() * zoo.GAZE_SCALE_CM)
-        true_cm.append(labels.numpy())
-        is_tablet.append(meta["is_tablet"].numpy())
-    predicted, true_cm, is_tablet = map(np.concatenate, (predicted, true_cm, is_tablet))
-    errors = metrics.gaze_errors(predicted, true_cm, is_tablet)
-    baseline = metrics.mean_baseline(data.training_mean(root), true_cm, is_tablet)
+    figures = gaze_errors_of({"model": lambda batch: model(batch, training=False).numpy()}, root, specs,
+                             FLAGS.split)
+    errors, baseline = figures["model"], figures[metrics.MEAN_BASELINE]
 
     def cm(value):
         return "   n/a" if value is None else f"{value:6.2f}"

@@ -20,8 +20,8 @@ import time
 import numpy as np
 
 from zoo import data as zoo_data
-from zoo import defaults, metrics, registry
-from zoo.eval import load_predictor, predict_cm
+from zoo import defaults, registry
+from zoo.eval import gaze_errors_of, load_predictor
 from zoo.errors import UsageError
 from zoo.files import file_record
 
@@ -325,10 +325,7 @@ def build(name, mode="float", data=None, epochs=defaults.EPOCHS, qat_epochs=defa
         files["int8_tflite"] = work / f"{name}_int8.tflite"
 
     started = stage("evaluating every artifact on the test split")
-    predicted, true_cm, is_tablet = predict_cm(
-        {kind: load_predictor(path)[0] for kind, path in files.items()}, root, specs)
-    evaluated = {kind: metrics.gaze_errors(predicted[kind], true_cm, is_tablet) for kind in files}
-    evaluated["mean_baseline"] = metrics.mean_baseline(zoo_data.training_mean(root), true_cm, is_tablet)
+    evaluated = gaze_errors_of({kind: load_predictor(path)[0] for kind, path in files.items()}, root, specs)
     state.finish("evaluate", time.monotonic() - started)
 
     from zoo.stats import model_facts

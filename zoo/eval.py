@@ -72,6 +72,15 @@ def predict_cm(predictors, root, specs, split="test", limit=None):
             np.concatenate(labels), np.concatenate(tablets))
 
 
+def gaze_errors_of(predictors, root, specs, split="test", limit=None):
+    """{key: gaze errors} of each predict function in ``predictors`` and, under
+    metrics.MEAN_BASELINE, of the training-mean predictor, all on the same frames of ``split``."""
+    predicted, true_cm, is_tablet = predict_cm(predictors, root, specs, split, limit)
+    errors = {key: metrics.gaze_errors(values, true_cm, is_tablet) for key, values in predicted.items()}
+    errors[metrics.MEAN_BASELINE] = metrics.mean_baseline(zoo_data.training_mean(root), true_cm, is_tablet)
+    return errors
+
+
 def evaluate_file(path, data=None, model=None, split="test"):
     """cm error of ``path`` and of the training-mean predictor on ``split``."""
     path = _check_model_file(path)
@@ -86,8 +95,5 @@ def evaluate_file(path, data=None, model=None, split="test"):
     specs = _specs(name, shapes)
     root = pathlib.Path(data).absolute() if data else zoo_data.default_data_root()
     zoo_data.open_gazecapture(root)
-    predicted, true_cm, is_tablet = predict_cm({"model": predict}, root, specs, split)
     return {"model": name, "file": str(path), "data": str(root), "split": split,
-            "metrics": {"model": metrics.gaze_errors(predicted["model"], true_cm, is_tablet),
-                        "mean_baseline": metrics.mean_baseline(zoo_data.training_mean(root),
-                                                               true_cm, is_tablet)}}
+            "metrics": gaze_errors_of({"model": predict}, root, specs, split)}

@@ -2,6 +2,8 @@
 over all frames and separately for phones and tablets."""
 import numpy as np
 
+MEAN_BASELINE = "mean_baseline"  # the training-mean predictor's key beside the models' (manifest, rows)
+
 
 def _mean_distance(pred_cm, true_cm):
     if not len(true_cm):
