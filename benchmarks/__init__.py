@@ -7,18 +7,19 @@ compiles for both targets, runs both and writes results.json, RESULTS.md and plo
 ``imx500_on_pi`` (the sensor's own runtimes, on a Raspberry Pi with the AI Camera).
 
 Shared here, so that every app writes and reads one format: the result row, the build-folder
-reader, the table renderer, atomic writes and the runner that turns a ``zoo.UsageError`` into one
-line on stderr (exit 2).
+reader (through zoo.artifacts), the table renderer, the flags more than one app takes and the
+entry point every app runs through (``run``), which makes every way an app can end one line on
+stderr and an exit status of zoo.errors: a bad flag value, a missing argument or a bad file 2, a
+tool that failed or a write that failed 1 (``Failure``, zoo.artifacts.WriteFailed), Ctrl-C 130.
 """
 import dataclasses
 import json
-import os
 import pathlib
 import sys
 
 from absl import app, flags
 
-from zoo import errors
+from zoo import artifacts, errors
 from zoo.errors import UsageError, one_line_errors
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -33,17 +34,57 @@ CPU, EDGETPU, IMX500 = "cpu", "edgetpu", "imx500"
 MEASURED, PUBLISHED = "measured", "published"
 ON_SENSOR = "on-sensor"  # the IMX500's runtime: the network runs inside the image sensor
 
+# Flags more than one app takes, defined once: absl keeps one set of flags per process (the tests
+# run every app in one), so two apps cannot each define a --frames or an --out. Each app declares
+# those it reads as key flags (its --help lists them) and takes its own default where None.
 flags.DEFINE_bool("json", False, "print the result rows as JSON on stdout instead of a table")
+flags.DEFINE_string("data", None, "GazeCapture root (default: the rendered default dataset; accuracy: "
+                    "the data each build was trained on)")
+flags.DEFINE_integer("frames", None, "frames: accuracy and compare evaluate this many test frames, spread "
+                     "over the split (default: all); imx500_on_pi records this many (default 300)",
+                     lower_bound=1)
+flags.DEFINE_string("out", None, "output folder (compare: builds, results.json, RESULTS.md and plots, "
+                    "default runs/compare; int8_speedup: keeps the one-layer .tflite files, default none)")
+flags.DEFINE_integer("steps", None, "training batches: compare caps each build's epochs at this many "
+                     "(default: the whole split; itracker 10); learnability trains this many (default 1500)",
+                     lower_bound=1)
+FLAGS = flags.FLAGS
+HELP_FLAGS = {"--help", "-?", "--helpshort", "--helpfull"}
 
 
 class Failure(Exception):
     """A tool the benchmark drives failed (its own output says more); one line, exit status 1."""
 
 
+def command(main):
+    """``main(argv)`` of a benchmark app as a function of the whole command line (``argv[0]``: the
+    program) that returns the exit status. The flags are parsed inside zoo.errors' guard, so a bad
+    value is one line and exit status 2 (absl's app.run prints the module docstring and exits 1);
+    each call starts from the flags' defaults, so that the tests run the apps in one process."""
+    module = sys.modules[main.__module__]
+    prog = module.__spec__.name if module.__spec__ else pathlib.Path(module.__file__).stem
+
+    @one_line_errors(prog, failures=(Failure, artifacts.WriteFailed))
+    def guarded(argv):
+        if HELP_FLAGS & set(argv[1:]):
+            flag_help = FLAGS.get_help() if "--helpfull" in argv else FLAGS.module_help(module)
+            print(f"{(module.__doc__ or prog).strip()}\n\nflags:\n{flag_help}")
+            return errors.EXIT_OK
+        FLAGS.unparse_flags()
+        try:
+            rest = FLAGS(argv)
+        except flags.Error as error:
+            raise UsageError(f"{error} (see {prog} --help)") from None
+        try:
+            return main(rest) or errors.EXIT_OK
+        except app.UsageError as error:  # absl's, as an app may raise for its arguments
+            raise UsageError(str(error)) from None
+    return guarded
+
+
 def run(main):
-    """``app.run(main)``; a ``UsageError`` becomes one line on stderr and exit status 2, a
-    ``Failure`` one line and exit status 1."""
-    app.run(one_line_errors(pathlib.Path(sys.argv[0]).stem, failures=(Failure,))(main))
+    """The entry point of every app: ``sys.exit(command(main)(sys.argv))``."""
+    sys.exit(command(main)(sys.argv))
 
 
 def progress(app_name, message):
@@ -51,19 +92,9 @@ def progress(app_name, message):
     errors.progress(f"[{app_name}] {message}")
 
 
-def write_atomically(path, text):
-    """Writes ``text`` to ``path`` through a temp file next to it, so a reader never sees half a file."""
-    path = pathlib.Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def write_json(path, value):
-    write_atomically(path, json.dumps(value, indent=1) + "\n")
+    """``value`` as JSON in ``path``, through a temporary file (a reader never sees half of it)."""
+    artifacts.write_text(path, json.dumps(value, indent=1) + "\n")
 
 
 ROW_KEY = ("source", "model", "artifact", "target", "runtime", "threads")
@@ -91,16 +122,25 @@ def merge_rows(results, rows):
 
 
 def read_results(path):
-    """A results.json document; an empty one when ``path`` does not exist yet."""
+    """A results.json document; an empty one when ``path`` does not exist yet. UsageError for a
+    file this project did not write as one (not JSON, another schema, rows without their key)."""
     path = pathlib.Path(path)
+    if path.is_dir():
+        raise UsageError(f"{path} is a folder; give the results.json file")
     if not path.exists():
         return {"schema": SCHEMA_VERSION, "rows": []}
     try:
         results = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise UsageError(f"{path}: not a readable results.json ({error})") from None
-    if not isinstance(results, dict) or not isinstance(results.get("rows"), list):
-        raise UsageError(f"{path}: not a results.json of benchmarks.compare (no list of rows)")
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise UsageError(f"{path}: not a readable results.json ({errors.one_line(error)[:120]})") from None
+    rows = results.get("rows") if isinstance(results, dict) else None
+    if not isinstance(rows, list) or results.get("schema") != SCHEMA_VERSION:
+        raise UsageError(f"{path}: not a results.json of benchmarks.compare (schema {SCHEMA_VERSION} "
+                         "with a list of rows); run the comparison again")
+    for number, row in enumerate(rows):
+        if not isinstance(row, dict) or not set(ROW_KEY) <= set(row):
+            raise UsageError(f"{path}: row {number} is not a result row (it needs {', '.join(ROW_KEY)}); "
+                             "run the comparison again")
     return results
 
 
@@ -125,35 +165,37 @@ class Artifact:
                 "bytes": self.bytes, "params": self.params, "macs": self.macs}
 
 
-def read_manifest(folder):
-    path = pathlib.Path(folder) / "manifest.json"
-    if not path.is_file():
-        raise UsageError(f"{folder}: not a build folder (no manifest.json); make one with `zoo build`")
-    return json.loads(path.read_text())
-
-
 def int8_artifact_name(manifest):
     """The name of a build's ``int8_tflite``: tfmot's QAT int8 in --qat builds, else PTQ int8."""
-    return TFMOT_INT8 if manifest["mode"] == "qat" else PTQ_INT8
+    return TFMOT_INT8 if manifest.mode == "qat" else PTQ_INT8
 
 
 def build_artifacts(folder):
-    """The TFLite files of a build folder: float, and the int8 files it made."""
+    """The TFLite files of a build folder: float, and the int8 files it made. UsageError for a
+    folder that is not a complete build of this version (zoo.artifacts.read_build)."""
     folder = pathlib.Path(folder)
-    manifest = read_manifest(folder)
-    names = {"float_tflite": FLOAT, "int8_tflite": int8_artifact_name(manifest),
-             "ptq_int8_tflite": PTQ_INT8}
-    artifacts = [Artifact(manifest["model"], names[kind], folder / record["path"], manifest["params"],
-                          manifest["macs"])
-                 for kind, record in manifest["files"].items() if kind in names]
-    return sorted(artifacts, key=lambda artifact: ARTIFACTS.index(artifact.artifact))
+    manifest = artifacts.read_build(folder)
+    names = {"float_tflite": FLOAT, "int8_tflite": int8_artifact_name(manifest), "ptq_int8_tflite": PTQ_INT8}
+    found = [Artifact(manifest.model, names[kind], check_tflite(artifacts.build_file(folder, manifest, kind)),
+                      manifest.params, manifest.macs)
+             for kind in manifest.files if kind in names]
+    return sorted(found, key=lambda artifact: ARTIFACTS.index(artifact.artifact))
+
+
+def check_tflite(path, flag=None):
+    """``path`` when it is a readable TFLite flatbuffer (zoo.tflite.read_graph), before any
+    runtime is asked to load it; ``flag`` names where it was given."""
+    from zoo.tflite import read_graph
+    path = pathlib.Path(path)
+    if path.suffix != ".tflite" or not path.is_file():
+        raise UsageError(f"{flag + ' ' if flag else ''}{path}: no such .tflite file")
+    read_graph(path)
+    return path
 
 
 def extra_artifact(path):
     """A third-party TFLite file: timed like the others, nothing else known about it."""
-    path = pathlib.Path(path)
-    if path.suffix != ".tflite" or not path.is_file():
-        raise UsageError(f"{path}: no such .tflite file")
+    path = check_tflite(path)
     return Artifact(path.stem, EXTRA, path)
 
 

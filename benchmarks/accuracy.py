@@ -9,22 +9,20 @@ The error is GazeCapture's: mean Euclidean distance between predicted and true g
 over all test frames and over phones and tablets separately. Each TFLite file runs through LiteRT.
 The MCT int8 figure is the IMX500 adapter's own evaluation of the MCT-quantized model (it needs a
 process free of tfmot), shown only where it covers the same test frames. The mean predictor
-(always the training set's mean gaze point) is listed as the floor to beat.
+(always the training set's mean gaze point) is listed as the floor to beat. Every build folder
+(its manifest, files and IMX500 report) and --data are checked before anything is evaluated.
 """
-import json
 import pathlib
 
-from absl import app, flags
+from absl import flags
 
 import benchmarks
 from benchmarks import IMX500, MCT_INT8, MEASURED
-from zoo import metrics
+from zoo import artifacts, metrics
+from zoo.errors import UsageError
 
-flags.DEFINE_string("data", None, "GazeCapture root with the test split (default: the data each "
-                    "build was trained on; for compare: the rendered default dataset)")
-flags.DEFINE_integer("frames", None, "evaluate this many test frames, spread over the split "
-                     "(default: all)", lower_bound=1)
-flags.declare_key_flag("json")
+for _name in ("data", "frames", "json"):
+    flags.declare_key_flag(_name)
 FLAGS = flags.FLAGS
 MEAN_BASELINE = metrics.MEAN_BASELINE
 ERRORS = ("cm", "cm_phone", "cm_tablet", "frames")
@@ -32,7 +30,7 @@ ERRORS = ("cm", "cm_phone", "cm_tablet", "frames")
 
 def _specs(manifest):
     from zoo.registry import InputSpec
-    return [InputSpec(i["name"], i["recipe"], tuple(i["shape"])) for i in manifest["input"]]
+    return [InputSpec(i.name, i.recipe, tuple(i.shape)) for i in manifest.card.inputs]
 
 
 def accuracy_rows(folder, data=None, frames=None, app_name="accuracy", reuse_build_figures=False):
@@ -43,66 +41,79 @@ def accuracy_rows(folder, data=None, frames=None, app_name="accuracy", reuse_bui
     take the figures `zoo build` measured on them (the same files through the same code) from its
     manifest instead of evaluating again, as compare does with the IMX500 adapter's figure."""
     folder = pathlib.Path(folder)
-    manifest = benchmarks.read_manifest(folder)
-    root = pathlib.Path(data or manifest["data"]["root"]).absolute()
-    artifacts = benchmarks.build_artifacts(folder)
-    own_data = frames is None and root == pathlib.Path(manifest["data"]["root"]).absolute()
-    figures = reuse_build_figures and own_data and _build_figures(manifest, artifacts)
+    manifest = artifacts.read_build(folder)
+    built_on = pathlib.Path(manifest.card.data.root).absolute()
+    root = pathlib.Path(data).absolute() if data else built_on
+    artifact_list = benchmarks.build_artifacts(folder)
+    report = imx500_report(folder)
+    own_data = frames is None and root == built_on
+    figures = reuse_build_figures and own_data and _build_figures(manifest, artifact_list)
     if figures:
-        benchmarks.progress(app_name, f"{manifest['model']}: the errors `zoo build` measured on the "
+        benchmarks.progress(app_name, f"{manifest.model}: the errors `zoo build` measured on the "
                             "whole test split (manifest.json)")
     else:
-        figures = _evaluate(manifest, artifacts, root, frames)
+        figures = _evaluate(manifest, artifact_list, root, frames)
     rows = []
-    for artifact in artifacts:
+    for artifact in artifact_list:
         rows.append({**artifact.facts(), **figures[artifact.artifact], "data": str(root), "source": MEASURED})
-        benchmarks.progress(app_name, f"{manifest['model']} {artifact.artifact}: {rows[-1]['cm']:.3f} cm "
+        benchmarks.progress(app_name, f"{manifest.model} {artifact.artifact}: {rows[-1]['cm']:.3f} cm "
                             f"on {rows[-1]['frames']} test frames")
-    mct = mct_row(folder, manifest, root, rows[-1]["frames"])
+    mct = report and mct_row(folder, report, manifest, root, rows[-1]["frames"])
     return rows + ([mct] if mct else []) + [
-        {"model": manifest["model"], "artifact": MEAN_BASELINE, **figures[MEAN_BASELINE], "data": str(root),
+        {"model": manifest.model, "artifact": MEAN_BASELINE, **figures[MEAN_BASELINE], "data": str(root),
          "source": MEASURED}]
 
 
-def _evaluate(manifest, artifacts, root, frames):
+def _evaluate(manifest, artifact_list, root, frames):
     """{artifact name: errors} of every artifact and the mean predictor, in one decode pass."""
     from zoo.eval import gaze_errors_of, load_predictor
 
-    predictors = {artifact.artifact: load_predictor(artifact.path)[0] for artifact in artifacts}
+    predictors = {artifact.artifact: load_predictor(artifact.path)[0] for artifact in artifact_list}
     return gaze_errors_of(predictors, root, _specs(manifest), limit=frames)
 
 
-def _build_figures(manifest, artifacts):
+def _build_figures(manifest, artifact_list):
     """{artifact name: errors} from the build's manifest (`zoo build` evaluates every file and the
     mean predictor on the whole test split), or None where it lacks one."""
-    kinds = {record["path"]: kind for kind, record in manifest["files"].items()}
-    metrics = manifest.get("metrics", {})
-    figures = {artifact.artifact: metrics.get(kinds.get(artifact.path.name)) for artifact in artifacts}
-    figures[MEAN_BASELINE] = metrics.get(MEAN_BASELINE)
+    kinds = {record.path: kind for kind, record in manifest.files.items()}
+    figures = {artifact.artifact: manifest.metrics.get(kinds.get(artifact.path.name))
+               for artifact in artifact_list}
+    figures[MEAN_BASELINE] = manifest.metrics.get(MEAN_BASELINE)
     if any(not errors or set(ERRORS) - set(errors) for errors in figures.values()):
         return None
     return {name: {key: errors[key] for key in ERRORS} for name, errors in figures.items()}
 
 
-def mct_row(folder, manifest, root, frames):
-    """The MCT int8 row from the IMX500 adapter's report (BUILD/imx500/report.json), or None.
+def imx500_report(folder):
+    """The IMX500 adapter's report of a build (BUILD/imx500/report.json, zoo.artifacts.Imx500Report)
+    or None when it was not compiled; UsageError for a damaged one."""
+    path = pathlib.Path(folder) / IMX500 / artifacts.REPORT
+    if not path.is_file():
+        return None
+    report = artifacts.read_record(artifacts.Imx500Report, path)
+    if "packer_zip" not in report.files:
+        raise UsageError(f"{path} lists no packer_zip; compile again with compilers/imx500.py")
+    return report
+
+
+def mct_row(folder, report, manifest, root, frames):
+    """The MCT int8 row of build ``folder`` from the IMX500 adapter's report.
 
     compilers/imx500.py evaluates the MCT-quantized model (with MCT's own quantizers, in a process
-    free of tfmot) on the whole test split of its data; its figure is used only when that is the
-    same frames as the other rows, otherwise the row says why it has none."""
-    report_path = pathlib.Path(folder) / IMX500 / "report.json"
-    if not report_path.is_file():
-        return None
-    report = json.loads(report_path.read_text())
-    errors = {key: report["metrics"].get(key) for key in ERRORS}
-    package = report["files"]["packer_zip"]
-    row = {"model": manifest["model"], "artifact": MCT_INT8, "file": package["path"],
-           "bytes": package["bytes"], "params": manifest["params"], "macs": manifest["macs"],
-           **errors, "data": report["source"]["data"], "source": MEASURED}
-    if pathlib.Path(row["data"]).absolute() != root or errors["frames"] != frames:
+    free of tfmot) on the whole test split of its data (``source["data_root"]``); its figure is
+    used only when that is the same frames as the other rows, otherwise the row says why it has none."""
+    errors = {key: (report.metrics or {}).get(key) for key in ERRORS}
+    package = report.files["packer_zip"]
+    evaluated_on = report.source.get("data_root")
+    row = {"model": manifest.model, "artifact": MCT_INT8,
+           "file": str(pathlib.Path(folder) / IMX500 / package.path), "bytes": package.bytes,
+           "params": manifest.params, "macs": manifest.macs, **errors, "data": evaluated_on, "source": MEASURED}
+    if report.metrics is None:
+        row["note"] = "compilers/imx500.py had no labelled test frames to evaluate it on"
+    elif evaluated_on is None or pathlib.Path(evaluated_on).absolute() != root or errors["frames"] != frames:
         row.update(cm=None, cm_phone=None, cm_tablet=None,
                    note=f"compilers/imx500.py evaluated it on {errors['frames']} test frames of "
-                        f"{row['data']}, not these {frames} of {root}")
+                        f"{evaluated_on or 'data its report does not name'}, not these {frames} of {root}")
     return row
 
 
@@ -111,7 +122,13 @@ TABLE = ("model", "artifact", "cm", "cm_phone", "cm_tablet", "frames", "bytes")
 
 def main(argv):
     if len(argv) < 2:
-        raise app.UsageError("give one or more build folders (made by `zoo build`, with manifest.json)")
+        raise UsageError("give one or more build folders (made by `zoo build`, with manifest.json)")
+    if FLAGS.data:
+        from zoo.data.gazecapture import check_root
+        check_root(pathlib.Path(FLAGS.data).absolute())
+    for folder in argv[1:]:  # every folder checked before the first evaluation
+        benchmarks.build_artifacts(folder)
+        imx500_report(folder)
     rows = [row for folder in argv[1:] for row in accuracy_rows(folder, FLAGS.data, FLAGS.frames)]
     benchmarks.print_rows(rows, TABLE, FLAGS.json)
 

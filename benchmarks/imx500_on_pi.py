@@ -12,25 +12,29 @@ results.json: the row replaces its "not measured" IMX500 row); re-render the tab
 it from a checkout of this repository with the system Python plus absl-py (`pip install absl-py`):
 it imports neither TensorFlow nor the rest of the zoo.
 """
+import os
 import pathlib
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 import benchmarks
 from benchmarks import IMX500, MCT_INT8, MEASURED, ON_SENSOR
 from zoo.errors import UsageError
 
-flags.DEFINE_string("rpk", None, "the network.rpk to load onto the IMX500", required=True)
+RECORD_FRAMES = 300  # --frames' default here
+
+# Not required=True: absl checks a required flag whichever app parses, and the apps share one set.
+flags.DEFINE_string("rpk", None, "the network.rpk to load onto the IMX500 (required)")
 flags.DEFINE_string("name", None, "model name for the row (default: the build folder the .rpk "
                     "is in, BUILD/imx500/network.rpk -> BUILD's name)")
-flags.DEFINE_integer("frames", 300, "frames to record", lower_bound=1)
 flags.DEFINE_integer("skip_frames", 30, "frames to drop first, while the network starts", lower_bound=0)
 flags.DEFINE_float("frame_rate", 30.0, "camera frame rate to request", lower_bound=0.1)
 flags.DEFINE_string("results", "results.json", "results.json to merge the row into (made if absent)")
 flags.register_validator("rpk", lambda path: path is None or pathlib.Path(path).is_file(),
                          "--rpk must be an existing .rpk file")
-flags.declare_key_flag("json")
+for _name in ("frames", "json"):
+    flags.declare_key_flag(_name)
 FLAGS = flags.FLAGS
 
 
@@ -90,11 +94,21 @@ def model_name(rpk):
     return rpk.parent.parent.name if rpk.parent.name == IMX500 else rpk.stem
 
 
+def _check_results_path(path):
+    """Fails before minutes of firmware upload when --results could not be written afterwards."""
+    folder = pathlib.Path(path).absolute().parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise UsageError(f"--results {path}: cannot write in {folder}; choose another path")
+
+
 def main(argv):
     if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments {argv[1:]}; give the network with --rpk=PATH")
-    results = benchmarks.read_results(FLAGS.results)  # fail before minutes of firmware upload
-    samples = record_kpis(FLAGS.rpk, FLAGS.frames, FLAGS.skip_frames, FLAGS.frame_rate)
+        raise UsageError(f"unexpected arguments {argv[1:]}; give the network with --rpk=PATH")
+    if FLAGS.rpk is None:
+        raise UsageError("--rpk must have a value: give the network.rpk to load with --rpk=PATH")
+    results = benchmarks.read_results(FLAGS.results)
+    _check_results_path(FLAGS.results)
+    samples = record_kpis(FLAGS.rpk, FLAGS.frames or RECORD_FRAMES, FLAGS.skip_frames, FLAGS.frame_rate)
     row = kpi_row(FLAGS.name or model_name(FLAGS.rpk), FLAGS.rpk, samples)
     benchmarks.write_json(FLAGS.results, benchmarks.merge_rows(results, [row]))
     benchmarks.print_rows([row], ("model", "artifact", "target", "runtime", "latency_ms_median",

@@ -8,17 +8,19 @@ A whole model can gain from int8 no more than its layers do, so this bounds the 
 build can show over its float TFLite here. XNNPACK's int8 kernels gain most where the CPU has
 8-bit dot-product instructions (AVX-VNNI, AVX512-VNNI, Arm dotprod); the first line names those
 this CPU reports. The files are kept in --out, so that `python -m benchmarks.latency OUT/*.tflite`
-can time the same layers on another machine without TensorFlow.
+can time the same layers on another machine without TensorFlow: they are made and timed in a
+temporary folder, which becomes --out (checked first) only when complete.
 """
 import json
 import pathlib
 import tempfile
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 import benchmarks
 from benchmarks import CPU, FLOAT, MEASURED, PTQ_INT8, latency
+from zoo import artifacts
 from zoo.errors import UsageError
 
 # name -> (input shape, Keras layer); sizes chosen so that each float layer takes 0.05-1 ms here.
@@ -31,10 +33,9 @@ LAYERS = {
 DOT_PRODUCT_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp")  # /proc/cpuinfo names
 
 flags.DEFINE_list("layers", list(LAYERS), f"layers to time, any of {', '.join(LAYERS)}")
-flags.DEFINE_string("out", "", "folder to keep the one-layer .tflite files in (default: a temporary one)")
 flags.register_validator("layers", lambda names: bool(names) and set(names) <= set(LAYERS),
                          f"--layers must be a comma-separated subset of {', '.join(LAYERS)}")
-for _name in ("runtimes", "threads", "warmup", "num_runs", "max_seconds", "json"):
+for _name in ("out", "runtimes", "threads", "warmup", "num_runs", "max_seconds", "json"):
     flags.declare_key_flag(_name)
 FLAGS = flags.FLAGS
 
@@ -55,7 +56,7 @@ def write_layer_models(names, folder):
     from zoo.stats import count_macs
 
     rng = np.random.default_rng(0)
-    artifacts = []
+    layer_models = []
     for name in names:
         shape, make = LAYERS[name]
         inputs = tf.keras.Input(shape)
@@ -71,9 +72,9 @@ def write_layer_models(names, folder):
                 converter.inference_input_type = converter.inference_output_type = tf.int8
             path = folder / f"{name}_{'int8' if int8 else 'float'}.tflite"
             path.write_bytes(converter.convert())
-            artifacts.append(benchmarks.Artifact(name, artifact, path, model.count_params(), macs))
+            layer_models.append(benchmarks.Artifact(name, artifact, path, model.count_params(), macs))
         benchmarks.progress("int8_speedup", f"wrote {name} float and int8 ({macs / 1e6:.1f}M MACs)")
-    return artifacts
+    return layer_models
 
 
 def speedup_rows(rows):
@@ -100,20 +101,30 @@ def _table(speedups):
     return "\n".join(lines)
 
 
+def _time_layers(folder):
+    """The latency rows of the one-layer models, written into ``folder`` and timed there."""
+    layer_models = write_layer_models(FLAGS.layers, folder)
+    return latency.cpu_rows(layer_models, FLAGS.runtimes, latency.Timing.from_flags(),
+                            app_name="int8_speedup")
+
+
 def main(argv):
     if len(argv) > 1:
-        raise app.UsageError(f"unexpected argument {argv[1]!r}; this app takes flags only")
+        raise UsageError(f"unexpected argument {argv[1]!r}; this app takes flags only")
+    out = FLAGS.out and artifacts.check_output(FLAGS.out, "--out")
     instructions = dot_product_instructions()
     benchmarks.progress("int8_speedup", "8-bit dot-product instructions: "
                         + (", ".join(instructions) if instructions else "none reported"))
-    with tempfile.TemporaryDirectory() as scratch:
-        folder = pathlib.Path(FLAGS.out or scratch)
+    if out:
+        work = artifacts.staging_folder(out)
         try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise UsageError(f"--out {folder}: cannot make the folder ({error.strerror})")
-        artifacts = write_layer_models(FLAGS.layers, folder)
-        rows = latency.cpu_rows(artifacts, FLAGS.runtimes, latency.Timing.from_flags(), app_name="int8_speedup")
+            rows = _time_layers(work)
+            artifacts.publish(work, out, "benchmarks.int8_speedup")
+        finally:
+            artifacts.remove_staging(work)
+    else:
+        with tempfile.TemporaryDirectory() as scratch:
+            rows = _time_layers(pathlib.Path(scratch))
     speedups = speedup_rows(rows)
     if FLAGS.json:
         print(json.dumps([{**s, "target": CPU, "dot_product_instructions": list(instructions)}

@@ -4,21 +4,23 @@ the compiled model on an attached Edge TPU.
   python -m benchmarks.latency runs/tinytracker            # every TFLite file of a build folder
   python -m benchmarks.latency my_model.tflite --runtimes=litert --threads=2 --num_runs=500
 
-Arguments are build folders (made by `zoo build`, with manifest.json) or .tflite files.
+Arguments are build folders (made by `zoo build`, with manifest.json) or .tflite files; every one
+is checked (manifest, listed files, flatbuffers) before any timing starts.
 Each figure is the median and 90th percentile of --num_runs timed invoke() calls after --warmup
 untimed ones, on random input of the model's own dtype and shape (latency does not depend on the
 values). Right before each model the fixed reference model (--reference) is timed the same way in
 the same process; each row carries the ratio, so figures from machines of different speed or load
 can be compared. A build's tfmot int8 model is also run through the Edge TPU delegate when
 libedgetpu and a device are present (compiled by compilers/edgetpu.py into BUILD/edgetpu/);
-otherwise its row says "not measured: no device".
+otherwise its row says "not measured: no device". Exit status 1 when every CPU row failed (e.g. an
+operator no runtime has), after the table.
 """
 import dataclasses
 import pathlib
 import time
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
 import benchmarks
 from benchmarks import CPU, EDGETPU, MEASURED, TFMOT_INT8
@@ -139,21 +141,26 @@ def _summary(row):
 
 
 def compiled_model(build_folder):
-    """The Edge TPU compiler's output for a build (BUILD/edgetpu/), or None."""
+    """The Edge TPU compiler's output for a build (BUILD/edgetpu/), or None; UsageError when its
+    report names a compiled model that is not there."""
     from compilers import edgetpu
-    return edgetpu.compiled_model(pathlib.Path(build_folder) / EDGETPU)
+    compiled = edgetpu.compiled_model(pathlib.Path(build_folder) / EDGETPU)
+    if compiled is not None and not compiled.is_file():
+        raise UsageError(f"{pathlib.Path(build_folder) / EDGETPU / 'report.json'} names {compiled.name}, "
+                         "which is missing; compile again with compilers/edgetpu.py")
+    return compiled
 
 
 def edgetpu_row(artifact, compiled, timing=Timing(), app_name="latency"):
     """The Edge TPU row of a tfmot int8 artifact: timed through libedgetpu when the library and a
     device are present and ``compiled`` (its *_edgetpu.tflite) exists, else why it was not."""
-    from compilers import edgetpu
+    from zoo.tflite import make_edgetpu_interpreter
     row = benchmarks.result_row(**artifact.facts(), target=EDGETPU, runtime=EDGETPU_RUNTIME,
                                 threads=timing.threads, source=MEASURED)
     if compiled is not None:
         row.update(file=str(compiled), bytes=pathlib.Path(compiled).stat().st_size)
     try:
-        interpreter = edgetpu.make_interpreter(str(compiled or artifact.path))
+        interpreter = make_edgetpu_interpreter(str(compiled or artifact.path))
     except UsageError:  # libedgetpu or the device is absent
         row["status"] = NO_DEVICE
     else:
@@ -169,21 +176,33 @@ TABLE = ("model", "artifact", "target", "runtime", "threads", "latency_ms_median
          "fps", "reference_ms_median", "vs_reference", "bytes", "status")
 
 
-def main(argv):
-    if len(argv) < 2:
-        raise app.UsageError("give one or more build folders (with manifest.json) or .tflite files")
+def _artifacts(paths):
+    """(artifacts, [(tfmot int8 artifact, its compiled model or None)]) of the arguments, each
+    checked: a build folder's manifest and files, a file's flatbuffer."""
     artifacts, on_edgetpu = [], []
-    for path in map(pathlib.Path, argv[1:]):
+    for path in map(pathlib.Path, paths):
         if path.is_dir():
             build = benchmarks.build_artifacts(path)
             artifacts += build
             on_edgetpu += [(a, compiled_model(path)) for a in build if a.artifact == TFMOT_INT8]
         else:
             artifacts.append(benchmarks.extra_artifact(path))
+    return artifacts, on_edgetpu
+
+
+def main(argv):
+    if len(argv) < 2:
+        raise UsageError("give one or more build folders (with manifest.json) or .tflite files")
+    artifacts, on_edgetpu = _artifacts(argv[1:])
+    reference = FLAGS.reference and benchmarks.check_tflite(FLAGS.reference, "--reference")
     timing = Timing.from_flags()
-    rows = cpu_rows(artifacts, FLAGS.runtimes, timing, FLAGS.reference or None)
+    rows = cpu_rows(artifacts, FLAGS.runtimes, timing, reference or None)
     rows += [edgetpu_row(artifact, compiled, timing) for artifact, compiled in on_edgetpu]
     benchmarks.print_rows(rows, TABLE, FLAGS.json)
+    failed = [row for row in rows if row["target"] == CPU and row["status"] != MEASURED]
+    if failed and len(failed) == sum(row["target"] == CPU for row in rows):
+        raise benchmarks.Failure(f"every row failed, e.g. {failed[0]['model']} on {failed[0]['runtime']}: "
+                                 f"{failed[0]['status']}")
 
 
 if __name__ == "__main__":

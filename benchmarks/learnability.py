@@ -5,29 +5,53 @@ steps (a few minutes of CPU) and compares its test error (cm) with the mean pred
 
 Prints the model's and the mean predictor's mean Euclidean error in cm on the test split
 (overall, phones, tablets) and their ratio. Uses the default rendered dataset unless --data
-names a GazeCapture root.
+names a GazeCapture root. Every flag and --data are checked before TensorFlow is imported.
 """
 import os
+import pathlib
 import time
 
-from absl import app, flags
+from absl import flags
+
+import benchmarks
+from zoo.errors import UsageError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+STEPS = 1500  # --steps' default here
 FLAGS = flags.FLAGS
 flags.DEFINE_string("model", "tinytracker_s", "registered model to train (zoo list)")
-flags.DEFINE_string("data", None, "GazeCapture root; default: the rendered default dataset")
-flags.DEFINE_integer("steps", 1500, "training batches")
-flags.DEFINE_float("max_minutes", 30.0, "stop training early after this much wall-clock time")
-flags.DEFINE_integer("batch_size", 32, "batch size")
+flags.DEFINE_float("max_minutes", 30.0, "stop training early after this much wall-clock time",
+                   lower_bound=0.01)
+flags.DEFINE_integer("batch_size", 32, "batch size", lower_bound=1)
 flags.DEFINE_float("learning_rate", 2e-3, "Adam learning rate, cosine-decayed over --steps")
-flags.DEFINE_integer("seed", 0, "random seed for weights, shuffling and augmentation")
+flags.DEFINE_integer("seed", 0, "random seed for weights, shuffling and augmentation", lower_bound=0,
+                     upper_bound=2**32 - 1)
 flags.DEFINE_boolean("augment", True, "train with the pipeline's augmentation")
-flags.DEFINE_string("split", "test", "split to evaluate on")
+flags.DEFINE_enum("split", "test", ["train", "val", "test"], "split to evaluate on")
+flags.register_validator("learning_rate", lambda rate: rate > 0, "--learning_rate must be positive")
+for _name in ("data", "steps"):
+    flags.declare_key_flag(_name)
+
+
+def _check_inputs(argv):
+    """The data root, once the arguments are known good (the model name imports TensorFlow)."""
+    if len(argv) > 1:
+        raise UsageError(f"unexpected arguments {argv[1:]}; this app takes flags only")
+    from zoo import data
+    if FLAGS.data:
+        from zoo.data.gazecapture import check_root
+        check_root(pathlib.Path(FLAGS.data).absolute())
+    root = FLAGS.data or data.default_data_root()
+    data.open_gazecapture(root)
+    import zoo
+    zoo.get_entry(FLAGS.model)
+    return root
 
 
 def main(argv):
-    del argv
+    root = _check_inputs(argv)
+    steps = FLAGS.steps or STEPS
     import tensorflow as tf
 
     import zoo
@@ -35,7 +59,6 @@ def main(argv):
     from zoo.eval import gaze_errors_of
 
     tf.keras.utils.set_random_seed(FLAGS.seed)
-    root = FLAGS.data or data.default_data_root()
     model = zoo.create_model(FLAGS.model)
     specs = zoo.input_specs(FLAGS.model, model)
     train = data.make_dataset(root, specs, "train", FLAGS.batch_size, augment=FLAGS.augment, shuffle=True,
@@ -47,10 +70,10 @@ def main(argv):
             if time.monotonic() - started > FLAGS.max_minutes * 60:
                 self.model.stop_training = True
 
-    schedule = tf.keras.optimizers.schedules.CosineDecay(FLAGS.learning_rate, FLAGS.steps, alpha=0.05)
+    schedule = tf.keras.optimizers.schedules.CosineDecay(FLAGS.learning_rate, steps, alpha=0.05)
     model.compile(optimizer=tf.keras.optimizers.Adam(schedule), loss="mse")
     started, cpu_started = time.monotonic(), time.process_time()
-    history = model.fit(train, steps_per_epoch=FLAGS.steps, epochs=1, callbacks=[TimeCap()], verbose=2)
+    history = model.fit(train, steps_per_epoch=steps, epochs=1, callbacks=[TimeCap()], verbose=2)
     train_s, train_cpu_s = time.monotonic() - started, time.process_time() - cpu_started
     steps = model.optimizer.iterations.numpy()
 
@@ -69,4 +92,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    benchmarks.run(main)

@@ -1,6 +1,5 @@
 """Shared fixtures: a tiny rendered GazeCapture-format dataset and tiny `zoo build` outputs,
 made once per session and reused by the data, build, compiler and benchmark tests."""
-import json
 import os
 import pathlib
 import subprocess
@@ -50,7 +49,9 @@ def tiny_build(tiny_data, tmp_path_factory):
 
 
 def read_manifest(folder):
-    return json.loads((pathlib.Path(folder) / "manifest.json").read_text())
+    """The build's manifest as the typed record (zoo.artifacts.BuildManifest)."""
+    from zoo.artifacts import read_build
+    return read_build(folder)
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +63,7 @@ def tiny_imx500(tiny_build, tmp_path_factory):
     def convert(name):
         if name not in made:
             build = tiny_build(name, "qat")
-            int8 = build / read_manifest(build)["files"]["int8_tflite"]["path"]
+            int8 = build / read_manifest(build).files["int8_tflite"].path
             out = tmp_path_factory.mktemp("imx500") / name
             result = subprocess.run([sys.executable, str(REPO / "compilers" / "imx500.py"), str(int8),
                                      "-o", str(out)], capture_output=True, text=True, timeout=900, cwd=REPO)

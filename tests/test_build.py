@@ -10,17 +10,18 @@ import numpy as np
 import pytest
 
 from conftest import REPO, read_manifest, run_zoo
+from zoo.cli import main
 
 MODELS = ("tinytracker", "tinytracker_s", "itracker")
 
 
 def _assert_manifest_matches_files(out):
     manifest = read_manifest(out)
-    for kind, record in manifest["files"].items():
-        path = out / record["path"]
+    for kind, record in manifest.files.items():
+        path = out / record.path
         assert path.is_file(), kind
-        assert path.stat().st_size == record["bytes"]
-        assert hashlib.sha256(path.read_bytes()).hexdigest() == record["sha256"]
+        assert path.stat().st_size == record.bytes
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == record.sha256
     return manifest
 
 
@@ -41,22 +42,43 @@ def _assert_fully_int8(path, float_output=True):
 def test_qat_build_writes_int8_tflite_and_a_true_manifest(tiny_build, name):
     out = tiny_build(name, "qat")
     manifest = _assert_manifest_matches_files(out)
-    assert set(manifest["files"]) == {"float_h5", "float_tflite", "ptq_int8_tflite", "int8_tflite"}
+    assert set(manifest.files) == {"float_h5", "float_tflite", "ptq_int8_tflite", "int8_tflite"}
     for kind in ("int8_tflite", "ptq_int8_tflite"):
-        _assert_fully_int8(out / manifest["files"][kind]["path"])
-    assert set(manifest["metrics"]) == set(manifest["files"]) | {"mean_baseline"}
-    test_frames = manifest["data"]["valid_frames"]["test"]
-    for kind in manifest["files"]:
-        assert manifest["metrics"][kind]["frames"] == test_frames
-        assert manifest["metrics"][kind]["cm"] > 0
-    assert manifest["model"] == name and manifest["mode"] == "qat"
+        _assert_fully_int8(out / manifest.files[kind].path)
+    assert set(manifest.metrics) == set(manifest.files) | {"mean_baseline"}
+    test_frames = manifest.card.data.valid_frames["test"]
+    for kind in manifest.files:
+        assert manifest.metrics[kind]["frames"] == test_frames
+        assert manifest.metrics[kind]["cm"] > 0
+    assert manifest.model == name and manifest.mode == "qat"
     expected_inputs = ["face", "left_eye", "right_eye", "face_grid"] if name == "itracker" else ["face"]
-    assert [i["name"] for i in manifest["input"]] == expected_inputs
-    assert all(i["dtype"] == "int8" and i["scale"] > 0 for i in manifest["input"])
-    assert manifest["toolchain"]["tensorflow"] == "2.15.1"
-    assert manifest["command"][:3] == ["zoo", "build", name]
-    assert {"train", "convert_float", "ptq", "qat", "evaluate", "total"} <= set(manifest["seconds"])
+    assert [i.name for i in manifest.card.inputs] == expected_inputs
+    assert all(i.dtype == "int8" and i.scale > 0 for i in manifest.card.inputs)
+    assert manifest.toolchain["tensorflow"] == "2.15.1"
+    assert manifest.command[:3] == ["zoo", "build", name]
+    assert {"train", "convert_float", "ptq", "qat", "evaluate", "total"} <= set(manifest.seconds)
     assert not any(p.name.endswith(".partial") for p in out.parent.iterdir())
+    _assert_every_tflite_carries_the_card(out, manifest)
+
+
+def _assert_every_tflite_carries_the_card(out, manifest):
+    """Each TFLite file describes itself: the manifest's card, with its own input quantization."""
+    import dataclasses
+
+    from zoo import data
+    from zoo.artifacts import read_model_card
+    card = manifest.card
+    assert card.data.fingerprint == data.load_index(card.data.root).fingerprint()
+    assert card.output.scale_cm == 30.0 and card.builder_args["input_size"] in (32, 64)
+    for kind, record in manifest.files.items():
+        if not record.path.endswith(".tflite"):
+            continue
+        own = read_model_card(out / record.path)
+        assert dataclasses.replace(own, inputs=card.inputs) == card, kind
+        assert [i.recipe for i in own.inputs] == [i.recipe for i in card.inputs]
+        float_input = kind == "float_tflite"
+        assert all((i.dtype == "float32") == float_input and (i.scale is None) == float_input
+                   for i in own.inputs), kind
 
 
 def test_ptq_build_and_int8_output(tiny_data, tmp_path):
@@ -64,8 +86,8 @@ def test_ptq_build_and_int8_output(tiny_data, tmp_path):
     run_zoo("build", "tinytracker_s", "--ptq", "--int8-output", "--data", tiny_data, "--out", out,
             "--epochs", 1, "--steps", 1, "--batch-size", 4, "--input-size", 32)
     manifest = _assert_manifest_matches_files(out)
-    assert set(manifest["files"]) == {"float_h5", "float_tflite", "int8_tflite"}
-    int8_path = out / manifest["files"]["int8_tflite"]["path"]
+    assert set(manifest.files) == {"float_h5", "float_tflite", "int8_tflite"}
+    int8_path = out / manifest.files["int8_tflite"].path
     _assert_fully_int8(int8_path, float_output=False)
     from compilers import edgetpu
     preflight = edgetpu.compile(int8_path, out_dir=tmp_path / "edgetpu", preflight_only=True)["preflight"]
@@ -76,29 +98,29 @@ def test_eval_reproduces_the_manifest(tiny_build, tiny_data):
     import json
     out = tiny_build("tinytracker_s", "qat")
     manifest = read_manifest(out)
-    result = json.loads(run_zoo("eval", out / manifest["files"]["int8_tflite"]["path"],
+    result = json.loads(run_zoo("eval", out / manifest.files["int8_tflite"].path,
                                 "--data", tiny_data, "--json").stdout)
     assert result["model"] == "tinytracker_s"
-    assert result["metrics"]["model"]["cm"] == pytest.approx(manifest["metrics"]["int8_tflite"]["cm"])
+    assert result["metrics"]["model"]["cm"] == pytest.approx(manifest.metrics["int8_tflite"]["cm"])
     assert result["metrics"]["mean_baseline"]["cm"] == pytest.approx(
-        manifest["metrics"]["mean_baseline"]["cm"])
+        manifest.metrics["mean_baseline"]["cm"])
 
 
 @pytest.mark.parametrize("args, message", [
     (["build", "nosuchnet"], "unknown model"),
     (["build", "tinytracker", "--data", "/"], "not a GazeCapture root"),
-    (["build", "tinytracker", "--out", "/proc/zoo-out"], "output folder"),
+    (["build", "tinytracker", "--out", "/proc/zoo-out"], "cannot write there"),
     (["eval", "model.onnx"], "not a .tflite, .h5 or .keras"),
 ])
-def test_bad_input_is_one_line_exit_2(args, message):
-    result = run_zoo(*args, check=False)
-    assert result.returncode == 2
-    assert message in result.stderr and result.stderr.count("\n") == 1, result.stderr
+def test_bad_input_is_one_line_exit_2(args, message, capsys):
+    assert main(args) == 2
+    stderr = capsys.readouterr().err
+    assert message in stderr and stderr.count("\n") == 1, stderr
 
 
-def test_qat_with_ptq_is_refused():
-    result = run_zoo("build", "tinytracker", "--qat", "--ptq", check=False)
-    assert result.returncode == 2 and "not allowed with argument" in result.stderr
+def test_qat_with_ptq_is_refused(capsys):
+    assert main(["build", "tinytracker", "--qat", "--ptq"]) == 2
+    assert "not allowed with argument" in capsys.readouterr().err
 
 
 def test_interrupted_build_leaves_nothing_and_resume_completes(tiny_data, tmp_path):
@@ -118,14 +140,14 @@ def test_interrupted_build_leaves_nothing_and_resume_completes(tiny_data, tmp_pa
     result = run_zoo(*args, "--resume")
     assert "Epoch 1/3" not in result.stdout  # resumed after the checkpointed epoch
     manifest = _assert_manifest_matches_files(out)
-    assert set(manifest["files"]) == {"float_h5", "float_tflite"}
+    assert set(manifest.files) == {"float_h5", "float_tflite"}
     assert not partial.exists()
 
 
-def test_resume_without_an_interrupted_build_is_refused(tiny_data, tmp_path):
-    result = run_zoo("build", "tinytracker_s", "--data", tiny_data, "--out", tmp_path / "x",
-                     "--resume", check=False)
-    assert result.returncode == 2 and "nothing to resume" in result.stderr
+def test_resume_without_an_interrupted_build_is_refused(tiny_data, tmp_path, capsys):
+    argv = ["build", "tinytracker_s", "--data", str(tiny_data), "--out", str(tmp_path / "x"), "--resume"]
+    assert main(argv) == 2
+    assert "nothing to resume" in capsys.readouterr().err
 
 
 # In the order `zoo build --qat` imports them (zoo.build first, tfmot after the tf_keras switch).

@@ -4,16 +4,13 @@ which fail before any toolchain work (or, for imxconv-tf, within seconds)."""
 import hashlib
 import json
 import math
-import os
-import subprocess
 import sys
 import zipfile
 
 import pytest
 
-from conftest import REPO, read_manifest
+from conftest import SHARED, read_manifest
 
-SCRIPT = REPO / "compilers" / "imx500.py"
 # The conversion the benchmark tests use too, so the suite pays for one: TinyTrackerS has the
 # face-grid channels, so it exercises baking them into the package.
 MODEL = "tinytracker_s"
@@ -21,134 +18,171 @@ PACKER_MEMBERS = {"dnnParams.xml", "dnnParams.xsd", "l2staticData.bin", "manifes
                   "sdpsA.bin", "sdpsC.bin", "cfgA.bin", "cfgC.bin"}
 
 
-def run_imx500(*args, env=None):
-    return subprocess.run([sys.executable, str(SCRIPT), *map(str, args)], capture_output=True, text=True,
-                          timeout=900, cwd=REPO, env={**os.environ, **(env or {})})
-
-
 def _sha256(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _report(folder):
+    from zoo.artifacts import Imx500Report, read_record
+    return read_record(Imx500Report, folder / "report.json")
 
 
 def test_tiny_build_becomes_an_imx500_package_whose_report_agrees_with_the_converter(tiny_imx500, tiny_build):
     out = tiny_imx500(MODEL)
     build = tiny_build(MODEL, "qat")
     manifest = read_manifest(build)
-    report = json.loads((out / "report.json").read_text())
+    report = _report(out)
 
     with zipfile.ZipFile(out / "packerOut.zip") as packed:
         assert set(packed.namelist()) >= PACKER_MEMBERS
         assert packed.read("dnnParams.xml") == (out / "dnnParams.xml").read_bytes()
-    for kind, record in report["files"].items():
-        path = out / os.path.basename(record["path"])
-        assert record["path"] == str(path) and path.stat().st_size == record["bytes"], kind
-        assert _sha256(path) == record["sha256"], kind
+    for kind, record in report.files.items():
+        path = out / record.path
+        assert path.stat().st_size == record.bytes and _sha256(path) == record.sha256, kind
 
     # The memory figures are the converter's own (its report file, in bytes).
     figures = json.loads((out / f"{MODEL}_imx500_MemoryReport.json").read_text())["Memory Report"]
-    memory = report["memory"]
-    assert memory["usage_bytes"] == int(figures["Memory Usage"].removesuffix("B")) > 0
-    assert memory["available_bytes"] == int(figures["Total Memory Available On Chip"].removesuffix("B"))
-    assert memory["fit_in_chip"] is figures["Fit In Chip"] is True
-    assert memory["utilization"] == pytest.approx(memory["usage_bytes"] / memory["available_bytes"], abs=1e-4)
+    memory = report.memory
+    assert memory.usage_bytes == int(figures["Memory Usage"].removesuffix("B")) > 0
+    assert memory.available_bytes == int(figures["Total Memory Available On Chip"].removesuffix("B"))
+    assert memory.fit_in_chip is figures["Fit In Chip"] is True
+    assert memory.utilization == pytest.approx(memory.usage_bytes / memory.available_bytes, abs=1e-4)
 
-    # The sensor feeds the grey face alone: the face-grid channels are inside the package.
-    (trained_input,) = manifest["input"]
-    (sensor_input,) = report["inputs"]
-    assert sensor_input["shape"] == trained_input["shape"][:2] + [1] and trained_input["shape"][2] == 3
+    # It started from the TFLite: the import reproduces the file within the threshold.
+    from zoo.import_check import MAX_IMPORT_STEPS
+    check = report.import_check
+    assert check["frames"] >= 32 and 0 <= check["mean_abs_steps"] <= check["max_abs_steps"] <= MAX_IMPORT_STEPS
+    assert report.source["tflite"] == str(build / manifest.files["int8_tflite"].path)
+    assert report.source["model_card"] is True and report.source["keras"] is None
+
+    # The sensor feeds its RGB image alone: grey conversion and face-grid channels are inside.
+    (trained_input,) = manifest.card.inputs
+    (sensor_input,) = report.inputs
+    assert trained_input.shape[2] == 3 and sensor_input["shape"] == trained_input.shape[:2] + [3]
     assert sensor_input["bits"] == 8 and sensor_input["scale"] > 0
-    assert [o["shape"] for o in report["outputs"]] == [[2]]
-    grid = report["deployment"]["face_grid"]
+    assert "RGB to grey inside the network" in report.deployment["in_network_conversion"]
+    assert [o["shape"] for o in report.outputs] == [[2]]
+    grid = report.deployment["face_grid"]
     assert grid["check_max_abs_diff_cm"] == 0.0
     assert len(grid["cells"]) == 4 and grid["cells"][0] + grid["cells"][2] <= 25
-    assert report["deployment"]["sensor_feeds_all_inputs"] is True
+    assert report.deployment["sensor_feeds_all_inputs"] is True
     pi_script = (out / "run_on_pi.py").read_text()
     compile(pi_script, "run_on_pi.py", "exec")
     assert f"ROI = {tuple(grid['sensor_roi'])}" in pi_script and "network.rpk" in pi_script
 
-    # Evaluated on the same test frames as the build: the float model reproduces the manifest.
-    metrics = report["metrics"]
-    assert metrics["frames"] == manifest["metrics"]["float_h5"]["frames"] > 0
-    assert metrics["float"]["cm"] == pytest.approx(manifest["metrics"]["float_h5"]["cm"], rel=1e-4)
+    # Evaluated on the build's own test frames: the TFLite reproduces the manifest's figure.
+    metrics = report.metrics
+    assert metrics["frames"] == manifest.metrics["int8_tflite"]["frames"] > 0
+    assert metrics["tflite"]["cm"] == pytest.approx(manifest.metrics["int8_tflite"]["cm"], rel=1e-5)
     assert math.isfinite(metrics["cm"]) and metrics["mean_cm_from_float"] >= 0
     assert len(metrics["float"]["prediction_std_cm"]) == 2
-    assert metrics["manifest_int8_tflite"] == manifest["metrics"]["int8_tflite"]
-    assert report["method"] == "ptq" and report["toolchain"]["imx500-converter"]
-    assert report["seconds"]["imxconv"] > 0
+    assert report.method == "ptq" and report.toolchain["imx500-converter"]
+    assert report.toolchain["tpc"].endswith("v5.0") and report.seconds["imxconv"] > 0
     assert not [p for p in out.parent.iterdir() if ".tmp-" in p.name]
+
+
+def _without_card(source, path):
+    """``source`` as a TFLite from outside the zoo: the same graph, no model card."""
+    from ai_edge_litert.tools import flatbuffer_utils
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(source.read_bytes()))
+    model.metadata = []
+    path.write_bytes(bytes(flatbuffer_utils.convert_object_to_bytearray(model)))
+    return path
 
 
 @pytest.fixture(scope="module")
 def foreign_tflite(tiny_build, tmp_path_factory):
-    """A real int8 TFLite with no manifest.json beside it: a zoo model copied out of its build."""
+    """A real int8 TFLite with no model card: a zoo model with its metadata taken out."""
     build = tiny_build(MODEL, "qat")
-    path = tmp_path_factory.mktemp("foreign") / "copied_out.tflite"
-    path.write_bytes((build / read_manifest(build)["files"]["int8_tflite"]["path"]).read_bytes())
-    return path
+    return _without_card(build / read_manifest(build).files["int8_tflite"].path,
+                         tmp_path_factory.mktemp("foreign") / "copied_out.tflite")
 
 
-def _bad_inputs(tmp_path, foreign):
+def _bad_inputs(tmp_path, foreign, tiny_data):
     corrupt = tmp_path / "corrupt.tflite"
     corrupt.write_bytes(b"\x00" * 64)
     a_file = tmp_path / "a_file"
     a_file.write_text("not a folder")
+    empty = tmp_path / "empty_folder"
+    empty.mkdir()
+    lstm = SHARED / "edgetpu" / "reference-models" / "keras_lstm_mnist_ptq.tflite"
     return {
         "missing": ([tmp_path / "missing.tflite"], {}, "no such file"),
         "corrupt": ([corrupt], {}, "not a TFLite model"),
-        "not from the zoo": ([foreign], {}, "name the float Keras model with --keras"),
+        "no card, no data": ([foreign], {}, "carries no zoo model card"),
+        "no images": ([foreign, "--calibration-data", empty], {}, "holds no images"),
+        "gazecapture without recipe": ([foreign, "--calibration-data", tiny_data], {}, "--recipe"),
+        "unknown recipe": ([foreign, "--calibration-data", tiny_data, "--recipe", "nose"], {}, "--recipe nose"),
         "missing keras": ([foreign, "--keras", tmp_path / "none.h5"], {}, "no such Keras model"),
-        "bad face grid": ([foreign, "--keras", a_file, "--face-grid", "3,4,30,2"], {},
-                          "--face-grid"),
-        "unwritable output": ([foreign, "--keras", a_file, "-o", a_file / "out"], {},
-                              "cannot write the output folder"),
-        "no java": ([foreign, "--keras", a_file], {"PATH": str(tmp_path / "empty")},
-                    "apt-get install openjdk-17-jre-headless"),
+        "bad face grid": ([foreign, "--face-grid", "3,4,30,2"], {}, "--face-grid"),
+        "unwritable output": ([foreign, "--calibration-data", tiny_data, "--recipe", "face_grid_grey",
+                               "-o", a_file / "out"], {}, "is a file, not a folder"),
+        "no java": ([foreign, "--calibration-data", tiny_data, "--recipe", "face_grid_grey"],
+                    {"PATH": str(tmp_path / "empty")}, "apt-get install openjdk-17-jre-headless"),
+        "unsupported operator": ([lstm, "--calibration-data", SHARED / "images"], {}, "UNIDIRECTIONAL_SEQUENCE_LSTM"),
     }
 
 
-@pytest.mark.parametrize("case", ["missing", "corrupt", "not from the zoo", "missing keras", "bad face grid",
-                                  "unwritable output", "no java"])
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, tmp_path, foreign_tflite):
-    args, env, message = _bad_inputs(tmp_path, foreign_tflite)[case]
+@pytest.mark.parametrize("case", ["missing", "corrupt", "no card, no data", "no images",
+                                  "gazecapture without recipe", "unknown recipe", "missing keras", "bad face grid",
+                                  "unwritable output", "no java", "unsupported operator"])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, tmp_path, foreign_tflite, tiny_data, capsys,
+                                                         monkeypatch):
+    from compilers import imx500
+    args, env, message = _bad_inputs(tmp_path, foreign_tflite, tiny_data)[case]
+    if case == "unsupported operator" and not SHARED.is_dir():
+        pytest.skip("needs ../shared")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
     before = sorted(p.name for p in tmp_path.iterdir())
-    result = run_imx500(*args, "-o", tmp_path / "package", env=env) if "-o" not in args else \
-        run_imx500(*args, env=env)
-    assert result.returncode == 2, result.stderr
-    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert "Traceback" not in result.stderr and not result.stdout
+    args = [*map(str, args)] + ([] if "-o" in args else ["-o", str(tmp_path / "package")])
+    assert imx500.main(args) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and len(captured.err.strip().splitlines()) == 1, captured.err
+    assert "Traceback" not in captured.err and not captured.out
     assert sorted(p.name for p in tmp_path.iterdir()) == before
 
 
-def test_help_explains_the_command_and_the_pi_step():
-    result = run_imx500("--help")
-    assert result.returncode == 0
-    for text in ("--method", "--calibration-frames", "--keras", "--face-grid", "imx500-package",
-                 "exit status"):
-        assert text in result.stdout
+def test_help_explains_the_command_and_the_pi_step(capsys):
+    from compilers import imx500
+    with pytest.raises(SystemExit) as exit_status:
+        imx500.main(["--help"])
+    assert exit_status.value.code == 0
+    out = capsys.readouterr().out
+    for text in ("--calibration-data", "--recipe", "--method", "--calibration-frames", "--keras", "--face-grid",
+                 "imx500-package", "exit status", "model card"):
+        assert text in out
 
 
 def test_imxconv_failure_surfaces_its_own_error_line_and_leaves_no_package(tmp_path):
-    from compilers import imx500
+    from compilers import imx500_tools as tools
     convert_dir = tmp_path / "imxconv"
-    with pytest.raises(imx500.CompileError, match=r"imxconv-tf failed \(exit 1\): .*does not exist"):
-        imx500._run_imxconv(imx500._imxconv(), tmp_path / "missing.keras", convert_dir, lambda message: None)
+    with pytest.raises(tools.CompileError, match=r"imxconv-tf failed \(exit 1\): .*does not exist"):
+        tools.run_imxconv(tools.imxconv(), tmp_path / "missing.keras", convert_dir, lambda message: None)
     assert not (convert_dir / "packerOut.zip").exists()
     assert "does not exist" in (tmp_path / "imxconv.log").read_text()
 
 
+def test_a_hung_tool_is_stopped_at_its_time_limit(tmp_path):
+    from compilers import imx500_tools as tools
+    returncode, timed_out = tools.run_logged([sys.executable, "-c", "import time; time.sleep(60)"],
+                                             tmp_path / "log", lambda line: None, timeout_s=1)
+    assert timed_out and returncode != 0
+
+
 def test_a_model_too_big_for_the_chip_fails_with_the_memory_figures(tmp_path):
-    from compilers import imx500
+    from compilers import imx500_tools as tools
     report = tmp_path / "big_MemoryReport.json"
     report.write_text(json.dumps({"Memory Report": {  # imxconv-tf's layout, with --report-size-unit B
         "Runtime Memory Physical Size": "2411520B", "Model Memory Physical Size": "7340032B",
         "Reserved Memory": "1024B", "Memory Usage": "9752576B", "Total Memory Available On Chip": "8388480B",
         "Memory Utilization": "116%", "Fit In Chip": False, "Input Persistent": True}}))
-    memory = imx500._memory(report)
+    memory = tools.memory(report)
     assert (memory["usage_bytes"], memory["available_bytes"]) == (9752576, 8388480)
     assert memory["fit_in_chip"] is False
-    with pytest.raises(imx500.CompileError, match=r"does not fit in the IMX500: it needs 9,752,576 bytes .* "
-                                                  r"of 8,388,480 on chip"):
-        imx500._check_fit(memory, "big")
+    with pytest.raises(tools.CompileError, match=r"does not fit in the IMX500: it needs 9,752,576 bytes .* "
+                                                 r"of 8,388,480 on chip"):
+        tools.check_fit(memory, "big")
 
 
 def _grouped_conv_tflite(path, filters):
@@ -160,17 +194,16 @@ def _grouped_conv_tflite(path, filters):
     return path
 
 
-def test_a_grouped_convolution_imxconv_refuses_fails_before_any_toolchain_work(tmp_path):
+def test_a_grouped_convolution_imxconv_refuses_fails_before_any_toolchain_work(tmp_path, capsys):
     from compilers import imx500
     from zoo import tflite
     refused = _grouped_conv_tflite(tmp_path / "refused.tflite", filters=8)  # 4 filters over 3 channels
     taken = _grouped_conv_tflite(tmp_path / "taken.tflite", filters=12)     # 6 over 3: a whole 2
     imx500._check_grouped_convolutions(tflite.read_graph(taken))
 
-    a_file = tmp_path / "a_file"
-    a_file.write_text("never loaded: the check comes first")
-    result = run_imx500(refused, "--keras", a_file, "-o", tmp_path / "package")
-    assert result.returncode == 1 and len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert "2 groups of 3 input channels and 4 filters" in result.stderr
-    assert "Non-integer depth multiplier (4/3)" in result.stderr and "Traceback" not in result.stderr
+    assert imx500.main([str(refused), "-o", str(tmp_path / "package")]) == 1
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "2 groups of 3 input channels and 4 filters" in err
+    assert "Non-integer depth multiplier (4/3)" in err and "Traceback" not in err
     assert not (tmp_path / "package").exists()

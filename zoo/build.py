@@ -7,31 +7,38 @@ up again from its last epoch checkpoint.
 
 tfmot is imported only for ``--qat``, and before any model is built: it switches tf.keras to
 tf_keras, and the QAT wrappers only accept tf_keras models.
+
+``--strategy`` (zoo.distribute) trains the float and QAT stages under tf.distribute with
+``--batch-size`` per replica. The default strategy enters no scope at all, so its figures are
+those of a build without tf.distribute. On multi_worker every worker trains and only the chief
+writes the build: the others keep their copies of what Keras saves (which each must save, since
+reading the synchronized variables is a collective) in a folder of their own, removed at the end,
+and read the chief's files after a barrier; the chief alone converts, evaluates and publishes.
 """
+import dataclasses
+import hashlib
+import importlib
 import itertools
 import json
 import os
 import pathlib
 import shutil
 import sys
-import tempfile
 import time
 
 import numpy as np
 
+from zoo import artifacts, defaults, distribute, qat, registry
 from zoo import data as zoo_data
-from zoo import defaults, registry
 from zoo.eval import gaze_errors_of, load_predictor
-from zoo.errors import UsageError
+from zoo.errors import Interrupted, UsageError
 from zoo.files import file_record
+from zoo.qat import calibrate_ranges as _calibrate_qat_ranges  # the name tests/test_build.py uses
 
 MODES = ("float", "qat", "ptq")
 STATE_FILE = "state.json"
 REPRESENTATIVE_FRAMES = 200
 CALIBRATION_FRAMES = 128  # QAT's starting activation ranges: one batch of training frames
-EMA_DECAY, EMA_START = 0.999, 6.0  # tfmot 0.8.1's MovingAverageQuantizer: fixed decay, [-6, 6] start
-_WEIGHT_RANGES = ("kernel_", "depthwise_kernel_")  # LastValueQuantizer's: set from the weights, no EMA
-MIN_RANGE = 1e-3  # floor on a calibrated range's width: a dead activation must not get scale 0
 
 
 def toolchain_versions():
@@ -48,28 +55,28 @@ def toolchain_versions():
     return versions
 
 
-def _check_output(out):
-    """Fails early, before any work, when ``out`` cannot be written."""
-    out = pathlib.Path(out).absolute()
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file; choose a folder path")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        os.rmdir(tempfile.mkdtemp(dir=out.parent, prefix=".zoo-write-test-"))
-    except OSError as error:
-        raise UsageError(f"output folder {out.parent} is not writable ({error.strerror}); "
-                         f"choose another --out") from None
-    return out
+def _work_folder(out, resume, request):
+    """``<out>.partial``: the interrupted build's with --resume (which must exist), else fresh. A
+    folder of that name is removed only when it is an interrupted build (it holds state.json).
 
-
-def _work_folder(out, resume):
-    """``<out>.partial``: the interrupted build's with --resume (which must exist), else fresh."""
+    A multi_worker task other than the chief gets ``<out>.TASK.partial``, always fresh: what it
+    resumes from (the backups, the stages done) is the chief's, and its own left-over folder (it
+    was killed) holds nothing to keep."""
+    if not request.is_chief:
+        work = out.with_name(f"{out.name}.{request.task_name}.partial")
+        if work.exists() and not (work / STATE_FILE).is_file():
+            raise UsageError(f"{work} exists and is not a zoo build worker's folder; move it away or "
+                             "choose another --out")
+        shutil.rmtree(work, ignore_errors=True)
+        return work
     work = out.with_name(out.name + ".partial")
-    if resume:
-        if not (work / STATE_FILE).exists():
-            raise UsageError(f"nothing to resume: {work} holds no interrupted build; "
-                             f"run without --resume")
-    elif work.exists():
+    interrupted = (work / STATE_FILE).is_file()
+    if resume and not interrupted:
+        raise UsageError(f"nothing to resume: {work} holds no interrupted build; run without --resume")
+    if work.exists() and not interrupted:
+        raise UsageError(f"{work} exists and is not an interrupted zoo build; move it away or "
+                         "choose another --out")
+    if interrupted and not resume:
         shutil.rmtree(work)
     return work
 
@@ -123,16 +130,21 @@ def _training_datasets(root, specs, batch_size, seed, steps, cache_dir):
     return scaled(train), scaled(val)
 
 
-def _fit(model, train, val, epochs, steps_per_epoch, learning_rate, work, stage, state):
-    """Trains with a per-epoch backup (for --resume) and keeps the best weights on val.
+def _fit(model, train, val, epochs, steps_per_epoch, learning_rate, plan, stage, state, runtime, first=()):
+    """Trains with a per-epoch backup (for --resume) and keeps the best weights on val; call it in
+    the runtime's scope. ``first``: callbacks to run before the others at each epoch's end.
 
     The learning rate follows a cosine from ``learning_rate`` to zero over the whole run, so a
     high starting rate (zoo.defaults) still ends settled. The schedule is a function of the
-    optimizer's step count, which the backup restores, so --resume continues it.
+    optimizer's step count, which the backup restores, so --resume continues it. Every worker
+    restores from the chief's backup (Keras' BackupAndRestore writes the others' to a temporary
+    folder inside it and removes it) and, after a barrier, loads the chief's best weights.
     """
     import tensorflow as tf
 
-    best_path = work / f"{stage}_best.weights.h5"
+    # Under a strategy the legacy h5 format: TF 2.15 cannot load a Keras v3 .weights.h5 file into
+    # distributed variables (it divides an h5py dataset by the replica count for the loss metric).
+    best_path = plan.work / f"{stage}_best{'.h5' if runtime.strategy else '.weights.h5'}"
     best = state.values.setdefault("best_val_loss", {}).get(stage, np.inf)
 
     class KeepBest(tf.keras.callbacks.Callback):
@@ -146,51 +158,13 @@ def _fit(model, train, val, epochs, steps_per_epoch, learning_rate, work, stage,
 
     schedule = tf.keras.optimizers.schedules.CosineDecay(learning_rate, epochs * steps_per_epoch)
     model.compile(optimizer=tf.keras.optimizers.Adam(schedule), loss="mse")
-    callbacks = [tf.keras.callbacks.BackupAndRestore(str(work / f"{stage}_backup")), KeepBest(),
-                 tf.keras.callbacks.TensorBoard(str(work / "logs" / stage))]
+    callbacks = [*first, tf.keras.callbacks.BackupAndRestore(str(plan.shared / f"{stage}_backup")), KeepBest(),
+                 tf.keras.callbacks.TensorBoard(str(plan.work / "logs" / stage))]
     model.fit(train, validation_data=val, epochs=epochs, callbacks=callbacks,
               verbose=_keras_verbosity())
-    model.load_weights(best_path)
+    runtime.barrier()
+    model.load_weights(plan.shared / best_path.name)
     return best
-
-
-def _calibrate_qat_ranges(qat_model, batch, passes=2):
-    """Sets every moving-average range of a freshly quantized tfmot model to the activation range
-    of ``batch`` (a dict of inputs), before fine-tuning; returns how many ranges it set.
-
-    tfmot starts those ranges at [-6, 6] and moves them by an EMA with decay 0.999 per training
-    step, so they need ~1,000 steps to forget the start (tfmot issue #368); the QAT stage takes a
-    few hundred, and its int8 model inherited ranges that clipped or coarsened the activations
-    of a converged float model. A training-mode call moves each such variable v to
-    0.999 v + 0.001 r, r being the batch's range (which holds 0): reading v before and after
-    gives r, which is assigned. The second pass repeats it with the upstream ranges already
-    right, and from small values, so r is read precisely. The other quantizers' ranges keep what
-    the calls set (the weights' ranges and the input's); the BatchNormalization statistics and
-    step counters the calls moved are restored.
-    """
-    import tensorflow as tf
-    variables = qat_model.non_trainable_variables
-    saved = [v.numpy() for v in variables]
-    by_name = {v.name: i for i, v in enumerate(variables)}
-    pairs = [(i, by_name[v.name[:-len("_min:0")] + "_max:0"]) for i, v in enumerate(variables)
-             if v.name.endswith("_min:0")]
-    ema_pairs = [(low, high) for low, high in pairs
-                 if not variables[low].name.split("/")[-1].startswith(_WEIGHT_RANGES)
-                 and np.all(saved[low] == -EMA_START) and np.all(saved[high] == EMA_START)]
-    batch = {name: tf.constant(value) for name, value in batch.items()}
-    for _ in range(passes):
-        before = {i: variables[i].numpy().astype(np.float64) for pair in ema_pairs for i in pair}
-        qat_model(batch, training=True)
-        for low, high in ema_pairs:
-            read = {i: (variables[i].numpy() - EMA_DECAY * before[i]) / (1 - EMA_DECAY) for i in (low, high)}
-            lowest = np.minimum(read[low], 0.0)
-            variables[low].assign(lowest.astype(np.float32))
-            variables[high].assign(np.maximum(read[high], lowest + MIN_RANGE).astype(np.float32))
-    ranges = {i for pair in pairs for i in pair}
-    for i, (variable, value) in enumerate(zip(variables, saved)):
-        if i not in ranges:
-            variable.assign(value)
-    return len(ema_pairs)
 
 
 def _representative_dataset(root, specs, limit, seed):
@@ -225,157 +199,308 @@ def _convert(model, specs, representative=None, int8_output=False):
     return strip_internal_names(converter.convert())
 
 
-def _input_record(specs, tflite_path):
-    """Names, shapes, dtype, quantization and recipe of each input of the deployable TFLite."""
+def _input_records(specs, tflite_path):
+    """The model card's inputs: names, shapes, recipe, value range and layout of each input, with
+    the dtype and quantization of the TFLite file itself."""
     from zoo.tflite import io_details, make_interpreter
     tflite_inputs, _ = io_details(make_interpreter(tflite_path))
     records = []
     for spec in specs:
         details = tflite_inputs[spec.name]
         scale, zero_point = details["quantization"]
-        records.append({"name": spec.name, "shape": list(spec.shape), "recipe": spec.recipe,
-                        "value_range": list(registry.RECIPES[spec.recipe]),
-                        "dtype": np.dtype(details["dtype"]).name, "scale": float(scale),
-                        "zero_point": int(zero_point)})
+        quantized = np.dtype(details["dtype"]) != np.float32
+        records.append(artifacts.InputRecord(
+            name=spec.name, shape=list(spec.shape), recipe=spec.recipe,
+            value_range=list(registry.RECIPES[spec.recipe]), layout="HWC" if len(spec.shape) == 3 else "flat",
+            dtype=np.dtype(details["dtype"]).name, scale=float(scale) if quantized else None,
+            zero_point=int(zero_point) if quantized else None))
     return records
 
 
-def build(name, mode="float", data=None, epochs=defaults.EPOCHS, qat_epochs=defaults.QAT_EPOCHS,
-          batch_size=defaults.BATCH_SIZE, out=None, seed=0, resume=False, int8_output=False, steps=None,
-          learning_rate=None, builder_kwargs=None, command=None):
-    """Builds registered model ``name``; returns the path of the finished output folder.
-    ``learning_rate`` None: the model's default (zoo.defaults.learning_rate)."""
+@dataclasses.dataclass
+class _Plan:
+    """A build's checked settings, made before anything is written or TensorFlow is imported."""
+    name: str
+    entry: object
+    mode: str
+    out: pathlib.Path
+    work: pathlib.Path  # where this process writes: <out>.partial, or a non-chief task's own folder
+    shared: pathlib.Path  # the chief's <out>.partial: the backups and files every worker reads
+    distribution: distribute.Request
+    index: object
+    builder_kwargs: dict
+    builder_args: dict
+    settings: dict
+    learning_rate: float
+    qat_learning_rate: float
+
+
+def _plan(name, mode, data, epochs, qat_epochs, batch_size, out, seed, resume, overwrite, int8_output, steps,
+          learning_rate, builder_kwargs, strategy, cpu_replicas):
+    distribution = distribute.check(strategy, cpu_replicas)
     entry = registry.get_entry(name)
-    learning_rate = learning_rate or defaults.learning_rate(name)
-    qat_learning_rate = learning_rate * defaults.QAT_LEARNING_RATE_FRACTION
     if mode not in MODES:
         raise UsageError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-    for flag, value in (("--epochs", epochs), ("--batch-size", batch_size)):
+    for flag, value in (("--epochs", epochs), ("--qat-epochs", qat_epochs), ("--batch-size", batch_size)):
         if value < 1:
             raise UsageError(f"{flag} must be at least 1, got {value}")
+    if learning_rate is not None and not (0 < learning_rate < float("inf")):
+        raise UsageError(f"--learning-rate must be a positive number, got {learning_rate}")
+    if seed < 0:
+        raise UsageError(f"--seed must be 0 or more, got {seed}")
+    learning_rate = learning_rate or defaults.learning_rate(name)
     builder_kwargs = dict(builder_kwargs or {})
     builder_args = entry.builder_arguments(**builder_kwargs)  # raises on unknown arguments
-    out = _check_output(out or pathlib.Path("runs") / name)
-    work = _work_folder(out, resume)
+    out = artifacts.check_output(out or pathlib.Path("runs") / name, overwrite=overwrite)
     root = pathlib.Path(data).absolute() if data else zoo_data.default_data_root()
     index = zoo_data.open_gazecapture(root)
-    work.mkdir(exist_ok=True)
+    empty = [split for split, count in index.split_counts().items() if count == 0]
+    if empty:
+        raise UsageError(f"{root} has no valid frames in the {' and '.join(empty)} split; a build "
+                         "trains on train, keeps the best weights on val and evaluates on test")
+    work = _work_folder(out, resume, distribution)
     settings = {"model": name, "mode": mode, "data": str(root), "epochs": epochs,
                 "qat_epochs": qat_epochs, "batch_size": batch_size, "seed": seed, "steps": steps,
                 "int8_output": int8_output, "learning_rate": learning_rate,
                 "builder_kwargs": {k: str(v) for k, v in builder_kwargs.items()}}
-    state = _State(work, settings)
+    if distribution.strategy != "default":  # absent on the default: its interrupted builds still resume
+        settings["distribution"] = distribution.settings()
+    return _Plan(name, entry, mode, out, work, out.with_name(out.name + ".partial"), distribution, index,
+                 builder_kwargs, builder_args, settings, learning_rate,
+                 learning_rate * defaults.QAT_LEARNING_RATE_FRACTION)
 
-    if mode == "qat":
+
+def build(name, mode="float", data=None, epochs=defaults.EPOCHS, qat_epochs=defaults.QAT_EPOCHS,
+          batch_size=defaults.BATCH_SIZE, out=None, seed=0, resume=False, int8_output=False, steps=None,
+          learning_rate=None, builder_kwargs=None, command=None, overwrite=False, strategy="default",
+          cpu_replicas=None):
+    """Builds registered model ``name``; returns the path of the finished output folder (on each
+    worker of a multi_worker build, once the chief has published it). ``learning_rate`` None: the
+    model's default (zoo.defaults.learning_rate); ``strategy``, ``cpu_replicas``: zoo.distribute,
+    ``batch_size`` is per replica. Every argument, TF_CONFIG and the data are checked before
+    anything is written."""
+    plan = _plan(name, mode, data, epochs, qat_epochs, batch_size, out, seed, resume, overwrite, int8_output,
+                 steps, learning_rate, builder_kwargs, strategy, cpu_replicas)
+    plan.work.mkdir(parents=True, exist_ok=True)
+    try:
+        _run(plan, command)
+    except Exception as error:
+        reason = plan.distribution.strategy == "multi_worker" and distribute.lost_peer(error)
+        if not reason:
+            raise
+        print(f"[zoo build] lost a task of the cluster ({reason}); start every task again with --resume",
+              file=sys.stderr, flush=True)
+        raise Interrupted("start every task again with --resume") from None
+    finally:
+        if not plan.distribution.is_chief:  # a worker's own folder: nothing in it outlives the build
+            shutil.rmtree(plan.work, ignore_errors=True)
+    return plan.out
+
+
+def _run(plan, command):
+    state = _State(plan.work, plan.settings)
+    if plan.mode == "qat":
         os.environ["TF_USE_LEGACY_KERAS"] = "1"
-        import tensorflow_model_optimization as tfmot
+        importlib.import_module("tensorflow_model_optimization")  # before any model: tf.keras -> tf_keras
     import tensorflow as tf
-    tf.keras.utils.set_random_seed(seed)
+    runtime = distribute.start(plan.distribution)
+    tf.keras.utils.set_random_seed(plan.settings["seed"])
+    _join(plan, state, runtime)
+    model, specs, files = _train_and_convert(plan, state, runtime)
+    if runtime.is_chief:
+        started = time.monotonic()
+        print(f"[zoo build] evaluating every artifact on the test split{runtime.where(one_process=True)}",
+              flush=True)
+        evaluated = gaze_errors_of({kind: load_predictor(path)[0] for kind, path in files.items()},
+                                   plan.index, specs)
+        state.finish("evaluate", time.monotonic() - started)
+        card = _model_card(plan, specs, files.get("int8_tflite", files["float_tflite"]), model)
+        for kind, path in files.items():
+            if path.suffix == ".tflite":
+                _embed_card(path, plan, specs, card)
+        _finish(plan, _manifest(plan, state, card, model, files, evaluated, command, runtime))
+    runtime.barrier()  # the other workers return once the chief has published
 
-    model = entry.build(**builder_kwargs)
+
+JOINED_STAGES = ("train", "qat")  # the stages whose collectives every worker must join
+
+
+def _join(plan, state, runtime):
+    """Under a strategy: says what runs where, and checks, on every worker at once (so that none
+    is left waiting in a collective for one that stopped), that a --resume runs on as many
+    replicas as the interrupted build (they set the global batch), and on multi_worker that this
+    worker's settings are the chief's and that it sees the chief's folder (--out must be on a
+    file system every worker shares). A worker then takes the chief's view of the build (stages
+    done, best losses): the collectives of each stage run only if every worker calls them."""
+    if runtime.strategy is None:
+        return
+    batch = plan.settings["batch_size"]
+    print(f"[zoo build] {runtime.describe()}; global batch {runtime.global_batch(batch)} = {batch} per "
+          f"replica x {runtime.replicas}", flush=True)
+    best = state.values.setdefault("best_val_loss", {})
+    mine = [_fingerprint(plan.settings), state.values.get("replicas", runtime.replicas),
+            *(float(state.done(stage)) for stage in JOINED_STAGES), *(best.get(s, np.inf) for s in JOINED_STAGES)]
+    chief = runtime.from_chief(mine)
+    problem = (
+        "this worker's zoo build settings differ from the chief's; start every task with the same "
+        "command line (only TF_CONFIG's task differs)" if chief[0] != mine[0] else
+        f"--resume on {runtime.replicas} replicas, the interrupted build ran on {int(chief[1])}; resume "
+        "on the same devices, or start again without --resume" if chief[1] != runtime.replicas else
+        f"the chief's folder {plan.shared} is not visible here; --out must be on a file system every "
+        "worker shares" if not plan.shared.is_dir() else None)
+    if runtime.count(problem is not None):
+        raise UsageError(problem or "another worker of this build stopped (see its message); fix it and "
+                         "start every task again")
+    state.values["replicas"] = runtime.replicas
+    for stage, done, loss in zip(JOINED_STAGES, chief[2:4], chief[4:6]):
+        if done:
+            state.values["done"].setdefault(stage, {})
+        if loss < np.inf:
+            best[stage] = loss
+    state.save()
+
+
+def _fingerprint(settings):
+    """48 bits of the settings' hash: exact in the float64 the workers exchange."""
+    return float(int(hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12], 16))
+
+
+def _train_and_convert(plan, state, runtime):
+    """The float model (trained, or read back on --resume), its input specs and the artifact
+    files of the build's mode: float .h5 and TFLite, PTQ int8, QAT int8. On multi_worker only
+    the chief converts; every worker trains."""
+    import tensorflow as tf
+    name, work, mode = plan.name, plan.work, plan.mode
+    with runtime.scope():
+        model = plan.entry.build(**plan.builder_kwargs)
     specs = registry.input_specs(name, model)
-    cache_dir = work / "cache"
-    train, val = _training_datasets(root, specs, batch_size, seed, steps, cache_dir)
-    steps_per_epoch = -(-index.split_counts()["train"] // batch_size)
-    if steps:
-        steps_per_epoch = min(steps, steps_per_epoch)
-    files = {}
-
-    def stage(label):
-        print(f"[zoo build] {label}", flush=True)
-        return time.monotonic()
-
+    train, val = (runtime.shard(dataset) for dataset in _training_datasets(
+        plan.index, specs, runtime.global_batch(plan.settings["batch_size"]), plan.settings["seed"],
+        plan.settings["steps"], work / "cache"))  # a cache per worker: none reads another's
+    batches = _steps_per_epoch(plan, runtime.replicas)
     if not state.done("train"):
-        started = stage(f"training {name} (float) for {epochs} epochs")
-        best = _fit(model, train, val, epochs, steps_per_epoch, learning_rate, work, "train", state)
-        model.save(work / f"{name}_float.h5", include_optimizer=False)
+        started = _stage(f"training {name} (float) for {plan.settings['epochs']} epochs{runtime.where()}")
+        with runtime.scope():
+            best = _fit(model, train, val, plan.settings["epochs"], batches, plan.learning_rate, plan, "train",
+                        state, runtime)
+            model.save(work / f"{name}_float.h5", include_optimizer=False)
+        runtime.barrier()
         state.finish("train", time.monotonic() - started, best_val_loss=best)
-    model = tf.keras.models.load_model(work / f"{name}_float.h5", compile=False)
-    files["float_h5"] = work / f"{name}_float.h5"
-
-    representative = _representative_dataset(root, specs, REPRESENTATIVE_FRAMES, seed)
-    if not state.done("convert_float"):
-        started = stage("converting to float TFLite")
-        (work / f"{name}_float.tflite").write_bytes(_convert(model, specs))
+    model = tf.keras.models.load_model(plan.shared / f"{name}_float.h5", compile=False)
+    files = {"float_h5": work / f"{name}_float.h5", "float_tflite": work / f"{name}_float.tflite"}
+    representative = _representative_dataset(plan.index, specs, REPRESENTATIVE_FRAMES, plan.settings["seed"])
+    int8_output = plan.settings["int8_output"]
+    if runtime.is_chief and not state.done("convert_float"):
+        started = _stage(f"converting to float TFLite{runtime.where(one_process=True)}")
+        files["float_tflite"].write_bytes(_convert(model, specs))
         state.finish("convert_float", time.monotonic() - started)
-    files["float_tflite"] = work / f"{name}_float.tflite"
-
-    if mode in ("qat", "ptq") and not state.done("ptq"):
-        started = stage("post-training int8 quantization")
-        target = "int8" if mode == "ptq" else "ptq_int8"
-        (work / f"{name}_{target}.tflite").write_bytes(_convert(model, specs, representative, int8_output))
-        state.finish("ptq", time.monotonic() - started)
-    if mode == "ptq":
-        files["int8_tflite"] = work / f"{name}_int8.tflite"
-    elif mode == "qat":
-        files["ptq_int8_tflite"] = work / f"{name}_ptq_int8.tflite"
-
+    if mode in ("qat", "ptq"):
+        kind = "int8_tflite" if mode == "ptq" else "ptq_int8_tflite"
+        files[kind] = work / f"{name}_{'int8' if mode == 'ptq' else 'ptq_int8'}.tflite"
+        if runtime.is_chief and not state.done("ptq"):
+            started = _stage(f"post-training int8 quantization{runtime.where(one_process=True)}")
+            files[kind].write_bytes(_convert(model, specs, representative, int8_output))
+            state.finish("ptq", time.monotonic() - started)
     if mode == "qat":
-        if not state.done("qat"):
-            started = stage(f"quantization-aware fine-tuning for {qat_epochs} epochs")
-            qat_model = tfmot.quantization.keras.quantize_model(model)
-            frames = list(itertools.islice(representative(), CALIBRATION_FRAMES))
-            batch = {key: np.concatenate([frame[key] for frame in frames]) for key in frames[0]}
-            print(f"[zoo build] set {_calibrate_qat_ranges(qat_model, batch)} activation ranges from "
-                  f"{len(frames)} training frames", flush=True)
-            _fit(qat_model, train, val, qat_epochs, steps_per_epoch, qat_learning_rate, work, "qat", state)
-            (work / f"{name}_int8.tflite").write_bytes(
-                _convert(qat_model, specs, representative, int8_output))
-            state.finish("qat", time.monotonic() - started)
         files["int8_tflite"] = work / f"{name}_int8.tflite"
+        if not state.done("qat"):
+            started = _stage(f"quantization-aware fine-tuning for {plan.settings['qat_epochs']} epochs"
+                             f"{runtime.where()}")
+            qat_model = _quantization_aware(model, plan, state, runtime, train, val, representative, batches)
+            if runtime.is_chief:
+                files["int8_tflite"].write_bytes(_convert(qat_model, specs, representative, int8_output))
+            state.finish("qat", time.monotonic() - started)
+    return model, specs, files
 
-    started = stage("evaluating every artifact on the test split")
-    evaluated = gaze_errors_of({kind: load_predictor(path)[0] for kind, path in files.items()}, root, specs)
-    state.finish("evaluate", time.monotonic() - started)
 
+def _stage(label):
+    print(f"[zoo build] {label}", flush=True)
+    return time.monotonic()
+
+
+def _steps_per_epoch(plan, replicas):
+    batches = -(-plan.index.split_counts()["train"] // (plan.settings["batch_size"] * replicas))
+    return min(plan.settings["steps"], batches) if plan.settings["steps"] else batches
+
+
+def _quantization_aware(model, plan, state, runtime, train, val, representative, batches):
+    """The tfmot QAT model of ``model``, its ranges calibrated, fine-tuned for the QAT epochs; under
+    a strategy, with one range per quantizer across replicas, copied out of the strategy."""
+    import tensorflow_model_optimization as tfmot
+    with runtime.scope():
+        qat_model = tfmot.quantization.keras.quantize_model(model)
+        frames = list(itertools.islice(representative(), CALIBRATION_FRAMES))
+        batch = {key: np.concatenate([frame[key] for frame in frames]) for key in frames[0]}
+        print(f"[zoo build] set {_calibrate_qat_ranges(qat_model, batch)} activation ranges from "
+              f"{len(frames)} training frames", flush=True)
+        first = [qat.range_union_callback(runtime.strategy)] if runtime.strategy else []
+        _fit(qat_model, train, val, plan.settings["qat_epochs"], batches, plan.qat_learning_rate, plan,
+             "qat", state, runtime, first)
+        if runtime.strategy is None:
+            return qat_model
+        weights = qat_model.get_weights()
+    return qat.plain_model(model, weights)
+
+
+def _model_card(plan, specs, tflite_path, model):
+    """The card every TFLite of the build carries (inputs as the deployable file takes them)."""
+    from zoo.stats import model_facts
+    output = model_facts(model)["outputs"][0]
+    index = plan.index
+    return artifacts.ModelCard(
+        model=plan.name, builder_args=_jsonable(plan.builder_args), mode=plan.mode, seed=plan.settings["seed"],
+        inputs=_input_records(specs, tflite_path),
+        output=artifacts.OutputRecord(name=output["name"], shape=list(output["shape"]),
+                                      scale_cm=registry.GAZE_SCALE_CM,
+                                      meaning="(XCam, YCam) / scale_cm, tanh range; cm = value * scale_cm"),
+        data=artifacts.DataRecord(root=str(index.root), fingerprint=index.fingerprint(),
+                                  rendered=zoo_data.render_settings(index.root),
+                                  valid_frames=index.split_counts()))
+
+
+def _jsonable(arguments):
+    return {key: value if isinstance(value, (int, float, str, bool, type(None))) else str(value)
+            for key, value in arguments.items()}
+
+
+def _embed_card(path, plan, specs, card):
+    """Writes ``card`` into TFLite ``path`` as metadata, with that file's own input quantization."""
+    from zoo.tflite import with_metadata
+    own = dataclasses.replace(card, inputs=_input_records(specs, path))
+    path.write_bytes(with_metadata(path.read_bytes(), artifacts.MODEL_CARD_METADATA, artifacts.card_bytes(own)))
+
+
+def _manifest(plan, state, card, model, files, evaluated, command, runtime):
     from zoo.stats import model_facts
     facts = model_facts(model)
-    deployable = files.get("int8_tflite", files["float_tflite"])
-    manifest = {
-        "model": name,
-        "builder_args": builder_args,
-        "mode": mode,
-        "seed": seed,
-        "input": _input_record(specs, deployable),
-        "output": {"name": facts["outputs"][0]["name"], "shape": facts["outputs"][0]["shape"],
-                   "scale_cm": registry.GAZE_SCALE_CM,
-                   "meaning": "(XCam, YCam) / scale_cm, tanh range; cm = value * scale_cm"},
-        "params": facts["params"],
-        "macs": facts["macs"],
-        "files": {kind: file_record(path, work) for kind, path in files.items()},
-        "metrics": evaluated,
-        "data": {"root": str(root), "rendered": zoo_data.render_settings(root),
-                 "valid_frames": index.split_counts()},
-        "training": {"epochs": epochs, "qat_epochs": qat_epochs if mode == "qat" else 0,
-                     "batch_size": batch_size, "steps_per_epoch_cap": steps,
-                     "learning_rate": learning_rate, "lr_schedule": "cosine to 0, per stage",
-                     "qat_learning_rate": qat_learning_rate,
-                     "steps_per_epoch": steps_per_epoch, "loss": "mse on (XCam, YCam) / scale_cm",
-                     "best_val_loss": dict(state.values.get("best_val_loss", {}))},
-        "toolchain": toolchain_versions(),
-        "command": list(command or sys.argv),
-        "seconds": state.values["seconds"],
-    }
-    _finish(work, out, manifest)
-    return out
+    settings = plan.settings
+    return artifacts.BuildManifest(
+        card=card, params=facts["params"], macs=facts["macs"],
+        files={kind: artifacts.FileRecord(**file_record(path, plan.work)) for kind, path in files.items()},
+        metrics=evaluated,
+        training=artifacts.TrainingRecord(
+            epochs=settings["epochs"], qat_epochs=settings["qat_epochs"] if plan.mode == "qat" else 0,
+            batch_size=settings["batch_size"], steps_per_epoch_cap=settings["steps"],
+            steps_per_epoch=_steps_per_epoch(plan, runtime.replicas), learning_rate=plan.learning_rate,
+            qat_learning_rate=plan.qat_learning_rate, lr_schedule="cosine to 0, per stage",
+            loss="mse on (XCam, YCam) / scale_cm",
+            best_val_loss=dict(state.values.get("best_val_loss", {})), strategy=plan.distribution.strategy,
+            replicas=runtime.replicas, global_batch_size=runtime.global_batch(settings["batch_size"])),
+        toolchain=toolchain_versions(), command=list(command or sys.argv),
+        seconds=dict(state.values["seconds"]))
 
 
-def _finish(work, out, manifest):
-    """Drops the resume scaffolding and renames the finished folder into place."""
+def _finish(plan, manifest):
+    """Drops the resume scaffolding and publishes the finished folder in one rename."""
+    work = plan.work
     for scratch in ("cache", "train_backup", "qat_backup", STATE_FILE):
         target = work / scratch
         if target.is_dir():
             shutil.rmtree(target)
         elif target.exists():
             target.unlink()
-    for weights in work.glob("*_best.weights.h5"):
+    for weights in [*work.glob("*_best.weights.h5"), *work.glob("*_best.h5")]:
         weights.unlink()
-    manifest["seconds"]["total"] = round(sum(manifest["seconds"].values()), 2)
-    (work / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    if out.exists():
-        old = out.with_name(out.name + ".old")
-        os.replace(out, old)
-        os.replace(work, out)
-        shutil.rmtree(old)
-    else:
-        os.replace(work, out)
+    manifest.seconds["total"] = round(sum(manifest.seconds.values()), 2)
+    artifacts.write_record(manifest, work / artifacts.MANIFEST)
+    artifacts.publish(work, plan.out, "zoo build")

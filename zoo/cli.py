@@ -1,13 +1,23 @@
 """The `zoo` command: list and inspect models, render/inspect data, build and evaluate.
 
 Heavy imports (TensorFlow, tfmot) happen inside the subcommands, so `zoo --help` is instant.
+Arguments are checked before anything is written, and all but a model's name (the registry
+imports TensorFlow) before TensorFlow is imported: numbers by their argparse types, paths by
+cheap looks (a GazeCapture root by its folders, a weights file by its HDF5 signature). A bad one
+is one line, `zoo: error: ...`, and exit status 2 (zoo.errors lists the exit statuses).
 """
 import argparse
 import json
-import sys
+import math
+import pathlib
+import shlex
 
-from zoo import defaults
-from zoo.errors import one_line_errors
+from zoo import defaults, distribute
+from zoo.artifacts import WriteFailed
+from zoo.errors import ArgumentParser, Interrupted, UsageError, one_line_errors
+
+MAX_SEED = 2**32 - 1  # numpy's and Keras' seeds are unsigned 32-bit
+INPUT_SIZES = (32, 1024)  # pixels: MobileNetV3 (TinyTracker) takes no less than 32
 
 
 def _table(rows, headers):
@@ -54,9 +64,15 @@ def _describe_keras(name):
 
 def cmd_info(args):
     target = args.model
+    if pathlib.Path(target).suffix and not target.endswith(".tflite"):
+        raise UsageError(f"{target}: zoo info reads .tflite files and registered model names "
+                         "(see `zoo list`)")
     if target.endswith(".tflite"):
+        from zoo.artifacts import read_model_card, to_json
         from zoo.tflite import describe
         info = describe(target)
+        card = read_model_card(target)
+        info["model_card"] = to_json(card) if card else None
     else:
         info = _describe_keras(target)
     if args.json:
@@ -80,6 +96,11 @@ def cmd_info(args):
     print("ops:")
     for op, count in sorted(info["ops"].items(), key=lambda item: (-item[1], item[0])):
         print(f"  {op:32s} {count}")
+    if "model_card" in info:
+        print("model card (zoo.model_card metadata):" if info["model_card"] else
+              "model card: none (not written by `zoo build`)")
+        if info["model_card"]:
+            print(json.dumps(info["model_card"], indent=2))
 
 
 def cmd_data_render(args):
@@ -91,30 +112,53 @@ def cmd_data_render(args):
 
 def cmd_data_stats(args):
     from zoo import data
-    print(data.format_stats(data.open_gazecapture(args.root).stats()))
+    index = data.open_gazecapture(args.root)
+    print(data.format_stats((index if args.quick else index.decode_check()).stats()))
 
 
 def _builder_kwargs(args):
     kwargs = {}
     if args.weights is not None:
-        kwargs["weights"] = args.weights
+        kwargs["weights"] = _check_weights(args.weights)
     if args.input_size is not None:
         kwargs["input_size"] = args.input_size
     return kwargs
 
 
+def _check_weights(path):
+    from zoo.eval import check_signature
+    return str(check_signature(path, ".h5", "--weights"))
+
+
+def _check_data(root):
+    """``root`` when it is a GazeCapture root by its folders (indexing it is the command's work)."""
+    if root is not None:
+        from zoo.data.gazecapture import check_root
+        check_root(pathlib.Path(root).absolute())
+    return root
+
+
 def cmd_build(args):
+    kwargs = _builder_kwargs(args)
+    _check_data(args.data)
+    distribute.check(args.strategy, args.cpu_replicas)  # and TF_CONFIG, before TensorFlow is imported
     from zoo.build import build
     mode = "qat" if args.qat else "ptq" if args.ptq else "float"
-    out = build(args.model, mode=mode, data=args.data, epochs=args.epochs, qat_epochs=args.qat_epochs,
-                batch_size=args.batch_size, out=args.out, seed=args.seed, resume=args.resume,
-                int8_output=args.int8_output, steps=args.steps, learning_rate=args.learning_rate,
-                builder_kwargs=_builder_kwargs(args), command=["zoo"] + sys.argv[1:])
-    manifest = json.loads((out / "manifest.json").read_text())
+    try:
+        out = build(args.model, mode=mode, data=args.data, epochs=args.epochs, qat_epochs=args.qat_epochs,
+                    batch_size=args.batch_size, out=args.out, seed=args.seed, resume=args.resume,
+                    int8_output=args.int8_output, steps=args.steps, overwrite=args.overwrite,
+                    learning_rate=args.learning_rate, builder_kwargs=kwargs, command=["zoo", *args.argv],
+                    strategy=args.strategy, cpu_replicas=args.cpu_replicas)
+    except KeyboardInterrupt:
+        again = args.argv + ([] if args.resume else ["--resume"])
+        raise Interrupted(f"continue with: zoo {shlex.join(again)}") from None
+    from zoo.artifacts import read_build
+    manifest = read_build(out)
     print(f"[zoo build] wrote {out}")
-    for kind, record in manifest["metrics"].items():
+    for kind, record in manifest.metrics.items():
         print(f"  {kind:18s} {record['cm']:.3f} cm" +
-              (f"  ({manifest['files'][kind]['bytes']:,} bytes)" if kind in manifest["files"] else ""))
+              (f"  ({manifest.files[kind].bytes:,} bytes)" if kind in manifest.files else ""))
 
 
 def cmd_eval(args):
@@ -129,17 +173,41 @@ def cmd_eval(args):
         print(f"{kind:14s} {record['cm']:.3f} cm  {devices}  ({record.get('frames', '-')} frames)")
 
 
-def _positive(value):
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
-    return number
+def _whole(minimum, maximum=None):
+    """An argparse type: a whole number from ``minimum`` to ``maximum``."""
+    def parse(text):
+        try:
+            number = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+        if number < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {number}")
+        if maximum is not None and number > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum}, got {number}")
+        return number
+    return parse
+
+
+_positive = _whole(1)
+
+
+def _learning_rate(text):
+    """A positive, finite float: zoo.build takes 0 (and None) for "the model's default"."""
+    try:
+        rate = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not (math.isfinite(rate) and rate > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return rate
 
 
 def make_parser():
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="zoo", description="Edge-vision model zoo: gaze models built, int8-quantized and "
         "compiled for the Coral Edge TPU (compilers/edgetpu.py) and the Sony IMX500 (compilers/imx500.py).")
+    parser.add_argument("--debug", action="store_true", help="print the traceback of an error "
+                        "(anywhere on the command line; ZOO_DEBUG=1 does the same)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = commands.add_parser("list", help="the registered models with inputs, params, MACs, float size")
@@ -150,19 +218,34 @@ def make_parser():
     p.add_argument("model", metavar="NAME|FILE.tflite", help="a registered model name or a TFLite file")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=cmd_info)
+    _add_data_commands(commands)
+    _add_build_command(commands)
+    _add_eval_command(commands)
 
+    from zoo import predict as _predict  # `zoo predict`: all of it lives in zoo/predict.py
+    _predict.add_parser(commands)
+    return parser
+
+
+def _add_data_commands(commands):
     p = commands.add_parser("data", help="GazeCapture-format data: render the offline dataset, print stats")
     data_commands = p.add_subparsers(dest="data_command", metavar="DATA_COMMAND", required=True)
     q = data_commands.add_parser("render", help="render a dataset in the exact GazeCapture layout")
-    q.add_argument("--out", required=True, help="folder to write (must not exist)")
-    q.add_argument("--subjects", type=_positive, default=None, help="number of subjects (default: as the default dataset)")
-    q.add_argument("--frames", type=_positive, default=None, help="frames per recording (default: as the default dataset)")
-    q.add_argument("--seed", type=int, default=0, help="random seed; same seed, same dataset")
+    q.add_argument("--out", required=True, help="folder to write (must not exist, or be empty)")
+    q.add_argument("--subjects", type=_positive, default=None,
+                   help="number of subjects, 3 to 10,000 (default: as the default dataset)")
+    q.add_argument("--frames", type=_positive, default=None,
+                   help="frames per recording, up to 10,000 (default: as the default dataset)")
+    q.add_argument("--seed", type=_whole(0, MAX_SEED), default=0, help="random seed; same seed, same dataset")
     q.set_defaults(run=cmd_data_render)
     q = data_commands.add_parser("stats", help="recordings, frames and valid frames per split and device")
     q.add_argument("root", help="a GazeCapture root folder (real or rendered)")
+    q.add_argument("--quick", action="store_true", help="check each JPEG by its start and end markers "
+                   "only, as indexing for training does, instead of decoding every valid frame")
     q.set_defaults(run=cmd_data_stats)
 
+
+def _add_build_command(commands):
     p = commands.add_parser(
         "build", help="train, quantize (--qat/--ptq), export TFLite, evaluate, write manifest.json",
         description="Train a registered model on GazeCapture-format data, optionally fine-tune it "
@@ -172,7 +255,8 @@ def make_parser():
     p.add_argument("model", metavar="NAME", help="registered model (see `zoo list`)")
     quant = p.add_mutually_exclusive_group()
     quant.add_argument("--qat", action="store_true", help="quantization-aware fine-tuning (tfmot), then int8")
-    quant.add_argument("--ptq", action="store_true", help="post-training int8 quantization of the float model")
+    quant.add_argument("--ptq", action="store_true",
+                       help="post-training int8 quantization of the float model")
     p.add_argument("--data", help="GazeCapture root (default: the rendered dataset, made on first use)")
     p.add_argument("--epochs", type=_positive, default=defaults.EPOCHS,
                    help=f"float training epochs (default {defaults.EPOCHS})")
@@ -181,31 +265,43 @@ def make_parser():
     p.add_argument("--batch-size", type=_positive, default=defaults.BATCH_SIZE,
                    help=f"batch size (default {defaults.BATCH_SIZE})")
     model_rates = ", ".join(f"{name} {rate:g}" for name, rate in defaults.MODEL_LEARNING_RATES.items())
-    p.add_argument("--learning-rate", type=float,
+    p.add_argument("--learning-rate", type=_learning_rate,
                    help=f"Adam learning rate, cosine-decayed to 0 over the float epochs; QAT starts at "
                         f"{defaults.QAT_LEARNING_RATE_FRACTION:g} of it (default {defaults.LEARNING_RATE:g}; "
                         f"{model_rates})")
     p.add_argument("--out", help="output folder (default runs/NAME)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=_whole(0, MAX_SEED), default=0, help="random seed (default 0)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted build from its last epoch")
+    p.add_argument("--overwrite", action="store_true",
+                   help="write into an existing --out folder not made by zoo (its files are kept)")
     p.add_argument("--int8-output", action="store_true", help="int8 output tensor (default float32)")
     p.add_argument("--steps", type=_positive, help="cap on batches per epoch (for smoke tests)")
-    p.add_argument("--weights", help="local backbone weights file (tinytracker; nothing is downloaded)")
-    p.add_argument("--input-size", type=_positive, help="input side in pixels (overrides the model's default)")
+    p.add_argument("--weights", help="local backbone weights file, .h5 (tinytracker; nothing is downloaded)")
+    p.add_argument("--input-size", type=_whole(*INPUT_SIZES),
+                   help=f"input side in pixels, {INPUT_SIZES[0]} to {INPUT_SIZES[1]} (default: the model's)")
+    p.add_argument("--strategy", choices=distribute.STRATEGIES, default="default",
+                   help="tf.distribute strategy of the float and QAT training: default (one device), mirrored "
+                        "(every local GPU, or --cpu-replicas), multi_worker (the cluster in TF_CONFIG; every "
+                        "worker runs the same command, the chief writes --out); --batch-size is per replica")
+    p.add_argument("--cpu-replicas", type=_whole(1, distribute.MAX_CPU_REPLICAS),
+                   help="with --strategy mirrored: split the CPU into this many replicas (no GPU needed)")
     p.set_defaults(run=cmd_build)
 
+
+def _add_eval_command(commands):
     p = commands.add_parser("eval", help="cm error of any .tflite/.h5/.keras of a registered model")
     p.add_argument("model_file", metavar="MODEL", help="model file (.tflite, .h5 or .keras)")
     p.add_argument("--data", help="GazeCapture root (default: the rendered dataset)")
-    p.add_argument("--name", help="registered model the file is (default: from its manifest.json)")
+    p.add_argument("--name", help="registered model the file is (default: the model card in the "
+                   "TFLite, else the manifest.json beside the file)")
     p.add_argument("--split", default="test", choices=("train", "val", "test"), help="split (default test)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=cmd_eval)
-    return parser
 
 
-@one_line_errors("zoo")
-def main(argv=None):
+@one_line_errors("zoo", failures=(WriteFailed,))
+def main(argv):
     args = make_parser().parse_args(argv)
+    args.argv = list(argv)
     args.run(args)
     return 0

@@ -1,15 +1,37 @@
 """Evaluating any model file of a registered model (.tflite through LiteRT, .h5/.keras through
-Keras) on a GazeCapture split, in cm."""
-import json
+Keras) on a GazeCapture split, in cm.
+
+`zoo eval` checks the file before it loads it: a TFLite file by its flatbuffer (zoo.tflite), its
+inputs against the model's recipes and its output against one (x, y) gaze point, a Keras file by
+its signature; so a file that is empty, truncated, foreign, of another model or with inputs of
+no fixed size is one UsageError line, never a runtime's error (or 1x1-pixel crops).
+"""
 import pathlib
 
 import numpy as np
 
+import zoo  # the registry through zoo's lazy names: TensorFlow is imported only once the file passed
+from zoo import artifacts, metrics
 from zoo import data as zoo_data
-from zoo import metrics, registry
+from zoo.data import inputs as recipes
+from zoo.data.gazecapture import check_root
 from zoo.errors import UsageError
 
 MODEL_SUFFIXES = (".tflite", ".h5", ".keras")
+SIGNATURES = {".h5": (b"\x89HDF\r\n\x1a\n", "an HDF5 (Keras .h5)"),
+              ".keras": (b"PK\x03\x04", "a zip (Keras .keras)")}
+
+
+def check_signature(path, suffix, what="the model file"):
+    """``path`` when it is an existing file of type ``suffix`` (.h5 or .keras) by its first bytes."""
+    path = pathlib.Path(path)
+    signature, kind = SIGNATURES[suffix]
+    if not path.is_file():
+        raise UsageError(f"{what} {path}: no such file")
+    with open(path, "rb") as handle:
+        if handle.read(len(signature)) != signature:
+            raise UsageError(f"{what} {path} is not {kind} file")
+    return path
 
 
 def _check_model_file(path):
@@ -18,6 +40,11 @@ def _check_model_file(path):
         raise UsageError(f"{path}: not a .tflite, .h5 or .keras model file")
     if not path.is_file():
         raise UsageError(f"{path}: no such model file")
+    if path.suffix == ".tflite":
+        from zoo.tflite import read_graph
+        read_graph(path)  # an empty, truncated or foreign file fails here
+    else:
+        check_signature(path, path.suffix)
     return path
 
 
@@ -27,30 +54,61 @@ def load_predictor(path):
     if path.suffix == ".tflite":
         from zoo.tflite import io_details, make_interpreter, run_tflite
         interpreter = make_interpreter(path)
-        shapes = {name: tuple(d["shape"][1:]) for name, d in io_details(interpreter)[0].items()}
+        shapes = {name: tuple(d["shape_signature"][1:]) for name, d in io_details(interpreter)[0].items()}
         return (lambda inputs: run_tflite(interpreter, inputs)), shapes
     import tensorflow as tf
     try:
         model = tf.keras.models.load_model(path, compile=False)
     except (OSError, ValueError) as error:
         raise UsageError(f"{path}: cannot load Keras model: {str(error).splitlines()[0]}") from None
-    shapes = {t.name.split(":")[0]: tuple(t.shape[1:]) for t in model.inputs}
+    shapes = {t.name.split(":")[0]: tuple(-1 if d is None else d for d in t.shape[1:]) for t in model.inputs}
     if len(model.inputs) == 1:
         return (lambda inputs: model(next(iter(inputs.values())), training=False).numpy()), shapes
     return (lambda inputs: model(inputs, training=False).numpy()), shapes
 
 
-def _specs(name, shapes):
+def _spec(path, name, input_name, recipe, shape):
+    """The input spec of one input of ``path``: a fixed shape that recipe ``recipe`` can make."""
+    if any(size < 1 for size in shape):
+        raise UsageError(f"{path}: input {input_name} has no fixed size ({list(shape)}, -1 for any); "
+                         "export the model with a fixed input size")
+    spec = zoo.InputSpec(input_name, recipe, tuple(int(size) for size in shape))
+    try:
+        recipes.check_specs([spec])
+    except ValueError as error:
+        raise UsageError(f"{path} is not a {name} model: {error}") from None
+    return spec
+
+
+def _specs(path, name, shapes):
     """Input specs of registered model ``name`` with the shapes the file itself declares."""
-    recipes = registry.get_entry(name).recipes
-    if len(recipes) == 1 and len(shapes) == 1:
-        (input_name, recipe), = recipes.items()
-        (shape,) = shapes.values()
-        return [registry.InputSpec(input_name, recipe, shape)]
-    missing = set(recipes) - set(shapes)
-    if missing:
-        raise UsageError(f"the file's inputs {sorted(shapes)} are not {name}'s inputs {sorted(recipes)}")
-    return [registry.InputSpec(n, recipes[n], shapes[n]) for n in recipes]
+    model_recipes = zoo.get_entry(name).recipes
+    if len(model_recipes) == 1 and len(shapes) == 1:
+        (input_name, recipe), = model_recipes.items()
+        return [_spec(path, name, input_name, recipe, next(iter(shapes.values())))]
+    if set(model_recipes) != set(shapes):
+        raise UsageError(f"{path}: its inputs {sorted(shapes)} are not {name}'s inputs "
+                         f"{sorted(model_recipes)}")
+    return [_spec(path, name, n, model_recipes[n], shapes[n]) for n in model_recipes]
+
+
+def check_tflite_io(path, name):
+    """Checks from the flatbuffer alone (before any runtime loads it) that TFLite ``path`` can be
+    fed by ``name``'s recipes and answers one gaze point: the input count and, for a model of one
+    input, its shape; the output's size."""
+    from zoo.tflite import read_graph
+    graph = read_graph(path)
+    model_recipes = zoo.get_entry(name).recipes
+    shapes = [graph.tensors[i].shape_signature or graph.tensors[i].shape for i in graph.inputs]
+    if len(shapes) != len(model_recipes):
+        raise UsageError(f"{path} has {len(shapes)} inputs and {name} takes {len(model_recipes)} "
+                         f"({', '.join(model_recipes)}); give the model it is with --name")
+    if len(shapes) == 1:
+        _spec(path, name, *next(iter(model_recipes.items())), shapes[0][1:])
+    outputs = [graph.tensors[i].shape for i in graph.outputs]
+    if len(outputs) != 1 or int(np.prod(outputs[0][1:])) != 2:
+        raise UsageError(f"{path}: its outputs {[list(shape) for shape in outputs]} are not one gaze "
+                         "point (x, y); is it a gaze model of the zoo?")
 
 
 def predict_cm(predictors, root, specs, split="test", limit=None):
@@ -67,8 +125,9 @@ def predict_cm(predictors, root, specs, split="test", limit=None):
         labels.append(batch_labels.numpy())
         tablets.append(meta["is_tablet"].numpy())
     if not labels:
-        raise UsageError(f"the {split} split of {root} holds no valid frames")
-    return ({key: np.concatenate(values) * registry.GAZE_SCALE_CM for key, values in predictions.items()},
+        raise UsageError(f"no frame of the {split} split of {root} decodes as a JPEG; "
+                         f"see `zoo data stats {root}`")
+    return ({key: np.concatenate(values) * zoo.GAZE_SCALE_CM for key, values in predictions.items()},
             np.concatenate(labels), np.concatenate(tablets))
 
 
@@ -81,19 +140,32 @@ def gaze_errors_of(predictors, root, specs, split="test", limit=None):
     return errors
 
 
+def _model_name(path, model):
+    """The registered model ``path`` is: ``model`` (--name), else its model card's, else its build's."""
+    if model is None and path.suffix == ".tflite":
+        card = artifacts.read_model_card(path)
+        model = card and card.model
+    if model is None and (path.parent / artifacts.MANIFEST).is_file():
+        model = artifacts.read_build(path.parent).model
+    if model is None:
+        raise UsageError(f"{path} has no model card and no {artifacts.MANIFEST} beside it; say which "
+                         f"registered model it is with --name (one of {', '.join(zoo.list_models())})")
+    zoo.get_entry(model)
+    return model
+
+
 def evaluate_file(path, data=None, model=None, split="test"):
     """cm error of ``path`` and of the training-mean predictor on ``split``."""
     path = _check_model_file(path)
-    manifest_path = path.parent / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else None
-    name = model or (manifest or {}).get("model")
-    if name is None:
-        raise UsageError(f"{path} has no manifest.json beside it; say which registered model it is "
-                         f"with --name (one of {', '.join(registry.list_models())})")
-    registry.get_entry(name)
-    predict, shapes = load_predictor(path)
-    specs = _specs(name, shapes)
-    root = pathlib.Path(data).absolute() if data else zoo_data.default_data_root()
+    root = pathlib.Path(data).absolute() if data else None
+    if root is not None:
+        check_root(root)
+    name = _model_name(path, model)
+    if path.suffix == ".tflite":
+        check_tflite_io(path, name)
+    root = root or zoo_data.default_data_root()
     zoo_data.open_gazecapture(root)
+    predict, shapes = load_predictor(path)
+    specs = _specs(path, name, shapes)
     return {"model": name, "file": str(path), "data": str(root), "split": split,
             "metrics": gaze_errors_of({"model": predict}, root, specs, split)}

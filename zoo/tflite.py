@@ -1,9 +1,11 @@
 """TFLite files in one place: the interpreters (LiteRT by default, tflite-runtime as the
-alternative) and, below, reading the flatbuffer with the schema that ships with LiteRT."""
+alternative, the Edge TPU through libedgetpu) and, below, reading the flatbuffer with the schema
+that ships with LiteRT."""
 import collections
 import dataclasses
 import functools
 import os
+import platform
 import struct
 
 from zoo.errors import UsageError
@@ -35,6 +37,29 @@ def make_interpreter(path, runtime="litert", num_threads=1, delegates=None):
 def load_delegate(library, options=None, runtime="litert"):
     """The runtime's own load_delegate, so a delegate and its interpreter come from one runtime."""
     return _interpreter_module(runtime).load_delegate(library, options or {})
+
+
+EDGETPU_LIBRARY = {"Darwin": "libedgetpu.1.dylib", "Windows": "edgetpu.dll"}.get(platform.system(),
+                                                                                 "libedgetpu.so.1")
+
+
+def make_edgetpu_interpreter(path, device=None, runtime="litert"):
+    """An allocated interpreter running compiled ``path`` on the Edge TPU through libedgetpu.
+
+    ``device``: "usb", "usb:0", "pci:0", ... (None: the first Edge TPU found). Raises UsageError
+    when the runtime library or the device is absent."""
+    import ctypes
+    try:  # loading it here first spares the user the runtime's own half-built-delegate noise
+        ctypes.CDLL(EDGETPU_LIBRARY)
+    except OSError as error:
+        raise UsageError(f"Edge TPU runtime not found ({error}); install libedgetpu1-std from Coral's "
+                         f"apt repository (coral-edgetpu-stable)") from None
+    try:
+        delegate = load_delegate(EDGETPU_LIBRARY, {"device": device} if device else {}, runtime)
+    except ValueError as error:
+        raise UsageError(f"no Edge TPU found{f' at {device}' if device else ''} ({error}); plug in the "
+                         f"Coral accelerator and check that lsusb or lspci lists it") from None
+    return make_interpreter(path, runtime=runtime, delegates=[delegate])
 
 
 def io_details(interpreter):
@@ -95,6 +120,45 @@ def strip_internal_names(tflite_bytes):
             if index not in kept:
                 tensor.name = b""
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def with_metadata(tflite_bytes, name, payload):
+    """``tflite_bytes`` with a metadata entry ``name`` (the flatbuffer's own named buffers, which
+    every runtime ignores) holding ``payload``; an earlier entry of that name is replaced."""
+    import numpy as np
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(tflite_bytes))
+    model.metadata = [m for m in (model.metadata or []) if m.name.decode() != name]
+    buffer = schema.BufferT()
+    buffer.data = np.frombuffer(payload, np.uint8)
+    model.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name, entry.buffer = name.encode(), len(model.buffers) - 1
+    model.metadata.append(entry)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
+
+
+def signature_names(path):
+    """{tensor index: name} of the inputs and outputs of the file's first signature (the Keras
+    names a zoo file keeps, as io_details names them), read without an interpreter; {} without one."""
+    model, _ = _unpack_model(path)
+    if not model.signatureDefs:
+        return {}
+    signature = model.signatureDefs[0]
+    return {int(entry.tensorIndex): (entry.name or b"").decode("utf-8", "replace")
+            for entry in (signature.inputs or []) + (signature.outputs or [])}
+
+
+def read_metadata(path, name):
+    """The bytes of metadata entry ``name`` of TFLite file ``path``, or None when it has none."""
+    model, _ = _unpack_model(path)
+    for entry in model.metadata or []:
+        if (entry.name or b"").decode("utf-8", "replace") == name and entry.buffer < len(model.buffers):
+            data = model.buffers[entry.buffer].data
+            return b"" if data is None else bytes(bytearray(data))
+    return None
 
 
 # --- Reading the flatbuffer ------------------------------------------------------------------
@@ -172,6 +236,16 @@ _CORRUPT_FILE_ERRORS = (struct.error, IndexError, KeyError, ValueError, TypeErro
 def read_graph(path):
     """The main subgraph of TFLite file ``path``; UsageError when it is missing, a directory, not
     a TFLite file, or truncated/corrupt."""
+    model, data = _unpack_model(path)
+    try:
+        return _unpack_main_graph(model, data, os.fspath(path))
+    except _CORRUPT_FILE_ERRORS:
+        raise UsageError(f"{path} is truncated or corrupt ({len(data):,} bytes that do not unpack as a "
+                         f"TFLite flatbuffer); export it again") from None
+
+
+def _unpack_model(path):
+    """(the schema's ModelT, the file's bytes); UsageError for anything but a readable TFLite file."""
     path = os.fspath(path)
     if os.path.isdir(path):
         raise UsageError(f"{path} is a directory; give a .tflite file")
@@ -183,8 +257,8 @@ def read_graph(path):
     if len(data) < 8 or not schema.Model.ModelBufferHasIdentifier(data, 0):
         raise UsageError(f"{path} is not a TFLite model (no TFL3 file identifier); give a .tflite file")
     try:
-        return _unpack_main_graph(schema.ModelT.InitFromPackedBuf(data, 0), data, path)
-    except _CORRUPT_FILE_ERRORS:
+        return schema.ModelT.InitFromPackedBuf(data, 0), data
+    except _CORRUPT_FILE_ERRORS + (RecursionError,):
         raise UsageError(f"{path} is truncated or corrupt ({len(data):,} bytes that do not unpack as a "
                          f"TFLite flatbuffer); export it again") from None
 

@@ -12,8 +12,14 @@ this reader subtracts 1 and keeps 0-indexed cells (``grid`` below).
 Bad input never raises: whatever cannot be read is skipped and counted per kind in
 ``GazeCaptureIndex.skipped``, and the first case of each kind is logged once with its recording
 and frame. Only a path that is not a GazeCapture root at all raises UsageError.
+
+Indexing checks each JPEG by a few bytes at its start and end, so that opening the full dataset
+stays quick; ``GazeCaptureIndex.decode_check`` (what `zoo data stats` does) decodes every valid
+frame and also drops those whose body is corrupt.
 """
+import copy
 import dataclasses
+import hashlib
 import json
 import logging
 import os
@@ -97,6 +103,7 @@ class _Problems:
         self.first = {}
 
     def add(self, kind, where, detail, count=1):
+        """Counts ``count`` cases of ``kind``; the first is kept and logged with ``where`` and ``detail``."""
         self.counts[kind] += count
         if kind not in self.first:
             self.first[kind] = f"{where}: {detail}"
@@ -111,8 +118,32 @@ class GazeCaptureIndex:
         self.root = root
         self.recordings = recordings
         self.frames = frames
+        self._problems = problems
         self.skipped = problems.counts
         self.problems = problems.first  # kind -> the first case, "recording/frame: detail"
+
+    def decode_check(self, progress=True):
+        """This index without the frames whose JPEG does not decode (each counted as a corrupt
+        JPEG): the marker check of indexing cannot see a corrupt body, which training would
+        only drop one by one. Decodes every valid frame, so it takes a while on the full data."""
+        from PIL import Image
+        bad = np.zeros(len(self.frames), bool)
+        problems = copy.deepcopy(self._problems)
+        bar = Progress(f"decoding the JPEGs of {self.root}", len(bad), enabled=progress)
+        for i, path in enumerate(self.frames.paths):
+            try:
+                with Image.open(path) as image:
+                    image.load()
+            except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+                bad[i] = True
+                where = f"{self.frames.recording[i]}/frames/{pathlib.Path(path).name}"
+                problems.add("corrupt_jpeg", where, f"does not decode ({str(error)[:80]})")
+            bar.update(i + 1, f"{bad.sum()} corrupt")
+        bar.close(f"{bad.sum()} corrupt")
+        recording = self.frames.recording
+        recordings = [dataclasses.replace(r, valid=r.valid - int(np.sum(bad[recording == r.name])))
+                      for r in self.recordings]
+        return GazeCaptureIndex(self.root, recordings, self.frames.subset(~bad), problems)
 
     def select(self, split, limit=None):
         """The frames of ``split``; ``limit`` keeps that many, evenly spread over the split."""
@@ -123,6 +154,16 @@ class GazeCaptureIndex:
             spread = np.linspace(0, len(frames) - 1, max(limit, 1)).round().astype(int)
             frames = frames.subset(np.unique(spread))
         return frames
+
+    def fingerprint(self):
+        """What the index holds (each valid frame's split, recording, frame number, boxes, grid and
+        label) as 16 hex digits of sha256: the same data gives the same value wherever it lies."""
+        digest = hashlib.sha256()
+        f = self.frames
+        digest.update("\n".join(f"{s}/{r}/{n}" for s, r, n in zip(f.split, f.recording, f.frame)).encode())
+        for column in (f.face, f.left_eye, f.right_eye, f.grid, f.label):
+            digest.update(np.ascontiguousarray(column).tobytes())
+        return digest.hexdigest()[:16]
 
     def split_counts(self):
         return {split: int(np.sum(self.frames.split == split)) for split in SPLITS}
@@ -164,6 +205,8 @@ def _jpeg_problem(path):
         return "missing_jpeg", "no such file"
     except OSError as error:
         return "missing_jpeg", error.strerror or str(error)
+    except ValueError as error:  # a frame name open() refuses, e.g. with a NUL character
+        return "missing_jpeg", str(error)
     if head != b"\xff\xd8\xff":
         return "corrupt_jpeg", "no JPEG start marker"
     if not tail.rstrip(b"\x00").endswith(b"\xff\xd9"):
@@ -175,40 +218,44 @@ def _columns(document, fields, dtype):
     return [np.asarray(document[field], dtype) for field in fields]
 
 
-def _read_recording(folder, problems):
-    """(Recording, Frames) of one recording folder, or None when it must be skipped."""
-    name = folder.name
-    try:
-        if not any(folder.iterdir()):
-            problems.add("empty_recording", f"{name}/", "empty folder")
-            return None
-    except OSError as error:
-        problems.add("empty_recording", f"{name}/", error.strerror or str(error))
-        return None
+# What a damaged JSON file raises while it is parsed or read as columns: not JSON, nested too
+# deep, a field missing or of the wrong type, a number too large.
+_MALFORMED = (KeyError, TypeError, ValueError, RecursionError, OverflowError)
+
+
+def _read_documents(folder, problems):
+    """{JSON file name: parsed document} of one recording, or None (counted) when one is missing
+    or not JSON."""
     documents = {}
     for file in JSON_FILES:
         path = folder / f"{file}.json"
         try:
             documents[file] = json.loads(path.read_text())
         except FileNotFoundError:
-            problems.add("missing_json", f"{name}/{file}.json", "no such file")
+            problems.add("missing_json", f"{folder.name}/{file}.json", "no such file")
             return None
-        except (OSError, ValueError) as error:
-            problems.add("malformed_json", f"{name}/{file}.json", str(error).splitlines()[0])
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
+            detail = "nested too deep" if isinstance(error, RecursionError) else str(error).splitlines()[0]
+            problems.add("malformed_json", f"{folder.name}/{file}.json", detail)
             return None
+    return documents
+
+
+def _parse(name, documents, problems):
+    """(frame names, face, left, right, grid, label columns, split, device) of one recording's
+    documents, or None (counted) when they are malformed or disagree in length."""
     try:
         names = documents["frames"]
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise TypeError("frames.json is not a list of file names")
-        face, left, right = (_columns(documents[f], BOX_FIELDS, np.float64)
-                             for f in ("appleFace", "appleLeftEye", "appleRightEye"))
-        grid = _columns(documents["faceGrid"], BOX_FIELDS, np.float64)
+        face, left, right, grid = (_columns(documents[f], BOX_FIELDS, np.float64)
+                                   for f in ("appleFace", "appleLeftEye", "appleRightEye", "faceGrid"))
         label = _columns(documents["dotInfo"], ("XCam", "YCam"), np.float64)
         split, device = documents["info"]["Dataset"], str(documents["info"]["DeviceName"])
         if split not in SPLITS:
             raise ValueError(f"info.json Dataset is {split!r}, not one of {', '.join(SPLITS)}")
-    except (KeyError, TypeError, ValueError) as error:
-        detail = f"missing field {error}" if isinstance(error, KeyError) else str(error)
+    except _MALFORMED as error:
+        detail = f"missing field {error}" if isinstance(error, KeyError) else str(error)[:200]
         problems.add("malformed_json", f"{name}/", detail)
         return None
     arrays = face + left + right + grid + label
@@ -222,17 +269,45 @@ def _read_recording(folder, problems):
     if not names:
         problems.add("empty_recording", f"{name}/", "frames.json lists no frames")
         return None
+    return names, face, left, right, grid, label, split, device
 
-    valid = (face[4] == 1) & (left[4] == 1) & (right[4] == 1) & (grid[4] == 1)
-    face_box = np.stack(face[:4], 1).astype(np.int32)  # truncation, as the reference tool
-    eyes = [np.stack(eye[:4], 1).astype(np.int32) for eye in (left, right)]
+
+def _boxes(face, left, right, grid, label):
+    """(face box, (left eye, right eye) boxes, 0-indexed grid cells, label, sane) per frame,
+    boxes in whole pixels of the frame as the reference tool cuts them; ``sane``: every box has
+    a size, the grid lies inside 25x25 and every value is finite."""
+    finite = np.isfinite(np.stack(face + left + right + grid + label, 1)).all(1)
+    with np.errstate(invalid="ignore"):  # non-finite values (not sane) cast to garbage
+        face_box = np.stack(face[:4], 1).astype(np.int32)  # truncation, as the reference tool
+        eyes = [np.stack(eye[:4], 1).astype(np.int32) for eye in (left, right)]
     for eye in eyes:
         eye[:, :2] += face_box[:, :2]  # eye boxes are relative to the face box
     cells = np.stack(grid[:4], 1)
     cells[:, :2] -= 1  # faceGrid X, Y are 1-indexed
-    sane = ((face_box[:, 2:] > 0).all(1) & (eyes[0][:, 2:] > 0).all(1) & (eyes[1][:, 2:] > 0).all(1)
-            & (cells[:, :2] >= 0).all(1) & (cells[:, 2:] >= 1).all(1)
-            & (cells[:, :2] + cells[:, 2:] <= GRID_CELLS).all(1) & np.isfinite(np.stack(label, 1)).all(1))
+    with np.errstate(invalid="ignore"):
+        sane = (finite & (face_box[:, 2:] > 0).all(1) & (eyes[0][:, 2:] > 0).all(1)
+                & (eyes[1][:, 2:] > 0).all(1) & (cells[:, :2] >= 0).all(1) & (cells[:, 2:] >= 1).all(1)
+                & (cells[:, :2] + cells[:, 2:] <= GRID_CELLS).all(1))
+    return face_box, eyes, cells, np.stack(label, 1), sane
+
+
+def _read_recording(folder, problems):
+    """(Recording, Frames) of one recording folder, or None when it must be skipped."""
+    name = folder.name
+    try:
+        if not any(folder.iterdir()):
+            problems.add("empty_recording", f"{name}/", "empty folder")
+            return None
+    except OSError as error:
+        problems.add("empty_recording", f"{name}/", error.strerror or str(error))
+        return None
+    documents = _read_documents(folder, problems)
+    parsed = documents and _parse(name, documents, problems)
+    if not parsed:
+        return None
+    names, face, left, right, grid, label, split, device = parsed
+    valid = (face[4] == 1) & (left[4] == 1) & (right[4] == 1) & (grid[4] == 1)
+    face_box, eyes, cells, labels, sane = _boxes(face, left, right, grid, label)
     keep = []
     for i in np.flatnonzero(valid):
         where = f"{name}/frames/{names[i]}"
@@ -249,7 +324,7 @@ def _read_recording(folder, problems):
     count = len(keep)
     frames = Frames(paths=np.array([str(folder / "frames" / names[i]) for i in keep], object),
                     face=face_box[keep], left_eye=eyes[0][keep], right_eye=eyes[1][keep],
-                    grid=cells[keep].astype(np.int32), label=np.stack(label, 1)[keep].astype(np.float32),
+                    grid=cells[keep].astype(np.int32), label=labels[keep].astype(np.float32),
                     is_tablet=np.full(count, is_tablet), split=np.full(count, split, object),
                     recording=np.full(count, name, object), frame=keep.astype(np.int32))
     return Recording(name, split, device, is_tablet, len(names), count), frames
@@ -259,17 +334,23 @@ def _not_a_root(root, why):
     return UsageError(f"{root} is not a GazeCapture root: {why}")
 
 
-def _recording_folders(root):
+def check_root(root):
+    """The recording folders of GazeCapture root ``root`` (an absolute path); UsageError that says
+    what the path is instead when it is not one. Cheap: commands check --data with it first."""
     if not root.exists():
         raise _not_a_root(root, "no such folder")
     if not root.is_dir():
         raise _not_a_root(root, "it is a file; point at the folder that holds the recordings")
-    folders = sorted(p for p in root.iterdir() if RECORDING_NAME.match(p.name) and p.is_dir())
+    try:
+        entries = list(root.iterdir())
+    except OSError as error:
+        raise _not_a_root(root, f"it cannot be read ({error.strerror})") from None
+    folders = sorted(p for p in entries if RECORDING_NAME.match(p.name) and p.is_dir())
     if folders:
         return folders
     if (root / "frames").is_dir() or (root / "info.json").exists():
         raise _not_a_root(root, "it looks like one recording; point at the folder that holds the recordings")
-    if any(re.match(r"^\d{5}\.tar\.gz$", p.name) for p in root.iterdir()):
+    if any(re.match(r"^\d{5}\.tar\.gz$", p.name) for p in entries):
         raise _not_a_root(root, "its recordings are still packed (00002.tar.gz, ...); "
                                 "unpack them there first")
     raise _not_a_root(root, "it holds no recording folders (00002/, 00003/, ...)")
@@ -282,7 +363,7 @@ _OPENED = {}
 def open_gazecapture(root, progress=True):
     """Indexes a GazeCapture root (the folder holding 00002/, 00003/, ...)."""
     root = pathlib.Path(root).absolute()
-    folders = _recording_folders(root)
+    folders = check_root(root)
     mtime_ns = root.stat().st_mtime_ns
     problems = _Problems()
     recordings, parts = [], []
@@ -306,7 +387,7 @@ def load_index(root):
     if isinstance(root, GazeCaptureIndex):
         return root
     path = pathlib.Path(root).absolute()
-    _recording_folders(path)  # the clear error for a wrong path
+    check_root(path)  # the clear error for a wrong path
     mtime_ns, index = _OPENED.get(path, (None, None))
     return index if mtime_ns == path.stat().st_mtime_ns else open_gazecapture(path)
 

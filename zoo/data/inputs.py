@@ -2,7 +2,8 @@
 
 Two stages, so that the expensive one can be cached: ``decode_crops`` decodes the JPEG and cuts
 each image input at its final size as uint8 (what the crop cache stores); ``finish`` makes the
-float inputs from those crops and the face grid, augmenting the images when training.
+float inputs from those crops and the face grid, augmenting the images when training. The crop
+step alone, on an image already decoded (a video or camera frame: `zoo predict`), is ``cut_crops``.
 
 TensorFlow is imported inside the functions: `zoo data stats` must not pay for it, and callers
 choose the Keras flavour (tf_keras for QAT) before TensorFlow is first imported.
@@ -61,11 +62,23 @@ def crop(image, box, size):
     return tf.image.resize(padded, size, antialias=True)
 
 
+def decode(path):
+    """The RGB uint8 (height, width, 3) image of the JPEG file ``path``, decoded as training does."""
+    import tensorflow as tf
+    return tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
+
+
 def decode_crops(path, boxes, specs):
     """{input name: uint8 crop at its final size} for the image inputs of ``specs``; ``boxes``
     maps a box name (face, left_eye, right_eye) to its int32 (x, y, w, h)."""
+    return cut_crops(decode(path), boxes, specs)
+
+
+def cut_crops(image, boxes, specs):
+    """decode_crops on an already-decoded RGB uint8 (height, width, 3) ``image`` (a tensor or an
+    array), e.g. a camera frame: the one implementation of the crop step."""
     import tensorflow as tf
-    image = tf.io.decode_jpeg(tf.io.read_file(path), channels=3)
+    image = tf.convert_to_tensor(image, tf.uint8)
     crops = {}
     for spec in image_specs(specs):
         box, channels = IMAGE_RECIPES[spec.recipe]

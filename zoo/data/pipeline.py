@@ -9,13 +9,11 @@ cache (full GazeCapture) the pipeline streams.
 import hashlib
 import json
 import logging
-import os
 import pathlib
-import shutil
-import tempfile
 
 import numpy as np
 
+from zoo import artifacts
 from zoo.data import inputs as recipes
 from zoo.data.gazecapture import load_index
 from zoo.data.progress import Progress
@@ -64,25 +62,26 @@ def _cache_key(frames, specs, split):
     return digest.hexdigest()[:16]
 
 
-def _shard_cache(frames, specs, split, cache_dir, progress):
+def _shard_cache(frames, specs, split, cache_dir, progress, root):
     """The TFRecord shards of stage one's output, written on first use (to a temp folder renamed
-    when complete) under ``cache_dir``; later calls with the same frames and specs reuse them."""
+    when complete) under ``cache_dir``; later calls with the same frames and specs reuse them.
+    UsageError when not one frame decodes (training on nothing would fail obscurely later)."""
     import tensorflow as tf
     folder = pathlib.Path(cache_dir) / f"crops-{split}-{_cache_key(frames, specs, split)}"
     if not folder.is_dir():
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        work = pathlib.Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        work = artifacts.staging_folder(folder)
         try:
             written = _write_shards(_decoded(_frame_table(frames), specs), work, specs,
                                     Progress(f"caching decoded {split} crops", len(frames), enabled=progress))
+            if not written:
+                raise UsageError(f"none of the {len(frames)} {split} frames of {root} decodes as a JPEG; "
+                                 f"see `zoo data stats {root}`")
             if written < len(frames):
                 log.warning("%d of %d %s frames could not be decoded and were skipped",
                             len(frames) - written, len(frames), split)
-            os.rename(work, folder)
-        except BaseException:
-            shutil.rmtree(work, ignore_errors=True)
-            if not folder.is_dir():  # another process finishing first is fine
-                raise
+            artifacts.publish(work, folder, "zoo.data.pipeline")  # over another process's, if it was first
+        finally:
+            artifacts.remove_staging(work)
     names = [s.name for s in recipes.image_specs(specs)]
     features = {name: tf.io.FixedLenFeature([], tf.string) for name in names}
     features.update(grid=tf.io.FixedLenFeature([4], tf.int64), label=tf.io.FixedLenFeature([2], tf.float32),
@@ -139,7 +138,7 @@ def make_dataset(root, specs, split, batch_size, *, augment=False, shuffle=False
         raise UsageError(f"{index.root} has no valid frames in the {split} split")
     frame_bytes = max(_crop_bytes(specs), 1)
     if cache_dir is not None:
-        dataset = _shard_cache(frames, specs, split, cache_dir, progress)
+        dataset = _shard_cache(frames, specs, split, cache_dir, progress, index.root)
     elif len(frames) * frame_bytes <= MEMORY_CACHE_BYTES:
         dataset = _decoded(_frame_table(frames), specs).cache()
     else:  # streams: shuffle the (small) frame table, not the decoded crops

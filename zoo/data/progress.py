@@ -1,5 +1,6 @@
 """One progress line on stderr for long work: redrawn in place on a terminal, a plain line every
-``LOG_EVERY_S`` seconds otherwise; silent for work that finishes within ``QUIET_S``."""
+``LOG_EVERY_S`` seconds otherwise; silent for work that finishes within ``QUIET_S``. The line is a
+courtesy: a closed or broken stderr (a pipe whose reader went away) silences it, never the work."""
 import sys
 import time
 
@@ -33,8 +34,11 @@ class Progress:
     def _write(self, detail, final):
         seconds = time.monotonic() - self.started
         line = f"{self.label}: {self.done}/{self.total}{', ' + detail if detail else ''} [{seconds:.0f} s]"
-        if self.stream.isatty():
-            self.stream.write("\r\x1b[K" + line + ("\n" if final else ""))
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
+        try:
+            if self.stream.isatty():
+                self.stream.write("\r\x1b[K" + line + ("\n" if final else ""))
+            else:
+                self.stream.write(line + "\n")
+            self.stream.flush()
+        except (OSError, ValueError):  # broken pipe, closed stream
+            self.enabled = False

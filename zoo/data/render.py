@@ -13,11 +13,11 @@ import os
 import pathlib
 import shutil
 import sys
-import tempfile
 
 import numpy as np
 from PIL import Image
 
+from zoo import artifacts
 from zoo.data import face
 from zoo.data.gazecapture import GRID_CELLS, open_gazecapture
 from zoo.data.progress import Progress
@@ -26,6 +26,9 @@ from zoo.errors import UsageError
 # Bump whenever the rendered output changes: the default data is cached under this version.
 RENDER_VERSION = 1
 DEFAULT_RENDER = dict(subjects=160, frames=25, seed=0)
+# GazeCapture has 1,474 subjects and about 1,700 frames per recording: anything far beyond is a typo.
+MAX_SUBJECTS, MAX_FRAMES = 10_000, 10_000
+BYTES_PER_FRAME = 6_000  # about the smallest a rendered JPEG gets: the free-space check's floor
 SETTINGS_FILE = "rendered.json"  # at the root, next to the recordings; the reader ignores it
 FPS = 30
 FRAMES_PER_DOT = 2
@@ -335,21 +338,31 @@ def _plan(subjects, seed):
     return plan
 
 
-def render_dataset(out, subjects, frames, seed, progress=True):
-    """Renders ``subjects`` recordings of ``frames`` frames into ``out`` (which must not exist or
-    be empty) through a temp folder next to it; returns the stats of what was written."""
+def _check_request(out, subjects, frames):
+    """``out`` as an absolute path, once the request is known to be possible: sane counts, an
+    absent or empty ``out`` in a writable folder with room for at least the JPEGs."""
     if subjects < 3:
         raise UsageError(f"--subjects must be at least 3 (one each for train, val and test), got {subjects}")
-    if frames < 1:
-        raise UsageError(f"--frames must be at least 1, got {frames}")
+    for flag, value, most in (("--subjects", subjects, MAX_SUBJECTS), ("--frames", frames, MAX_FRAMES)):
+        if not 1 <= value <= most:
+            raise UsageError(f"{flag} must be 1 to {most:,}, got {value:,}")
     out = pathlib.Path(out).absolute()
     if out.exists() and not (out.is_dir() and not any(out.iterdir())):
         raise UsageError(f"{out} already exists; choose a new --out or remove it")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        work = pathlib.Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    except OSError as error:
-        raise UsageError(f"cannot write next to {out}: {error.strerror}") from None
+    out = artifacts.check_output(out)
+    existing = next(folder for folder in out.parents if folder.exists())
+    needed, free = subjects * frames * BYTES_PER_FRAME, shutil.disk_usage(existing).free
+    if needed > free:
+        raise UsageError(f"{subjects} x {frames} frames need at least {needed // 1000:,} kB and "
+                         f"{existing} has {free // 1000:,} kB free; free some space or choose another --out")
+    return out
+
+
+def render_dataset(out, subjects, frames, seed, progress=True):
+    """Renders ``subjects`` recordings of ``frames`` frames into ``out`` (which must not exist or
+    be empty) through a temporary folder next to it; returns the stats of what was written."""
+    out = _check_request(out, subjects, frames)
+    work = artifacts.staging_folder(out)
     try:
         bar = Progress(f"rendering {out.name}", subjects, enabled=progress)
         for done, (number, split, device) in enumerate(_plan(subjects, seed), 1):
@@ -359,12 +372,12 @@ def render_dataset(out, subjects, frames, seed, progress=True):
         bar.close(f"{subjects * frames} frames")
         settings = dict(renderer_version=RENDER_VERSION, subjects=subjects, frames=frames, seed=seed)
         (work / SETTINGS_FILE).write_text(json.dumps(settings, indent=1) + "\n")
-        if out.is_dir():
-            out.rmdir()  # empty, checked above; fails (and is reported) if something appeared since
-        os.rename(work, out)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
+        artifacts.publish(work, out, "zoo data render")
+    except OSError as error:  # e.g. the disk filled up: nothing is left behind
+        raise artifacts.WriteFailed(f"cannot write the dataset next to {out} ({error.strerror or error}); "
+                                    "nothing was written") from None
+    finally:
+        artifacts.remove_staging(work)
     return open_gazecapture(out).stats()
 
 

@@ -1,0 +1,214 @@
+"""RESULTS.md and the plots of benchmarks.compare, from its results.json: rendered again by
+`python -m benchmarks.compare --report_only` after rows were added (benchmarks.imx500_on_pi).
+
+The report files are made in a temporary folder inside --out and moved in complete, results.json
+last: a reader never sees a half-written file, and a results.json always has its report beside it.
+"""
+import json
+import os
+
+import benchmarks
+from benchmarks import CPU, EDGETPU, FLOAT, IMX500, MCT_INT8, MEASURED, PTQ_INT8, PUBLISHED, TFMOT_INT8
+from zoo import artifacts
+from zoo.errors import UsageError
+from zoo.metrics import MEAN_BASELINE
+
+RESULTS, REPORT = "results.json", "RESULTS.md"
+PLOTS = {"error_vs_size": "error_vs_size.png", "latency": "latency.png"}
+
+
+MEASURED_TABLE = ("model", "artifact", "target", "runtime", "threads", "latency_ms_median",
+                  "latency_ms_p90", "fps", "vs_reference", "cm", "cm_phone", "cm_tablet", "bytes",
+                  "params", "macs", "status")
+PUBLISHED_TABLE = ("model", "artifact", "target", "runtime", "latency_ms_median", "cm", "cm_phone",
+                   "cm_tablet", "bytes", "params", "macs")
+
+
+def measured_rows(rows):
+    """The rows measured here, without the mean predictor's."""
+    return [row for row in rows if row["source"] == MEASURED and row["artifact"] != MEAN_BASELINE]
+
+
+def _latency_cell(row):
+    if row.get("latency_ms_median") is None:
+        return row["status"]
+    return f"{row['latency_ms_median']:.3f} ms median, {row['latency_ms_p90']:.3f} ms p90"
+
+
+def _edgetpu_table(rows):
+    lines = ["| model | operators on the TPU | CPU operators (why) | subgraphs | parameter bytes | "
+             "compiler | latency |", "|" + " --- |" * 7]
+    for row in rows:
+        if row["target"] != EDGETPU or "preflight" not in row:
+            continue
+        pre, compiler = row["preflight"], row["compiler"]
+        cpu = "; ".join(f"{op['op']} x{op['count']} ({op['status']})" for op in pre["cpu_ops"]) or "none"
+        compiled = (f"{compiler['version']}: {compiler['ops_on_tpu']}/{compiler['ops_total']} on the TPU"
+                    if compiler and not compiler["error"] else
+                    f"failed: {compiler['error']}" if compiler else "not installed (pre-flight only)")
+        lines.append(f"| {row['model']} | {pre['ops_on_tpu']}/{pre['ops_total']} | {cpu} | "
+                     f"{pre['subgraphs']} | {pre['param_bytes']:,} | {compiled} | {_latency_cell(row)} |")
+    return "\n".join(lines)
+
+
+def _imx500_table(rows):
+    lines = ["| model | memory used (bytes) | available (bytes) | utilization | fits | MCT int8 cm | "
+             "latency | note |", "|" + " --- |" * 8]
+    for row in rows:
+        if row["target"] != IMX500 or row["source"] != MEASURED:
+            continue
+        memory = row.get("memory")
+        figures = (f"{memory['usage_bytes']:,} | {memory['available_bytes']:,} | "
+                   f"{memory['utilization']:.1%} | {'yes' if memory['fit_in_chip'] else 'no'}"
+                   if memory else "- | - | - | -")
+        lines.append(f"| {row['model']} | {figures} | {benchmarks.cell(row, 'cm')} | {_latency_cell(row)} | "
+                     f"{row.get('note', '')} |")
+    return "\n".join(lines)
+
+
+def _speedup_table(rows):
+    """int8 over float on the CPU, per model and runtime (from the rows above)."""
+    lines = ["| model | runtime | float ms | tfmot int8 ms | PTQ int8 ms | float / tfmot int8 |",
+             "|" + " --- |" * 6]
+    cpu = {(r["model"], r["runtime"], r["artifact"]): r.get("latency_ms_median")
+           for r in rows if r["target"] == CPU and r["source"] == MEASURED}
+    for model, runtime in dict.fromkeys((m, rt) for m, rt, a in cpu if a == FLOAT):
+        float_ms, int8_ms, ptq_ms = (cpu.get((model, runtime, a)) for a in (FLOAT, TFMOT_INT8, PTQ_INT8))
+        ratio = f"{float_ms / int8_ms:.2f}x" if float_ms and int8_ms else "-"
+        cells = [f"{v:.3f}" if v else "-" for v in (float_ms, int8_ms, ptq_ms)]
+        lines.append(f"| {model} | {runtime} | {' | '.join(cells)} | {ratio} |")
+    return "\n".join(lines)
+
+
+def render_markdown(results):
+    rows = results["rows"]
+    measured = measured_rows(rows)
+    machine = results["machine"]
+    baselines = [row for row in rows if row["artifact"] == MEAN_BASELINE]
+    published = [row for row in rows if row["source"] == PUBLISHED]
+    parts = [
+        "# Results",
+        f"Command: `{results['command']}` ({results['created']}, "
+        f"{results['seconds']['total'] / 60:.1f} min).",
+        f"Machine: {machine['cpu']}, {machine['cores']} cores, {machine['system']}; 1-minute load "
+        f"average {machine['load_average'][0]:.2f} at the start"
+        + (f", {machine['load_average_end'][0]:.2f} at the end" if "load_average_end" in machine else "")
+        + f". Data: `{results['data']['root']}` "
+        f"(test split). Latency: {results['timing']['threads']} thread(s), median of up to "
+        f"{results['timing']['num_runs']} runs after {results['timing']['warmup']} warm-up runs; "
+        f"'x reference' is the ratio to `{results['timing']['reference'] or 'none'}` timed right before "
+        "each row in the same process.",
+        "## Measured here",
+        benchmarks.markdown_table(measured, MEASURED_TABLE),
+        "Mean predictor (always the training mean; the floor to beat): " +
+        ", ".join(f"{row['model']} {row['cm']:.3f} cm" for row in baselines) + ".",
+        "## int8 speed-up over float on the CPU",
+        _speedup_table(rows),
+    ]
+    if any(row["target"] == EDGETPU for row in measured):
+        parts += ["## Edge TPU", _edgetpu_table(measured)]
+    if any(row["target"] == IMX500 for row in measured):
+        parts += ["## IMX500", _imx500_table(measured)]
+    if published:
+        parts += ["## Published (not measured here)", benchmarks.markdown_table(published, PUBLISHED_TABLE),
+                  "\n".join(f"- {row['model']}: {row['note']}. {row['citation']}." for row in published)]
+    parts += ["## Plots"] + [f"![{name}]({file})" for name, file in PLOTS.items()]
+    return "\n\n".join(parts) + "\n"
+
+
+def render_plots(results, folder):
+    """error_vs_size.png and latency.png in ``folder``."""
+    import matplotlib
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    rows = results["rows"]
+    colours = {model: f"C{index}" for index, model in enumerate(sorted({row["model"] for row in rows}))}
+    for plot, name in ((_error_vs_size, "error_vs_size"), (_latency_plot, "latency")):
+        figure = plot(pyplot, rows, colours, results)
+        try:
+            figure.tight_layout()
+            figure.savefig(folder / PLOTS[name], dpi=110)
+        finally:
+            pyplot.close(figure)
+
+
+def _error_vs_size(pyplot, rows, colours, results):
+    markers = {FLOAT: "o", TFMOT_INT8: "s", PTQ_INT8: "^", MCT_INT8: "D"}
+    figure, axes = pyplot.subplots(figsize=(8, 5.5))
+    seen = set()
+    for row in rows:
+        cm, phone_only = row.get("cm"), row.get("cm") is None and row.get("cm_phone") is not None
+        cm = row["cm_phone"] if phone_only else cm  # a paper that gives phone and tablet only
+        key = (row["source"], row["model"], row["artifact"])
+        if cm is None or not row.get("bytes") or key in seen or row["artifact"] == MEAN_BASELINE:
+            continue
+        seen.add(key)
+        published = row["source"] == PUBLISHED
+        axes.scatter(row["bytes"], cm, s=60, marker=markers.get(row["artifact"], "*"),
+                     facecolors="none" if published else colours[row["model"]],
+                     edgecolors=colours[row["model"]])
+        axes.annotate(f"{row['model']} {row['artifact'] or ''}{' (published)' if published else ''}"
+                      f"{' phone' if phone_only else ''}",
+                      (row["bytes"], cm), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    for row in rows:
+        if row["artifact"] == MEAN_BASELINE:
+            axes.axhline(row["cm"], color=colours[row["model"]], linestyle="--", linewidth=0.8)
+            axes.annotate(f"{row['model']} mean predictor", (0.01, row["cm"]), fontsize=7,
+                          xycoords=("axes fraction", "data"), xytext=(0, 3), textcoords="offset points")
+    axes.set_xscale("log")
+    axes.set_xlabel("model file size (bytes; IMX500: packerOut.zip)")
+    axes.set_ylabel("test error (cm)")
+    axes.set_title("Error vs size (filled: measured here; hollow: published; dashed: mean predictor)")
+    axes.grid(True, which="both", alpha=0.3)
+    return figure
+
+
+def _latency_plot(pyplot, rows, colours, results):
+    timed = [row for row in rows if row.get("latency_ms_median") is not None]
+    figure, axes = pyplot.subplots(figsize=(8, 0.8 + 0.28 * max(len(timed), 1)))
+    labels = []
+    for index, row in enumerate(timed):
+        published = row["source"] == PUBLISHED
+        axes.barh(index, row["latency_ms_median"], color=colours[row["model"]], edgecolor="black",
+                  linewidth=0.3, hatch="//" if published else None, alpha=0.5 if published else 1.0)
+        labels.append(f"{row['model']} {row['artifact'] or ''} {row['target'] or ''}/{row['runtime'] or ''}"
+                      + (" (published)" if published else ""))
+    axes.set_yticks(range(len(timed)), labels, fontsize=7)
+    axes.invert_yaxis()
+    axes.set_xscale("log")
+    axes.set_xlabel(f"median latency per frame (ms, log scale; {results['timing']['threads']} "
+                    "thread(s) on the CPU)")
+    axes.set_title("Latency per model and runtime (hatched: published)")
+    axes.grid(True, axis="x", which="both", alpha=0.3)
+    return figure
+
+
+def write_report(results, out):
+    """results.json, RESULTS.md and the plots into ``out``, each made complete in a staging folder
+    inside it first (the plots are binary: they are moved in by rename), results.json last."""
+    work = artifacts.staging_folder(out / REPORT)
+    try:
+        render_plots(results, work)
+        markdown = render_markdown(results)
+        for name in PLOTS.values():
+            os.replace(work / name, out / name)
+        artifacts.write_text(out / REPORT, markdown)
+        artifacts.write_text(out / RESULTS, json.dumps(results, indent=1) + "\n")
+    finally:
+        artifacts.remove_staging(work)
+
+
+def rewrite_report(out):
+    """--report_only: the report of ``out``/results.json made again; UsageError for a results.json
+    that benchmarks.compare did not write complete."""
+    path = out / RESULTS
+    if not path.is_file():
+        raise UsageError(f"--report_only: {path} does not exist; run the comparison first")
+    results = benchmarks.read_results(path)
+    try:
+        write_report(results, out)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as error:
+        raise UsageError(f"--report_only: {path} is not a complete results.json of benchmarks.compare "
+                         f"({type(error).__name__}: {error}); run the comparison again") from None
+    return results

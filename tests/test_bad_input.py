@@ -1,0 +1,455 @@
+"""Every command fed bad input, as a hostile user would (issue #14): each case runs the command in
+this process (zoo.cli.main, the compilers' mains, each benchmark app through benchmarks.command)
+and must end with its exit status, one line on stderr, no traceback, and every folder it was
+given or could write into exactly as it was (nothing written, nothing of the user's removed)."""
+import dataclasses
+import hashlib
+import importlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REPO
+
+FAKE_JPEG = b"\xff\xd8\xff" + bytes(200) + b"\xff\xd9"  # passes the marker check, does not decode
+
+
+# ---- inputs ------------------------------------------------------------------------------------
+
+def tiny_tflite(path, inputs=(("face", (1, 8, 8, 3)),), output=(1, 2), custom_op=None):
+    """A small valid TFLite flatbuffer, written without TensorFlow: its inputs (name, shape with -1
+    for a dynamic size) feed one FULLY_CONNECTED (or the custom operator ``custom_op``) with
+    ``output``'s shape, so that every runtime loads and runs it."""
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    def tensor(name, shape, kind=schema.TensorType.FLOAT32, buffer=0, signature=None):
+        made = schema.TensorT()
+        made.name, made.type, made.shape, made.buffer = name.encode(), kind, list(shape), buffer
+        made.shapeSignature = list(signature) if signature else None
+        return made
+
+    model, code = schema.ModelT(), schema.OperatorCodeT()
+    model.version, code.version = 3, 1
+    code.builtinCode = code.deprecatedBuiltinCode = (
+        schema.BuiltinOperator.CUSTOM if custom_op else schema.BuiltinOperator.FULLY_CONNECTED)
+    code.customCode = custom_op.encode() if custom_op else None
+    tensors = [tensor(name, [max(size, 1) for size in shape], signature=shape) for name, shape in inputs]
+    first = [max(size, 1) for size in inputs[0][1]]
+    weights = schema.BufferT()
+    weight_shape = [int(np.prod(output[1:])), int(np.prod(first[1:]))]
+    weights.data = np.full(weight_shape, 0.01, np.float32).view(np.uint8).ravel()
+    model.buffers = [schema.BufferT(), weights]
+    tensors += [tensor("weights", weight_shape, buffer=1),
+                tensor("gaze", output)]
+    operator = schema.OperatorT()
+    operator.opcodeIndex, operator.inputs, operator.outputs = 0, [0, len(inputs), -1], [len(tensors) - 1]
+    if not custom_op:
+        operator.builtinOptionsType = schema.BuiltinOptions.FullyConnectedOptions
+        operator.builtinOptions = schema.FullyConnectedOptionsT()
+    graph = schema.SubGraphT()
+    graph.tensors, graph.operators = tensors, [operator]
+    graph.inputs, graph.outputs = list(range(len(inputs))), [len(tensors) - 1]
+    model.operatorCodes, model.subgraphs = [code], [graph]
+    path.write_bytes(bytes(flatbuffer_utils.convert_object_to_bytearray(model)))
+    return path
+
+
+def _manifest(data, files):
+    """A valid manifest (zoo.artifacts.BuildManifest) of a tinytracker_s build on ``data``."""
+    from zoo import artifacts
+    face = artifacts.InputRecord("face", [8, 8, 3], "face_grid_grey", [-1.0, 1.0], "HWC", "float32", None,
+                                 None)
+    card = artifacts.ModelCard(
+        model="tinytracker_s", builder_args={"input_size": 8}, mode="qat", seed=0, inputs=[face],
+        output=artifacts.OutputRecord("gaze", [1, 2], 30.0, "cm / 30"),
+        data=artifacts.DataRecord(str(data), "0" * 16, None, {"train": 1, "val": 1, "test": 1}))
+    training = artifacts.TrainingRecord(epochs=1, qat_epochs=1, batch_size=4, steps_per_epoch_cap=1,
+                                        steps_per_epoch=1, learning_rate=1e-3, qat_learning_rate=1e-5,
+                                        lr_schedule="cosine", loss="mse", best_val_loss={})
+    records = {kind: artifacts.FileRecord(path.name, path.stat().st_size, "0" * 64)
+               for kind, path in files.items()}
+    return artifacts.BuildManifest(card=card, params=1, macs=1, files=records, metrics={}, training=training,
+                                   toolchain={}, command=["zoo"], seconds={})
+
+
+def _build(folder, data, manifest_text=None):
+    """A build folder holding two small TFLite files and a manifest (``manifest_text`` or a valid one)."""
+    from zoo import artifacts
+    folder.mkdir()
+    files = {"float_tflite": tiny_tflite(folder / "m_float.tflite"),
+             "int8_tflite": tiny_tflite(folder / "m_int8.tflite")}
+    if manifest_text is None:
+        artifacts.write_record(_manifest(data, files), folder / artifacts.MANIFEST)
+    else:
+        (folder / artifacts.MANIFEST).write_text(manifest_text)
+    return folder
+
+
+def _datasets(root):
+    """{name: path} of a tiny rendered dataset and of broken copies of it."""
+    from zoo import data
+    paths = {"data": root / "data"}
+    data.render_dataset(paths["data"], subjects=3, frames=6, seed=1, progress=False)
+    paths["corrupt"] = shutil.copytree(paths["data"], root / "corrupt")
+    for jpeg in paths["corrupt"].glob("*/frames/*.jpg"):
+        jpeg.write_bytes(FAKE_JPEG)
+    paths["deep"] = shutil.copytree(paths["data"], root / "deep")
+    first = sorted(p for p in paths["deep"].iterdir() if p.is_dir())[0]
+    (first / "frames.json").write_text("[" * 100_000 + "]" * 100_000)
+    paths["recording"] = sorted(p for p in paths["data"].iterdir() if p.is_dir())[0]
+    return paths
+
+
+def _results(root):
+    """{name: folder} of results.json files benchmarks.compare did not write (or not completely)."""
+    paths = {}
+    for name, text in (("bad_results", '{"schema": 1, "rows": ['),
+                       ("partial_results", '{"schema": 1, "rows": []}'),
+                       ("bad_rows", '{"schema": 1, "rows": [{"model": "x"}]}')):
+        paths[name] = root / name
+        paths[name].mkdir()
+        (paths[name] / "results.json").write_text(text)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    """Every bad (and a few good) input the cases refer to, as {placeholder: path}; "root" holds them all."""
+    root = tmp_path_factory.mktemp("bad_inputs")
+    paths = {"root": root, **_datasets(root), **_results(root)}
+    (root / "users").mkdir()
+    (root / "users" / "thesis.txt").write_text("a user's file that no command may touch")
+    paths["users"] = root / "users"
+    for name, content in (("text", b"just some text, long enough to hold a header"), ("empty", b""),
+                          ("random", np.random.default_rng(0).bytes(4000))):
+        paths[name] = root / f"{name}.tflite"
+        paths[name].write_bytes(content)
+    (root / "plain").mkdir()
+    paths["valid"] = tiny_tflite(root / "plain" / "gaze.tflite")
+    paths["truncated"] = root / "truncated.tflite"
+    paths["truncated"].write_bytes(paths["valid"].read_bytes()[:300])
+    for name, kwargs in (("dynamic", dict(inputs=(("face", (1, -1, -1, 5)),))),
+                         ("three_channels", dict(inputs=(("face", (1, 8, 8, 3)),))),
+                         ("two_inputs", dict(inputs=(("face", (1, 8, 8, 5)), ("extra", (1, 4))))),
+                         ("classifier", dict(inputs=(("face", (1, 8, 8, 5)),), output=(1, 1001))),
+                         ("custom_op", dict(custom_op="NoSuchOp"))):
+        paths[name] = tiny_tflite(root / "plain" / f"{name}.tflite", **kwargs)
+    paths["not_hdf5"] = root / "weights.h5"
+    paths["not_hdf5"].write_text("not weights")
+    paths["rpk"] = root / "network.rpk"
+    paths["rpk"].write_bytes(b"an IMX500 network package")
+    paths["build"] = _build(root / "build", paths["data"])
+    for name, text in (("bad_manifest", '{"kind": "zoo.bu'),
+                       ("old_manifest", json.dumps({"model": "tinytracker_s", "mode": "qat", "files": {}})),
+                       ("partial_manifest", json.dumps({"kind": "zoo.build", "schema_version": 1}))):
+        paths[name] = _build(root / name, paths["data"], text)
+    paths["missing_file"] = shutil.copytree(paths["build"], root / "missing_file")
+    (paths["missing_file"] / "m_int8.tflite").unlink()
+    paths["bad_imx500"] = shutil.copytree(paths["build"], root / "bad_imx500")
+    (paths["bad_imx500"] / "imx500").mkdir()
+    (paths["bad_imx500"] / "imx500" / "report.json").write_text("{}")
+    return paths
+
+
+@pytest.fixture(scope="module")
+def mounts(tmp_path_factory):
+    """{"full": a 64 KiB tmpfs, "readonly": a read-only tmpfs}; skips where mounting is refused."""
+    root = tmp_path_factory.mktemp("mounts")
+    made = {}
+    for name, options in (("full", "size=64k"), ("readonly", "ro,size=64k")):
+        (root / name).mkdir()
+        result = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(root / name)],
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            break
+        made[name] = root / name
+    try:
+        if len(made) < 2:
+            pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
+        yield made
+    finally:
+        for path in made.values():
+            subprocess.run(["umount", str(path)], check=True)
+
+
+# ---- cases ---------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    command: str  # "zoo", "edgetpu", "imx500" or a benchmark app's module name
+    argv: tuple  # "{name}" is replaced by the path of that input ({out}: a fresh empty folder)
+    status: int
+    message: str  # in the last stderr line (on stdout for status 0)
+    lines: int = 1  # stderr lines: progress lines come before a tool's failure
+
+
+def case(command, argv, status, message, lines=1, marks=()):
+    return pytest.param(Case(command, tuple(argv.split()), status, message, lines), marks=marks,
+                        id=f"{command} {argv}"[:80])
+
+
+CASES = [
+    # zoo: arguments
+    case("zoo", "", 2, "the following arguments are required: COMMAND"),
+    case("zoo", "frobnicate", 2, "invalid choice"),
+    case("zoo", "info resnet", 2, "unknown model 'resnet'"),
+    case("zoo", "info {empty}", 2, "not a TFLite model"),
+    case("zoo", "info {truncated}", 2, "truncated or corrupt"),
+    case("zoo", "info {not_hdf5}", 2, "zoo info reads .tflite files"),
+    case("zoo", "data render", 2, "required: --out"),
+    case("zoo", "data render --out {out}/d --subjects 0", 2, "must be at least 1"),
+    case("zoo", "data render --out {out}/d --subjects 2", 2, "at least 3"),
+    case("zoo", "data render --out {out}/d --subjects 1000000000", 2, "must be 1 to 10,000"),
+    case("zoo", "data render --out {out}/d --frames 99999999", 2, "must be 1 to 10,000"),
+    case("zoo", "data render --out {out}/d --seed -1", 2, "must be at least 0"),
+    case("zoo", "data render --out {out}/d --seed 99999999999", 2, "must be at most"),
+    case("zoo", "data render --out {users} --subjects 3 --frames 1", 2, "already exists"),
+    case("zoo", "data render --out {text} --subjects 3 --frames 1", 2, "already exists"),
+    case("zoo", "data render --out /proc/zoo-data --subjects 3 --frames 1", 2, "choose another --out"),
+    case("zoo", "data render --out {readonly}/d --subjects 3 --frames 1", 2, "cannot write there"),
+    case("zoo", "data render --out {full}/d --subjects 3 --frames 40", 2, "kB free"),
+    case("zoo", "data render --out {full}/d --subjects 3 --frames 2", 1, "No space left on device"),
+    case("zoo", "data stats /nonexistent", 2, "no such folder"),
+    case("zoo", "data stats {text}", 2, "it is a file"),
+    case("zoo", "data stats {recording}", 2, "looks like one recording"),
+    case("zoo", "data stats {deep}", 0, "1 recordings (malformed JSON)", lines=0),
+    case("zoo", "data stats {corrupt}", 0, "frames (corrupt JPEG)", lines=0),
+    # zoo build
+    case("zoo", "build tinytracker_s --epochs 0", 2, "must be at least 1, got 0"),
+    case("zoo", "build tinytracker_s --learning-rate 0", 2, "must be a positive number"),
+    case("zoo", "build tinytracker_s --learning-rate -1", 2, "must be a positive number"),
+    case("zoo", "build tinytracker_s --learning-rate nan", 2, "must be a positive number"),
+    case("zoo", "build tinytracker_s --seed -5", 2, "must be at least 0"),
+    case("zoo", "build tinytracker_s --input-size 1", 2, "must be at least 32"),
+    case("zoo", "build tinytracker --weights {out}/missing.h5", 2, "no such file"),
+    case("zoo", "build tinytracker --weights {not_hdf5}", 2, "is not an HDF5"),
+    case("zoo", "build tinytracker --qat --ptq", 2, "not allowed with argument"),
+    case("zoo", "build tinytracker_s --data /nonexistent", 2, "not a GazeCapture root"),
+    case("zoo", "build nosuchnet --data {data} --out {out}/b", 2, "unknown model 'nosuchnet'"),
+    case("zoo", "build tinytracker_s --data {data} --out {users}", 2, "not written by this project"),
+    case("zoo", "build tinytracker_s --data {data} --out {text}", 2, "is a file"),
+    case("zoo", "build tinytracker_s --data {data} --out {out}/b --resume", 2, "nothing to resume"),
+    case("zoo", "build tinytracker_s --input-size 32 --data {corrupt} --out {out}/b --epochs 1 --steps 1", 2,
+         "decodes as a JPEG", marks=pytest.mark.xfail(
+             reason="zoo/build.py leaves OUT.partial behind on this UsageError (nothing there to resume)")),
+    # zoo eval
+    case("zoo", "eval model.onnx", 2, "not a .tflite, .h5 or .keras"),
+    case("zoo", "eval {out}/missing.tflite", 2, "no such model file"),
+    case("zoo", "eval {empty} --name tinytracker", 2, "not a TFLite model"),
+    case("zoo", "eval {text}", 2, "not a TFLite model"),
+    case("zoo", "eval {random}", 2, "not a TFLite model"),
+    case("zoo", "eval {truncated}", 2, "truncated or corrupt"),
+    case("zoo", "eval {not_hdf5}", 2, "is not an HDF5"),
+    case("zoo", "eval {dynamic} --name tinytracker --data {data}", 2, "has no fixed size"),
+    case("zoo", "eval {three_channels} --name tinytracker --data {data}", 2, "is not a tinytracker model"),
+    case("zoo", "eval {two_inputs} --name tinytracker --data {data}", 2, "has 2 inputs"),
+    case("zoo", "eval {classifier} --name tinytracker --data {data}", 2, "not one gaze point"),
+    case("zoo", "eval {valid}", 2, "say which registered model it is with --name"),
+    case("zoo", "eval {valid} --name nosuchnet", 2, "unknown model 'nosuchnet'"),
+    case("zoo", "eval {valid} --name tinytracker_s --data /nonexistent", 2, "no such folder"),
+    case("zoo", "eval {valid} --split bogus", 2, "invalid choice: 'bogus'"),
+    case("zoo", "eval {bad_manifest}/m_int8.tflite", 2, "not readable as JSON"),
+    case("zoo", "eval {old_manifest}/m_int8.tflite", 2, "not a zoo.build record"),
+    case("zoo", "eval {partial_manifest}/m_int8.tflite", 2, "lacks card"),
+    case("zoo", "eval {valid} --name tinytracker_s --data {corrupt}", 2, "decodes as a JPEG"),
+    # the compiler adapters, up to their toolchains
+    case("edgetpu", "", 2, "required: model"),
+    case("edgetpu", "{out}/missing.tflite", 2, "no such file"),
+    case("edgetpu", "{text}", 2, "not a TFLite model"),
+    case("edgetpu", "{valid}", 2, "is a float model"),
+    case("edgetpu", "{valid} --timeout 0", 2, "give a number of seconds above 0"),
+    case("imx500", "{out}/missing.tflite", 2, "no such file"),
+    case("imx500", "{random}", 2, "not a TFLite model"),
+    case("imx500", "{valid} --calibration-frames 0", 2, "must be at least 1"),
+    case("imx500", "{valid} --face-grid 1,2", 2, "give COL,ROW,W,H"),
+    case("imx500", "{valid} --keras {out}/missing.h5", 2, "no such Keras model file"),
+    case("imx500", "", 2, "required: model"),
+    case("imx500", "{valid} --method bogus", 2, "invalid choice"),
+    # benchmark apps
+    case("latency", "", 2, "give one or more build folders"),
+    case("latency", "--num_runs=-1 m.tflite", 2, "flag --num_runs=-1"),
+    case("latency", "--runtimes=onnxruntime m.tflite", 2, "--runtimes must be"),
+    case("latency", "--no_such_flag {valid}", 2, "Unknown command line flag 'no_such_flag'"),
+    case("latency", "{out}/missing.tflite", 2, "no such .tflite file"),
+    case("latency", "{text}", 2, "not a TFLite model"),
+    case("latency", "--reference={text} {valid}", 2, "not a TFLite model"),
+    case("latency", "{bad_manifest}", 2, "not readable as JSON"),
+    case("latency", "{old_manifest}", 2, "not a zoo.build record"),
+    case("latency", "{partial_manifest}", 2, "lacks card"),
+    case("latency", "{missing_file}", 2, "but missing"),
+    case("latency", "{custom_op} --runtimes=litert --num_runs=1 --warmup=0 --reference=", 1,
+         "every row failed", lines=2),
+    case("accuracy", "", 2, "give one or more build folders"),
+    case("accuracy", "--frames=0 {build}", 2, "flag --frames=0"),
+    case("accuracy", "{out}", 2, "not a build folder"),
+    case("accuracy", "{bad_manifest}", 2, "not readable as JSON"),
+    case("accuracy", "--data=/nonexistent {build}", 2, "no such folder"),
+    case("accuracy", "{build} {bad_imx500}", 2, "not a zoo.imx500_report record"),
+    case("compare", "--models=tinytracker,nosuchnet --data={data} --out={out}/c", 2,
+         "--models must be registered models"),
+    case("compare", "--data=/nonexistent --out={out}/c", 2, "no such folder"),
+    case("compare", "--targets=gpu --out={out}/c", 2, "--targets must be"),
+    case("compare", "--extra_models={out}/missing.tflite --out={out}/c", 2,
+         "--extra_models must be existing"),
+    case("compare", "--extra_models={text} --data={data} --out={out}/c", 2, "not a TFLite model"),
+    case("compare", "--input_size=1 --out={out}/c", 2, "flag --input_size=1"),
+    case("compare", "surprise --out={out}/c", 2, "unexpected arguments"),
+    case("compare", "--out={text} --data={data}", 2, "is a file"),
+    case("compare", "--report_only --out={out}/none", 2, "does not exist"),
+    case("compare", "--report_only --out={bad_results}", 2, "not a readable results.json"),
+    case("compare", "--report_only --out={partial_results}", 2, "not a complete results.json"),
+    case("compare", "--report_only --out={bad_rows}", 2, "is not a result row"),
+    case("int8_speedup", "--layers=conv9x9", 2, "--layers must be"),
+    case("int8_speedup", "--threads=0", 2, "flag --threads=0"),
+    case("int8_speedup", "surprise", 2, "unexpected argument"),
+    case("int8_speedup", "--out={users}", 2, "not written by this project"),
+    case("imx500_on_pi", "", 2, "--rpk must have a value"),
+    case("imx500_on_pi", "--rpk=/nonexistent/network.rpk", 2, "--rpk must be an existing .rpk file"),
+    case("imx500_on_pi", "--rpk={rpk} --results={bad_results}/results.json", 2,
+         "not a readable results.json"),
+    case("imx500_on_pi", "--rpk={rpk} --results={out}", 2, "is a folder"),
+    case("imx500_on_pi", "--rpk={rpk} --results=/proc/zoo/r.json", 2, "cannot write in"),
+    case("imx500_on_pi", "--rpk={rpk} --results={out}/r.json", 2, "picamera2 is not installed"),
+    case("learnability", "--split=bogus", 2, "flag --split=bogus"),
+    case("learnability", "--learning_rate=0", 2, "--learning_rate must be positive"),
+    case("learnability", "--data=/nonexistent", 2, "no such folder"),
+    case("learnability", "--model=nosuchnet --data={data}", 2, "unknown model 'nosuchnet'"),
+]
+
+
+def run_command(command, argv):
+    """The exit status of ``command`` run in this process on ``argv``."""
+    try:
+        if command == "zoo":
+            from zoo.cli import main
+            return main(argv)
+        if command in ("edgetpu", "imx500"):
+            module = importlib.import_module(f"compilers.{command}")
+            return (module._main if command == "edgetpu" else module.main)(argv)
+        import benchmarks
+        return benchmarks.command(importlib.import_module(f"benchmarks.{command}").main)([command, *argv])
+    except SystemExit as exit:
+        return exit.code
+
+
+def tree(folder):
+    """{relative path: sha256 of a file, or "dir"} of everything under ``folder``."""
+    return {str(path.relative_to(folder)):
+            "dir" if path.is_dir() else hashlib.sha256(path.read_bytes()).hexdigest()
+            for path in sorted(folder.rglob("*"))}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_bad_input_is_one_line_and_changes_nothing(case, inputs, tmp_path, capsys, request):
+    paths = {**inputs, "out": tmp_path}
+    if any(mount in " ".join(case.argv) for mount in ("{full}", "{readonly}")):
+        paths.update(request.getfixturevalue("mounts"))
+    argv = [arg.format(**paths) for arg in case.argv]
+    watched = [inputs["root"], tmp_path] + [paths[m] for m in ("full", "readonly") if m in paths]
+    before = [tree(folder) for folder in watched]
+    status = run_command(case.command, argv)
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert status == case.status, err
+    assert "Traceback" not in err and len(lines) == case.lines, err
+    assert case.message in (lines[-1] if case.lines else out), err or out
+    assert [tree(folder) for folder in watched] == before
+
+
+def test_there_are_at_least_40_cases_over_every_command():
+    commands = {param.values[0].command for param in CASES}
+    assert len(CASES) >= 40 and commands == {"zoo", "edgetpu", "imx500", "latency", "accuracy", "compare",
+                                             "int8_speedup", "imx500_on_pi", "learnability"}
+
+
+# ---- the guard ---------------------------------------------------------------------------------
+
+def _raises(error):
+    def raise_(*args, **kwargs):
+        raise error
+    return raise_
+
+
+def test_an_unexpected_error_is_one_line_exit_1_and_debug_shows_the_traceback(inputs, monkeypatch, capsys):
+    from zoo import data
+    monkeypatch.setattr(data, "open_gazecapture", _raises(RuntimeError("an unexpected bug\nsecond line")))
+    argv = ["data", "stats", str(inputs["data"])]
+    assert run_command("zoo", argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith("zoo: failed: RuntimeError: an unexpected bug; second line") and "--debug" in err
+    assert run_command("zoo", argv + ["--debug"]) == 1
+    assert "Traceback" in capsys.readouterr().err
+    monkeypatch.setenv("ZOO_DEBUG", "1")
+    assert run_command("zoo", argv) == 1
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_ctrl_c_in_zoo_build_says_how_to_continue(inputs, tmp_path, monkeypatch, capsys):
+    import zoo.build
+    monkeypatch.setattr(zoo.build, "build", _raises(KeyboardInterrupt))
+    argv = ["build", "tinytracker_s", "--data", str(inputs["data"]), "--out", str(tmp_path / "b")]
+    assert run_command("zoo", argv) == 130
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.strip() == f"zoo: interrupted; continue with: zoo {' '.join(argv)} --resume"
+
+
+@pytest.mark.parametrize("error, status, line", [
+    (RuntimeError("an unexpected bug"), 1, "failed: RuntimeError: an unexpected bug (run again with --debug"),
+    (KeyboardInterrupt(), 130, "interrupted"),
+    (RuntimeError, 1, "failed: RuntimeError:  (run again"),
+])
+def test_a_benchmark_apps_unexpected_error_and_ctrl_c_are_one_line(inputs, monkeypatch, capsys, error, status,
+                                                                   line):
+    from benchmarks import latency
+    monkeypatch.setattr(latency, "cpu_rows", _raises(error))
+    assert run_command("latency", [str(inputs["valid"])]) == status
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"benchmarks.latency: {line}"), err
+
+
+def test_a_java_that_hangs_is_one_line_before_the_imx500_toolchain_starts(inputs, tmp_path, monkeypatch, capsys):
+    from compilers import imx500_tools
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "java").write_text("#!/bin/sh\nsleep 60\n")
+    (tmp_path / "bin" / "java").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:{os.environ['PATH']}")
+    monkeypatch.setattr(imx500_tools, "JAVA_TIMEOUT_S", 1)
+    out = tmp_path / "imx500"
+    argv = [str(inputs["valid"]), "--calibration-data", str(inputs["data"]), "--recipe", "face_grid_grey",
+            "-o", str(out)]
+    assert run_command("imx500", argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "did not answer within 1 s" in err, err
+    assert not out.exists()
+
+
+NO_TENSORFLOW = """
+import sys
+from zoo.cli import main
+import benchmarks
+from benchmarks import accuracy, latency
+cases = [(main, ["build", "tinytracker_s", "--learning-rate", "0"]),
+         (main, ["data", "stats", "/nonexistent"]),
+         (main, ["eval", sys.argv[1], "--name", "tinytracker"]),
+         (main, ["build", "tinytracker", "--data", "/x"]),
+         (benchmarks.command(latency.main), ["latency", sys.argv[1]]),
+         (benchmarks.command(accuracy.main), ["accuracy", "--data=/nonexistent", "x"])]
+assert all(run(argv) == 2 for run, argv in cases)
+assert "tensorflow" not in sys.modules, "TensorFlow was imported"
+"""
+
+
+def test_bad_input_is_found_before_tensorflow_is_imported(inputs):
+    """The one place a fresh process is what is tested: nothing before the checks imports TensorFlow."""
+    result = subprocess.run([sys.executable, "-c", NO_TENSORFLOW, str(inputs["truncated"])], cwd=REPO,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 6, result.stderr

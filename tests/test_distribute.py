@@ -1,0 +1,171 @@
+"""`zoo build --strategy` (issue #15): TF_CONFIG and flag checks, a mirrored build on CPU replicas,
+a two-worker build on localhost, and a worker killed mid-epoch resumed with --resume."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from conftest import REPO, read_manifest, run_zoo
+from zoo import distribute
+from zoo.errors import UsageError
+
+TINY = ["--input-size", 32, "--steps", 2, "--batch-size", 4]
+
+
+def _cluster(workers):
+    """{"worker": [localhost:PORT, ...]} on ports free now (bound, read, released)."""
+    sockets = [socket.socket() for _ in range(workers)]
+    for sock in sockets:
+        sock.bind(("localhost", 0))
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return {"worker": [f"localhost:{port}" for port in ports]}
+
+
+def _start_workers(cluster, args):
+    """One `zoo build ... --strategy multi_worker` per task of ``cluster``, worker 0 (the chief) first."""
+    children = []
+    for index in range(len(cluster["worker"])):
+        config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        children.append(subprocess.Popen(
+            [sys.executable, "-m", "zoo", "build", *map(str, args), "--strategy", "multi_worker"],
+            cwd=REPO, env={**os.environ, "TF_CONFIG": config}, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True))
+    return children
+
+
+def _finish(children, timeout=300):
+    """(exit status, output) of each child, killing them all if one outlives ``timeout``."""
+    try:
+        outputs = [child.communicate(timeout=timeout)[0] for child in children]
+    except subprocess.TimeoutExpired:
+        for child in children:
+            child.kill()
+        raise
+    return [(child.returncode, output) for child, output in zip(children, outputs)]
+
+
+def _assert_only_the_chief_wrote(out):
+    assert sorted(path.name for path in out.parent.iterdir()) == [out.name]
+    assert not list(out.glob("**/workertemp_*"))
+
+
+@pytest.mark.parametrize("strategy, replicas, tf_config, message", [
+    ("nosuch", None, None, "unknown --strategy"),
+    ("default", 2, None, "--cpu-replicas splits this machine's CPU"),
+    ("mirrored", 0, None, "--cpu-replicas must be a whole number from 1"),
+    ("default", None, '{"cluster": {}}', "only --strategy multi_worker reads it"),
+    ("multi_worker", None, None, "needs TF_CONFIG"),
+    ("multi_worker", None, "{cluster", "TF_CONFIG is not JSON"),
+    ("multi_worker", None, '{"cluster": {"worker": ["a:1"]}}', 'needs a "cluster" and a "task"'),
+    ("multi_worker", None, '{"cluster": {"ps": ["a:1"]}, "task": {"type": "ps", "index": 0}}',
+     "no parameter servers"),
+    ("multi_worker", None, '{"cluster": {"worker": ["a"]}, "task": {"type": "worker", "index": 0}}',
+     '"host:port" addresses'),
+    ("multi_worker", None, '{"cluster": {"worker": ["a:1", "a:1"]}, "task": {"type": "worker", "index": 0}}',
+     "one address twice"),
+    ("multi_worker", None, '{"cluster": {"worker": ["a:1"]}, "task": {"type": "chief", "index": 0}}',
+     "is not a role of its cluster"),
+    ("multi_worker", None, '{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 1}}',
+     "task.index must be a whole number from 0 to 0"),
+])
+def test_bad_strategy_settings_are_one_usage_error(monkeypatch, strategy, replicas, tf_config, message):
+    if tf_config is None:
+        monkeypatch.delenv("TF_CONFIG", raising=False)
+    else:
+        monkeypatch.setenv("TF_CONFIG", tf_config)
+    with pytest.raises(UsageError, match=message.replace("(", r"\(")) as error:
+        distribute.check(strategy, replicas)
+    assert "\n" not in str(error.value)
+
+
+def test_chief_is_the_chief_task_or_worker_0(monkeypatch):
+    def request(cluster, role, index):
+        monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": role, "index": index}}))
+        return distribute.check("multi_worker")
+    workers = {"worker": ["a:1", "b:1"]}
+    assert request(workers, "worker", 0).is_chief and not request(workers, "worker", 1).is_chief
+    with_chief = {"chief": ["c:1"], **workers}
+    assert request(with_chief, "chief", 0).is_chief and not request(with_chief, "worker", 0).is_chief
+    assert request(with_chief, "worker", 1).workers == 3 and request(with_chief, "worker", 1).task_name == "worker1"
+
+
+REFUSED_EARLY = """
+import sys
+from zoo.cli import main
+status = main(["build", "tinytracker_s", "--strategy", "multi_worker", "--out", sys.argv[1]])
+print(status, "tensorflow" in sys.modules)
+"""
+
+
+def test_a_bad_strategy_is_refused_before_tensorflow_and_writes_nothing(tmp_path):
+    env = {key: value for key, value in os.environ.items() if key != "TF_CONFIG"}
+    result = subprocess.run([sys.executable, "-c", REFUSED_EARLY, str(tmp_path / "x")], capture_output=True,
+                            text=True, cwd=REPO, env=env, timeout=120)
+    assert result.stdout.split() == ["2", "False"], result.stderr
+    assert "needs TF_CONFIG" in result.stderr and result.stderr.count("\n") == 1
+    assert not list(tmp_path.iterdir())
+
+
+def test_mirrored_build_on_cpu_replicas(tiny_data, tmp_path):
+    """QAT under MirroredStrategy on 2 logical CPU devices: global batch 2 x 4, a valid int8 model."""
+    from ai_edge_litert.interpreter import Interpreter
+    out = tmp_path / "mirrored"
+    result = run_zoo("build", "tinytracker_s", "--qat", "--data", tiny_data, "--out", out, "--epochs", 1,
+                     "--qat-epochs", 1, *TINY, "--strategy", "mirrored", "--cpu-replicas", 2)
+    assert "strategy mirrored: 2 replicas on CPU:0, CPU:1; global batch 8 = 4 per replica x 2" in result.stdout
+    assert "quantization-aware fine-tuning for 1 epochs on 2 replicas (mirrored)" in result.stdout
+    training = read_manifest(out).training
+    assert (training.strategy, training.replicas, training.batch_size, training.global_batch_size) == \
+        ("mirrored", 2, 4, 8)
+    interpreter = Interpreter(model_path=str(out / read_manifest(out).files["int8_tflite"].path))
+    interpreter.allocate_tensors()
+    (details,) = interpreter.get_input_details()
+    assert details["dtype"] == np.int8
+    interpreter.set_tensor(details["index"], np.zeros(details["shape"], np.int8))
+    interpreter.invoke()
+    assert np.all(np.isfinite(interpreter.get_tensor(interpreter.get_output_details()[0]["index"])))
+
+
+def test_two_workers_build_and_only_the_chief_writes(tiny_data, tmp_path):
+    from zoo.eval import evaluate_file
+    out = tmp_path / "run"
+    args = ["tinytracker_s", "--data", tiny_data, "--out", out, "--epochs", 1, *TINY]
+    (chief_status, chief), (worker_status, worker) = _finish(_start_workers(_cluster(2), args))
+    assert chief_status == 0 and worker_status == 0, chief[-3000:] + worker[-3000:]
+    assert "worker0 of 2 tasks (chief), 2 replicas in all" in chief and "worker1 of 2 tasks, " in worker
+    assert "converting to float TFLite (chief only)" in chief and "converting" not in worker
+    _assert_only_the_chief_wrote(out)
+    manifest = read_manifest(out)
+    assert (manifest.training.strategy, manifest.training.replicas, manifest.training.global_batch_size) == \
+        ("multi_worker", 2, 8)
+    result = evaluate_file(out / manifest.files["float_tflite"].path, data=tiny_data)
+    assert result["metrics"]["model"]["cm"] == pytest.approx(manifest.metrics["float_tflite"]["cm"])
+
+
+def test_a_worker_killed_mid_epoch_resumes_from_the_last_epoch(tiny_data, tmp_path):
+    """Worker 1 is killed once the first epoch's backup exists; the chief stops by itself (its
+    collectives abort) and says to resume; both restart with --resume, on new ports, after it."""
+    out = tmp_path / "run"
+    args = ["tinytracker_s", "--data", tiny_data, "--out", out, "--epochs", 8, *TINY]
+    chief, worker = _start_workers(_cluster(2), args)
+    deadline = time.monotonic() + 240
+    while not list(tmp_path.glob("run.partial/train_backup/chief/*.index")) and time.monotonic() < deadline:
+        assert chief.poll() is None and worker.poll() is None
+        time.sleep(0.2)
+    worker.send_signal(signal.SIGKILL)
+    (status, output), _ = _finish([chief, worker], timeout=120)
+    assert status == 130 and "start every task again with --resume" in output, output[-3000:]
+    assert not out.exists()
+    results = _finish(_start_workers(_cluster(2), [*args, "--resume"]))
+    assert [status for status, _ in results] == [0, 0], results[0][1][-3000:] + results[1][1][-3000:]
+    assert "Epoch 1/8" not in results[0][1] and "Epoch 8/8" in results[0][1]  # resumed after epoch 1
+    _assert_only_the_chief_wrote(out)
+    assert set(read_manifest(out).files) == {"float_h5", "float_tflite"}
