@@ -301,7 +301,12 @@ def _add_eval_command(commands):
 
 @one_line_errors("zoo", failures=(WriteFailed,))
 def main(argv):
-    args = make_parser().parse_args(argv)
+    parser = make_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command == "predict" and not any(arg.startswith("-") for arg in extra):
+        args.inputs += extra  # INPUT files after an option: argparse stops taking positionals there
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.argv = list(argv)
     args.run(args)
     return 0

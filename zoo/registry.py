@@ -5,12 +5,10 @@ that can be read off the built model -- shapes, parameter count, MACs -- is read
 typed here.
 """
 import dataclasses
+import importlib
 import inspect
 
 from zoo.errors import UsageError
-from zoo.models.itracker import itracker
-from zoo.models.tinytracker import tinytracker
-from zoo.models.tinytracker_s import tinytracker_s
 
 # The networks end in tanh; gaze in cm = output * GAZE_SCALE_CM. GazeCapture's (XCam, YCam)
 # stay within about +-25 cm of the camera even on a 12.9" iPad, so 30 cm keeps targets
@@ -31,10 +29,15 @@ RECIPES = {
 @dataclasses.dataclass(frozen=True)
 class ModelEntry:
     name: str
-    builder: object
+    builder_path: str  # "module:function"; imported on first use, so a name checks without TensorFlow
     fixed_kwargs: dict
     recipes: dict  # input name -> recipe
     summary: str
+
+    @property
+    def builder(self):
+        module, function = self.builder_path.split(":")
+        return getattr(importlib.import_module(module), function)
 
     def build(self, **kwargs):
         unknown = set(kwargs) - set(self.builder_arguments())
@@ -67,18 +70,18 @@ def input_specs(name, model):
 _REGISTRY = {}
 
 
-def register(name, builder, recipes, summary, **fixed_kwargs):
-    _REGISTRY[name] = ModelEntry(name, builder, fixed_kwargs, recipes, summary)
+def register(name, builder_path, recipes, summary, **fixed_kwargs):
+    _REGISTRY[name] = ModelEntry(name, builder_path, fixed_kwargs, recipes, summary)
 
 
-register("itracker", itracker,
+register("itracker", "zoo.models.itracker:itracker",
          {"face": "face", "left_eye": "left_eye", "right_eye": "right_eye", "face_grid": "grid_mask"},
          "iTracker (Krafka et al. 2016): face + both eyes at 224x224 + 25x25 face grid")
-register("tinytracker", tinytracker, {"face": "face_grid_rgb"},
+register("tinytracker", "zoo.models.tinytracker:tinytracker", {"face": "face_grid_rgb"},
          "TinyTracker: MobileNetV3-Small minimalistic, 112x112 RGB face + grid channels")
-register("tinytracker_128", tinytracker, {"face": "face_grid_rgb"},
+register("tinytracker_128", "zoo.models.tinytracker:tinytracker", {"face": "face_grid_rgb"},
          "TinyTracker at 128x128, the input size of the authors' released model", input_size=128)
-register("tinytracker_s", tinytracker_s, {"face": "face_grid_grey"},
+register("tinytracker_s", "zoo.models.tinytracker_s:tinytracker_s", {"face": "face_grid_grey"},
          "TinyTrackerS: ~86k-parameter 96x96 greyscale face + grid channels")
 
 
