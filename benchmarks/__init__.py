@@ -3,8 +3,10 @@
 Apps (absl, ``python -m benchmarks.NAME --help``): ``latency`` (per-frame latency on the CPU and an
 attached Edge TPU), ``accuracy`` (cm error of every artifact of a build), ``compare`` (builds,
 compiles for both targets, runs both and writes results.json, RESULTS.md and plots),
-``int8_speedup`` (float vs int8 per layer kind: what int8 can gain on this CPU) and
-``imx500_on_pi`` (the sensor's own runtimes, on a Raspberry Pi with the AI Camera).
+``int8_speedup`` (float vs int8 per layer kind: what int8 can gain on this CPU), ``predict``
+(`zoo predict` frames per second end to end, per stage), ``scale`` (index, crop cache and one
+epoch at 10k-100k frames, extrapolated to GazeCapture) and ``imx500_on_pi`` (the sensor's own
+runtimes, on a Raspberry Pi with the AI Camera).
 
 Shared here, so that every app writes and reads one format: the result row, the build-folder
 reader (through zoo.artifacts), the table renderer, the flags more than one app takes and the

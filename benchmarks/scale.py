@@ -18,11 +18,13 @@ start) and epoch (one epoch of the build's pipeline, model and optimizer: train 
 CPU replicas of the same cores: the cost of the strategy itself.
 
 Growth: each stage's exponent k in time ~ frames^k (and memory) between consecutive sizes.
-Extrapolation: the largest size's figure scaled to --full_frames by the last exponent (no less
-than 1 for time: none of these stages can be sublinear), the epoch times --full_epochs; with R
-replicas the training time is divided by R (ideal data parallelism), while the index and the
-crop cache are not: every worker indexes and caches the whole split (BUILD_NOTES, "Training at
-scale").
+Extrapolation: the largest size's time scaled linearly to --full_frames (each stage does the
+same work per frame; the exponents show how far that holds), the epoch's without its first step
+(tracing, once per run) and times --full_epochs; its memory by the last exponent, held between 0
+and 1 (the index is a table of every frame, the cache is written as a stream, the shuffle buffer
+is capped). With R replicas the training time is divided by R (ideal data parallelism), while the
+index and the crop cache are not: every worker indexes and caches the whole split (BUILD_NOTES,
+"Training at scale").
 """
 import json
 import math
@@ -96,56 +98,64 @@ def _model_and_specs(replicas):
     return runtime, model, registry.input_specs(FLAGS.network, model)
 
 
-def _run_stage(stage, root):
-    """{frames, seconds, ...} of ``stage`` on ``root``; the peak memory is added by the caller."""
+def _prepare(stage, root):
+    """``stage`` as a function returning its figures ({frames, ...}), with what it needs imported
+    and built first (TensorFlow, the model, the pipeline), so that what is measured is its own."""
     from zoo import data
     if stage == "render":
         subjects = int(root.name.rpartition("-")[2].split("x")[0])  # _root's name
-        data.render_dataset(root, subjects, FLAGS.recording_frames, seed=0, progress=False)
-        return {"frames": subjects * FLAGS.recording_frames}
+
+        def render():
+            data.render_dataset(root, subjects, FLAGS.recording_frames, seed=0, progress=False)
+            return {"frames": subjects * FLAGS.recording_frames}
+        return render
     if stage == "index":
-        return {"frames": int(sum(data.open_gazecapture(root, progress=False).split_counts().values()))}
+        return lambda: {"frames": int(sum(data.open_gazecapture(root, progress=False).split_counts().values()))}
     runtime, model, specs = _model_and_specs(FLAGS.stage_replicas)
-    if stage == "cache":
-        counts = data.open_gazecapture(root, progress=False).split_counts()
+    counts = data.open_gazecapture(root, progress=False).split_counts()
+    if stage == "epoch":
+        return _prepare_epoch(root, runtime, model, specs, counts)
+
+    def cache():
         for split in ("train", "val"):
             data.make_dataset(root, specs, split, 1, cache_dir=_cache_dir(root), progress=False)
         return {"frames": counts["train"] + counts["val"]}
-    return _epoch(root, runtime, model, specs)
+    return cache
 
 
-def _epoch(root, runtime, model, specs):
+def _prepare_epoch(root, runtime, model, specs, counts):
     """One epoch of train (and val) through zoo.build's own pipeline and optimizer setup."""
     import tensorflow as tf
 
-    from zoo import data
     from zoo.build import _training_datasets
-    counts = data.open_gazecapture(root, progress=False).split_counts()
     batch = runtime.global_batch(FLAGS.train_batch)
-    train, val = _training_datasets(root, specs, batch, 0, None, _cache_dir(root))
+    train, val = (runtime.shard(d) for d in _training_datasets(root, specs, batch, 0, None, _cache_dir(root)))
+    with runtime.scope():
+        schedule = tf.keras.optimizers.schedules.CosineDecay(1e-3, -(-counts["train"] // batch))
+        model.compile(optimizer=tf.keras.optimizers.Adam(schedule), loss="mse")
     first = {}
 
     class FirstStep(tf.keras.callbacks.Callback):
         def on_train_batch_end(self, step, logs=None):
             first.setdefault("seconds", time.monotonic())
 
-    with runtime.scope():
-        schedule = tf.keras.optimizers.schedules.CosineDecay(1e-3, -(-counts["train"] // batch))
-        model.compile(optimizer=tf.keras.optimizers.Adam(schedule), loss="mse")
-    started = time.monotonic()
-    model.fit(train, validation_data=val, epochs=1, verbose=0, callbacks=[FirstStep()])
-    ended = time.monotonic()
-    return {"frames": counts["train"], "val_frames": counts["val"], "replicas": runtime.replicas,
-            "first_step_seconds": round(first["seconds"] - started, 2), "seconds": round(ended - started, 2),
-            "steady_seconds": round(ended - first["seconds"], 2)}
+    def epoch():
+        started = time.monotonic()
+        model.fit(train, validation_data=val, epochs=1, verbose=0, callbacks=[FirstStep()])
+        ended = time.monotonic()
+        return {"frames": counts["train"], "val_frames": counts["val"], "replicas": runtime.replicas,
+                "first_step_seconds": round(first["seconds"] - started, 2),
+                "seconds": round(ended - started, 2), "steady_seconds": round(ended - first["seconds"], 2)}
+    return epoch
 
 
 def stage_main(stage, root):
     """The child: runs ``stage`` and prints its figures as one tagged JSON line."""
+    work = _prepare(stage, root)
     start_kib = _status_kib("VmRSS")
     reset = _reset_peak()
     started = time.monotonic()
-    figures = _run_stage(stage, root)
+    figures = work()
     figures.setdefault("seconds", round(time.monotonic() - started, 2))
     figures.update(start_mib=_mib(start_kib), peak_mib=_mib(_status_kib("VmHWM")) if reset else None)
     print(RESULT_TAG + json.dumps(figures), flush=True)
@@ -174,8 +184,8 @@ def _check_flags():
         raise UsageError("--sizes and --replica_counts must be comma-separated whole numbers") from None
     for size in sizes:
         if size % FLAGS.recording_frames or _subjects(size) < MIN_SUBJECTS:
-            raise UsageError(f"--sizes: {size} is not a multiple of --recording_frames={FLAGS.recording_frames} "
-                             f"of at least {MIN_SUBJECTS} recordings")
+            raise UsageError(f"--sizes: {size} frames is not {MIN_SUBJECTS} or more recordings of "
+                             f"--recording_frames={FLAGS.recording_frames}; give a multiple of it")
     if not replica_counts or min(replica_counts) < 1:
         raise UsageError("--replica_counts must be whole numbers of at least 1")
     from zoo import registry
@@ -194,7 +204,8 @@ def _child(stage, root, replicas=0):
     (wait4) as ``process_peak_mib``; its output is kept in ROOT.STAGE.log."""
     log = pathlib.Path(f"{root}.{stage}{replicas or ''}.log")
     command = [sys.executable, "-m", "benchmarks.scale", f"--stage={stage}", f"--stage_root={root}",
-               f"--stage_replicas={replicas}", f"--network={FLAGS.network}", f"--train_batch={FLAGS.train_batch}",
+               f"--stage_replicas={replicas}", f"--network={FLAGS.network}",
+               f"--train_batch={FLAGS.train_batch}",
                f"--recording_frames={FLAGS.recording_frames}"]
     benchmarks.progress("scale", f"{stage} {root.name}" + (f" on {replicas} CPU replicas" if replicas else ""))
     with log.open("w") as output:
@@ -265,23 +276,22 @@ def _stage_mib(row):
 
 
 def extrapolate(rows, exponents, replica_counts, full_frames, full_epochs):
-    """Hours and peak MiB per stage at ``full_frames`` (the epoch stage times ``full_epochs``, its
-    time divided by each replica count), from the largest size and the last exponents."""
+    """Hours and peak MiB per worker of each stage at ``full_frames`` (the epoch stage times
+    ``full_epochs``, its time divided by each replica count), from the largest size."""
     largest = max(row["size"] for row in rows)
     last = {entry["stage"]: entry for entry in exponents}
+    factor = full_frames / largest
     result = []
     for stage in ("index", "cache", "epoch"):
         row = next(r for r in rows if r["stage"] == stage and r["size"] == largest)
-        time_k = max(1.0, last.get(stage, {}).get("time_k") or 1.0)
-        memory_k = last.get(stage, {}).get("memory_k") or 0.0
-        factor = full_frames / largest
-        seconds = row[_time_key(stage)] * factor ** time_k * (full_epochs if stage == "epoch" else 1)
-        peak = (row.get("start_mib") or 0) + (_stage_mib(row) or 0) * factor ** max(memory_k, 0.0)
+        seconds = row[_time_key(stage)] * factor * (full_epochs if stage == "epoch" else 1)
+        memory_k = min(max(last.get(stage, {}).get("memory_k") or 0.0, 0.0), 1.0)
+        peak = (row.get("start_mib") or 0) + (_stage_mib(row) or 0) * factor ** memory_k
         for replicas in replica_counts:
             result.append({"stage": stage if stage != "epoch" else f"train {full_epochs} epochs",
-                           "replicas": replicas, "time_k": time_k,
+                           "replicas": replicas, "memory_k": memory_k,
                            "hours": round(seconds / (replicas if stage == "epoch" else 1) / 3600, 2),
-                           "peak_mib_per_worker": round(peak, 0)})
+                           "peak_mib_per_worker": round(peak)})
     return result
 
 
@@ -297,7 +307,8 @@ def _markdown(rows, columns):
 
 
 MEASURED_COLUMNS = [("size", "frames"), ("stage", "stage"), ("frames", "stage frames"), ("seconds", "s"),
-                    ("rate", "frames/s"), ("start_mib", "RSS at start MiB"), ("peak_mib", "peak MiB"),
+                    ("steady_seconds", "s after 1st step"), ("rate", "frames/s"),
+                    ("start_mib", "RSS at start MiB"), ("peak_mib", "peak MiB"),
                     ("stage_mib", "stage adds MiB"), ("process_peak_mib", "child peak MiB (wait4)")]
 GROWTH_COLUMNS = [("stage", "stage"), ("sizes", "frames"), ("time_k", "time ~ frames^k"),
                   ("memory_k", "stage memory ~ frames^k")]

@@ -236,8 +236,7 @@ CASES = [
     case("zoo", "build tinytracker_s --data {data} --out {text}", 2, "is a file"),
     case("zoo", "build tinytracker_s --data {data} --out {out}/b --resume", 2, "nothing to resume"),
     case("zoo", "build tinytracker_s --input-size 32 --data {corrupt} --out {out}/b --epochs 1 --steps 1", 2,
-         "decodes as a JPEG", marks=pytest.mark.xfail(
-             reason="zoo/build.py leaves OUT.partial behind on this UsageError (nothing there to resume)")),
+         "decodes as a JPEG"),
     # zoo eval
     case("zoo", "eval model.onnx", 2, "not a .tflite, .h5 or .keras"),
     case("zoo", "eval {out}/missing.tflite", 2, "no such model file"),

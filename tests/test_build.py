@@ -153,6 +153,7 @@ def test_resume_without_an_interrupted_build_is_refused(tiny_data, tmp_path, cap
 # In the order `zoo build --qat` imports them (zoo.build first, tfmot after the tf_keras switch).
 CALIBRATION_CHECK = """
 import os
+import tensorflow  # before TF_USE_LEGACY_KERAS, as zoo build does (BUILD_NOTES, tfmot needs it)
 import numpy as np
 from zoo.build import _calibrate_qat_ranges
 os.environ["TF_USE_LEGACY_KERAS"] = "1"

@@ -29,13 +29,15 @@ def _cluster(workers):
     return {"worker": [f"localhost:{port}" for port in ports]}
 
 
-def _start_workers(cluster, args):
-    """One `zoo build ... --strategy multi_worker` per task of ``cluster``, worker 0 (the chief) first."""
+def _start_workers(cluster, args, last_worker_args=()):
+    """One `zoo build ... --strategy multi_worker` per task of ``cluster``, worker 0 (the chief)
+    first; ``last_worker_args`` are added to the last one's command line."""
     children = []
     for index in range(len(cluster["worker"])):
         config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+        extra = last_worker_args if index == len(cluster["worker"]) - 1 else ()
         children.append(subprocess.Popen(
-            [sys.executable, "-m", "zoo", "build", *map(str, args), "--strategy", "multi_worker"],
+            [sys.executable, "-m", "zoo", "build", *map(str, [*args, *extra]), "--strategy", "multi_worker"],
             cwd=REPO, env={**os.environ, "TF_CONFIG": config}, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT, text=True))
     return children
@@ -88,13 +90,15 @@ def test_bad_strategy_settings_are_one_usage_error(monkeypatch, strategy, replic
 
 def test_chief_is_the_chief_task_or_worker_0(monkeypatch):
     def request(cluster, role, index):
-        monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": role, "index": index}}))
+        config = {"cluster": cluster, "task": {"type": role, "index": index}}
+        monkeypatch.setenv("TF_CONFIG", json.dumps(config))
         return distribute.check("multi_worker")
     workers = {"worker": ["a:1", "b:1"]}
     assert request(workers, "worker", 0).is_chief and not request(workers, "worker", 1).is_chief
     with_chief = {"chief": ["c:1"], **workers}
     assert request(with_chief, "chief", 0).is_chief and not request(with_chief, "worker", 0).is_chief
-    assert request(with_chief, "worker", 1).workers == 3 and request(with_chief, "worker", 1).task_name == "worker1"
+    assert request(with_chief, "worker", 1).workers == 3
+    assert request(with_chief, "worker", 1).task_name == "worker1"
 
 
 REFUSED_EARLY = """
@@ -169,3 +173,16 @@ def test_a_worker_killed_mid_epoch_resumes_from_the_last_epoch(tiny_data, tmp_pa
     assert "Epoch 1/8" not in results[0][1] and "Epoch 8/8" in results[0][1]  # resumed after epoch 1
     _assert_only_the_chief_wrote(out)
     assert set(read_manifest(out).files) == {"float_h5", "float_tflite"}
+
+
+def test_a_worker_with_other_settings_stops_every_worker(tiny_data, tmp_path):
+    """Checked right after the workers meet, before any training: none is left waiting."""
+    out = tmp_path / "run"
+    args = ["tinytracker_s", "--data", tiny_data, "--out", out, "--epochs", 1, *TINY]
+    (chief_status, chief), (worker_status, worker) = _finish(
+        _start_workers(_cluster(2), args, ["--seed", 1]), timeout=120)
+    assert chief_status == worker_status == 2, chief[-3000:] + worker[-3000:]
+    assert chief.splitlines()[-1] == ("zoo: error: another worker of this build stopped (see its message); "
+                                      "fix it and start every task again")
+    assert "settings differ from the chief's" in worker.splitlines()[-1]
+    assert "training" not in chief + worker and not out.exists()

@@ -16,7 +16,6 @@ reading the synchronized variables is a collective) in a folder of their own, re
 and read the chief's files after a barrier; the chief alone converts, evaluates and publishes.
 """
 import dataclasses
-import hashlib
 import importlib
 import itertools
 import json
@@ -28,12 +27,13 @@ import time
 
 import numpy as np
 
-from zoo import artifacts, defaults, distribute, qat, registry
+from zoo import artifacts, defaults, distribute, quantize, registry
 from zoo import data as zoo_data
+from zoo.card import embed_card, model_card
 from zoo.eval import gaze_errors_of, load_predictor
 from zoo.errors import Interrupted, UsageError
 from zoo.files import file_record
-from zoo.qat import calibrate_ranges as _calibrate_qat_ranges  # the name tests/test_build.py uses
+from zoo.quantize import calibrate_ranges as _calibrate_qat_ranges  # the name tests/test_build.py uses
 
 MODES = ("float", "qat", "ptq")
 STATE_FILE = "state.json"
@@ -162,59 +162,9 @@ def _fit(model, train, val, epochs, steps_per_epoch, learning_rate, plan, stage,
                  tf.keras.callbacks.TensorBoard(str(plan.work / "logs" / stage))]
     model.fit(train, validation_data=val, epochs=epochs, callbacks=callbacks,
               verbose=_keras_verbosity())
-    runtime.barrier()
+    runtime.barrier()  # the chief's best weights are written before anyone reads them
     model.load_weights(plan.shared / best_path.name)
     return best
-
-
-def _representative_dataset(root, specs, limit, seed):
-    """Frames of the training split, one at a time, as dicts keyed by input name."""
-    dataset = zoo_data.make_dataset(root, specs, "train", 1, shuffle=True, seed=seed, limit=limit)
-
-    def frames():
-        for inputs, _ in dataset:
-            yield {name: value.numpy() for name, value in inputs.items()}
-    return frames
-
-
-def _convert(model, specs, representative=None, int8_output=False):
-    """TFLite bytes: float when ``representative`` is None, else fully int8 (int8 input).
-
-    Converts a concrete function with one named input per spec (so the TFLite signature keeps the
-    Keras input names); this skips the SavedModel export of from_keras_model, which is far slower.
-    """
-    import tensorflow as tf
-    from zoo.tflite import strip_internal_names
-
-    signature = {s.name: tf.TensorSpec((None, *s.shape), tf.float32, name=s.name) for s in specs}
-    function = tf.function(lambda inputs: model(inputs, training=False)).get_concrete_function(signature)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([function], model)
-    if representative is None:
-        return converter.convert()
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8 if int8_output else tf.float32
-    return strip_internal_names(converter.convert())
-
-
-def _input_records(specs, tflite_path):
-    """The model card's inputs: names, shapes, recipe, value range and layout of each input, with
-    the dtype and quantization of the TFLite file itself."""
-    from zoo.tflite import io_details, make_interpreter
-    tflite_inputs, _ = io_details(make_interpreter(tflite_path))
-    records = []
-    for spec in specs:
-        details = tflite_inputs[spec.name]
-        scale, zero_point = details["quantization"]
-        quantized = np.dtype(details["dtype"]) != np.float32
-        records.append(artifacts.InputRecord(
-            name=spec.name, shape=list(spec.shape), recipe=spec.recipe,
-            value_range=list(registry.RECIPES[spec.recipe]), layout="HWC" if len(spec.shape) == 3 else "flat",
-            dtype=np.dtype(details["dtype"]).name, scale=float(scale) if quantized else None,
-            zero_point=int(zero_point) if quantized else None))
-    return records
 
 
 @dataclasses.dataclass
@@ -281,9 +231,14 @@ def build(name, mode="float", data=None, epochs=defaults.EPOCHS, qat_epochs=defa
     anything is written."""
     plan = _plan(name, mode, data, epochs, qat_epochs, batch_size, out, seed, resume, overwrite, int8_output,
                  steps, learning_rate, builder_kwargs, strategy, cpu_replicas)
+    fresh = not plan.work.exists()
     plan.work.mkdir(parents=True, exist_ok=True)
     try:
         _run(plan, command)
+    except UsageError:
+        if fresh and not _finished_stages(plan.work):  # nothing there to resume: leave nothing
+            shutil.rmtree(plan.work, ignore_errors=True)
+        raise
     except Exception as error:
         reason = plan.distribution.strategy == "multi_worker" and distribute.lost_peer(error)
         if not reason:
@@ -297,15 +252,29 @@ def build(name, mode="float", data=None, epochs=defaults.EPOCHS, qat_epochs=defa
     return plan.out
 
 
+def _finished_stages(work):
+    """The stages an interrupted build in ``work`` has finished (none when it has no state)."""
+    try:
+        return json.loads((work / STATE_FILE).read_text()).get("done", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
 def _run(plan, command):
+    """Trains and converts (every worker), evaluates and publishes (the chief)."""
     state = _State(plan.work, plan.settings)
+    import tensorflow as tf  # before TF_USE_LEGACY_KERAS is set, which tfmot needs (BUILD_NOTES)
     if plan.mode == "qat":
         os.environ["TF_USE_LEGACY_KERAS"] = "1"
         importlib.import_module("tensorflow_model_optimization")  # before any model: tf.keras -> tf_keras
-    import tensorflow as tf
     runtime = distribute.start(plan.distribution)
     tf.keras.utils.set_random_seed(plan.settings["seed"])
-    _join(plan, state, runtime)
+    if runtime.strategy:
+        batch = plan.settings["batch_size"]
+        print(f"[zoo build] {runtime.describe()}; global batch {runtime.global_batch(batch)} = {batch} per "
+              f"replica x {runtime.replicas}", flush=True)
+        runtime.join(plan.settings, plan.shared, state.values, ("train", "qat"))
+        state.save()
     model, specs, files = _train_and_convert(plan, state, runtime)
     if runtime.is_chief:
         started = time.monotonic()
@@ -314,55 +283,13 @@ def _run(plan, command):
         evaluated = gaze_errors_of({kind: load_predictor(path)[0] for kind, path in files.items()},
                                    plan.index, specs)
         state.finish("evaluate", time.monotonic() - started)
-        card = _model_card(plan, specs, files.get("int8_tflite", files["float_tflite"]), model)
+        card = model_card(plan.name, plan.builder_args, plan.mode, plan.settings["seed"], plan.index, specs,
+                          files.get("int8_tflite", files["float_tflite"]), model)
         for kind, path in files.items():
             if path.suffix == ".tflite":
-                _embed_card(path, plan, specs, card)
+                embed_card(path, specs, card)
         _finish(plan, _manifest(plan, state, card, model, files, evaluated, command, runtime))
     runtime.barrier()  # the other workers return once the chief has published
-
-
-JOINED_STAGES = ("train", "qat")  # the stages whose collectives every worker must join
-
-
-def _join(plan, state, runtime):
-    """Under a strategy: says what runs where, and checks, on every worker at once (so that none
-    is left waiting in a collective for one that stopped), that a --resume runs on as many
-    replicas as the interrupted build (they set the global batch), and on multi_worker that this
-    worker's settings are the chief's and that it sees the chief's folder (--out must be on a
-    file system every worker shares). A worker then takes the chief's view of the build (stages
-    done, best losses): the collectives of each stage run only if every worker calls them."""
-    if runtime.strategy is None:
-        return
-    batch = plan.settings["batch_size"]
-    print(f"[zoo build] {runtime.describe()}; global batch {runtime.global_batch(batch)} = {batch} per "
-          f"replica x {runtime.replicas}", flush=True)
-    best = state.values.setdefault("best_val_loss", {})
-    mine = [_fingerprint(plan.settings), state.values.get("replicas", runtime.replicas),
-            *(float(state.done(stage)) for stage in JOINED_STAGES), *(best.get(s, np.inf) for s in JOINED_STAGES)]
-    chief = runtime.from_chief(mine)
-    problem = (
-        "this worker's zoo build settings differ from the chief's; start every task with the same "
-        "command line (only TF_CONFIG's task differs)" if chief[0] != mine[0] else
-        f"--resume on {runtime.replicas} replicas, the interrupted build ran on {int(chief[1])}; resume "
-        "on the same devices, or start again without --resume" if chief[1] != runtime.replicas else
-        f"the chief's folder {plan.shared} is not visible here; --out must be on a file system every "
-        "worker shares" if not plan.shared.is_dir() else None)
-    if runtime.count(problem is not None):
-        raise UsageError(problem or "another worker of this build stopped (see its message); fix it and "
-                         "start every task again")
-    state.values["replicas"] = runtime.replicas
-    for stage, done, loss in zip(JOINED_STAGES, chief[2:4], chief[4:6]):
-        if done:
-            state.values["done"].setdefault(stage, {})
-        if loss < np.inf:
-            best[stage] = loss
-    state.save()
-
-
-def _fingerprint(settings):
-    """48 bits of the settings' hash: exact in the float64 the workers exchange."""
-    return float(int(hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12], 16))
 
 
 def _train_and_convert(plan, state, runtime):
@@ -388,18 +315,19 @@ def _train_and_convert(plan, state, runtime):
         state.finish("train", time.monotonic() - started, best_val_loss=best)
     model = tf.keras.models.load_model(plan.shared / f"{name}_float.h5", compile=False)
     files = {"float_h5": work / f"{name}_float.h5", "float_tflite": work / f"{name}_float.tflite"}
-    representative = _representative_dataset(plan.index, specs, REPRESENTATIVE_FRAMES, plan.settings["seed"])
+    representative = quantize.representative_dataset(plan.index, specs, REPRESENTATIVE_FRAMES,
+                                                      plan.settings["seed"])
     int8_output = plan.settings["int8_output"]
     if runtime.is_chief and not state.done("convert_float"):
         started = _stage(f"converting to float TFLite{runtime.where(one_process=True)}")
-        files["float_tflite"].write_bytes(_convert(model, specs))
+        files["float_tflite"].write_bytes(quantize.convert(model, specs))
         state.finish("convert_float", time.monotonic() - started)
     if mode in ("qat", "ptq"):
         kind = "int8_tflite" if mode == "ptq" else "ptq_int8_tflite"
         files[kind] = work / f"{name}_{'int8' if mode == 'ptq' else 'ptq_int8'}.tflite"
         if runtime.is_chief and not state.done("ptq"):
             started = _stage(f"post-training int8 quantization{runtime.where(one_process=True)}")
-            files[kind].write_bytes(_convert(model, specs, representative, int8_output))
+            files[kind].write_bytes(quantize.convert(model, specs, representative, int8_output))
             state.finish("ptq", time.monotonic() - started)
     if mode == "qat":
         files["int8_tflite"] = work / f"{name}_int8.tflite"
@@ -408,7 +336,8 @@ def _train_and_convert(plan, state, runtime):
                              f"{runtime.where()}")
             qat_model = _quantization_aware(model, plan, state, runtime, train, val, representative, batches)
             if runtime.is_chief:
-                files["int8_tflite"].write_bytes(_convert(qat_model, specs, representative, int8_output))
+                files["int8_tflite"].write_bytes(
+                    quantize.convert(qat_model, specs, representative, int8_output))
             state.finish("qat", time.monotonic() - started)
     return model, specs, files
 
@@ -433,41 +362,13 @@ def _quantization_aware(model, plan, state, runtime, train, val, representative,
         batch = {key: np.concatenate([frame[key] for frame in frames]) for key in frames[0]}
         print(f"[zoo build] set {_calibrate_qat_ranges(qat_model, batch)} activation ranges from "
               f"{len(frames)} training frames", flush=True)
-        first = [qat.range_union_callback(runtime.strategy)] if runtime.strategy else []
+        first = [quantize.range_union_callback(runtime.strategy)] if runtime.strategy else []
         _fit(qat_model, train, val, plan.settings["qat_epochs"], batches, plan.qat_learning_rate, plan,
              "qat", state, runtime, first)
         if runtime.strategy is None:
             return qat_model
         weights = qat_model.get_weights()
-    return qat.plain_model(model, weights)
-
-
-def _model_card(plan, specs, tflite_path, model):
-    """The card every TFLite of the build carries (inputs as the deployable file takes them)."""
-    from zoo.stats import model_facts
-    output = model_facts(model)["outputs"][0]
-    index = plan.index
-    return artifacts.ModelCard(
-        model=plan.name, builder_args=_jsonable(plan.builder_args), mode=plan.mode, seed=plan.settings["seed"],
-        inputs=_input_records(specs, tflite_path),
-        output=artifacts.OutputRecord(name=output["name"], shape=list(output["shape"]),
-                                      scale_cm=registry.GAZE_SCALE_CM,
-                                      meaning="(XCam, YCam) / scale_cm, tanh range; cm = value * scale_cm"),
-        data=artifacts.DataRecord(root=str(index.root), fingerprint=index.fingerprint(),
-                                  rendered=zoo_data.render_settings(index.root),
-                                  valid_frames=index.split_counts()))
-
-
-def _jsonable(arguments):
-    return {key: value if isinstance(value, (int, float, str, bool, type(None))) else str(value)
-            for key, value in arguments.items()}
-
-
-def _embed_card(path, plan, specs, card):
-    """Writes ``card`` into TFLite ``path`` as metadata, with that file's own input quantization."""
-    from zoo.tflite import with_metadata
-    own = dataclasses.replace(card, inputs=_input_records(specs, path))
-    path.write_bytes(with_metadata(path.read_bytes(), artifacts.MODEL_CARD_METADATA, artifacts.card_bytes(own)))
+    return quantize.plain_model(model, weights)
 
 
 def _manifest(plan, state, card, model, files, evaluated, command, runtime):

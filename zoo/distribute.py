@@ -16,8 +16,11 @@ rather than left waiting.
 """
 import contextlib
 import dataclasses
+import hashlib
 import json
+import math
 import os
+import pathlib
 import typing
 
 from zoo.errors import UsageError
@@ -75,8 +78,8 @@ def check(strategy="default", cpu_replicas=None):
     text = os.environ.get(TF_CONFIG, "").strip()
     if strategy != "multi_worker":
         if text:
-            raise UsageError(f"TF_CONFIG is set, but only --strategy multi_worker reads it (this build "
-                             f"would run alone on each task); add --strategy multi_worker or unset TF_CONFIG")
+            raise UsageError("TF_CONFIG is set, but only --strategy multi_worker reads it (this build "
+                             "would run alone on each task); add --strategy multi_worker or unset TF_CONFIG")
         return Request(strategy, cpu_replicas)
     if not text:
         raise UsageError(f"--strategy multi_worker needs TF_CONFIG naming the cluster and this task, "
@@ -195,13 +198,49 @@ class Runtime:
         import tensorflow as tf
         return int(self._sum(lambda: tf.constant(float(bool(flag)), tf.float64)))
 
+    def join(self, settings, shared, values, stages):
+        """Checks, on every worker at once (so that none is left waiting in a collective for one
+        that stopped), that a --resume runs on as many replicas as the interrupted build (they
+        set the global batch) and, on multi_worker, that this worker's ``settings`` are the
+        chief's and that it sees the chief's folder ``shared`` (--out must be on a file system
+        every worker shares). Then makes a worker's ``values`` (zoo.build's state: stages done,
+        best losses) the chief's for ``stages``: the collectives of a stage run only if every
+        worker calls them, in the same order."""
+        best = values.setdefault("best_val_loss", {})
+        mine = [_fingerprint(settings), values.get("replicas", self.replicas),
+                *(float(stage in values["done"]) for stage in stages), *(best.get(s, math.inf) for s in stages)]
+        chief = self.from_chief(mine)
+        problem = (
+            "this worker's zoo build settings differ from the chief's; start every task with the same "
+            "command line (only TF_CONFIG's task differs)" if chief[0] != mine[0] else
+            f"--resume on {self.replicas} replicas, the interrupted build ran on {int(chief[1])}; resume "
+            "on the same devices, or start again without --resume" if chief[1] != self.replicas else
+            f"the chief's folder {shared} is not visible here; --out must be on a file system every "
+            "worker shares" if not pathlib.Path(shared).is_dir() else None)
+        if self.count(problem is not None):
+            raise UsageError(problem or "another worker of this build stopped (see its message); fix it "
+                             "and start every task again")
+        values["replicas"] = self.replicas
+        count = len(stages)
+        for stage, done, loss in zip(stages, chief[2:2 + count], chief[2 + count:]):
+            if done:
+                values["done"].setdefault(stage, {})
+            if loss < math.inf:
+                best[stage] = loss
+
     def barrier(self):
         """Returns when every worker got here (e.g. the chief's file written before anyone reads it)."""
         self.count(False)
 
     def _sum(self, per_replica):
         import tensorflow as tf
-        return self.strategy.reduce(tf.distribute.ReduceOp.SUM, self.strategy.run(per_replica), axis=None).numpy()
+        summed = self.strategy.reduce(tf.distribute.ReduceOp.SUM, self.strategy.run(per_replica), axis=None)
+        return summed.numpy()
+
+
+def _fingerprint(settings):
+    """48 bits of the settings' hash: exact in the float64 the workers exchange."""
+    return float(int(hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:12], 16))
 
 
 def lost_peer(error):

@@ -283,7 +283,8 @@ def check_supported(graph):
         if op.custom or op.name not in _BUILDERS:
             kind = f"{op.name}, a custom operator" if op.custom else op.name
             raise UnsupportedOperator(f"{graph.path}: operator {op.index} ({kind}) has no Keras equivalent "
-                                      f"in the importer; supported: {', '.join(sorted(_BUILDERS))}")
+                                      f"in the importer, so this model cannot go to the IMX500 (the "
+                                      f"{len(_BUILDERS)} it takes: `python -m zoo.tflite_import`)")
 
 
 def _keras_name(name):
@@ -353,3 +354,7 @@ def input_names(path):
     interpreter, so a caller can check its arguments quietly and fast."""
     graph, names = read_graph(path), signature_names(path)
     return {index: _keras_name(names.get(index) or graph.tensors[index].name) for index in graph.inputs}
+
+
+if __name__ == "__main__":
+    print("\n".join(sorted(_BUILDERS)))
