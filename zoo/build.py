@@ -105,9 +105,7 @@ class _State:
         self.save()
 
     def save(self):
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.values, indent=1))
-        os.replace(tmp, self.path)
+        artifacts.write_text(self.path, json.dumps(self.values, indent=1))
 
 
 def _keras_verbosity():
