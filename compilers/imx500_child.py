@@ -34,15 +34,10 @@ def say(message):
 
 def _float_model(job):
     """The float Keras model MCT quantizes: the TFLite imported, or the --keras file."""
-    import tensorflow as tf
     if job["keras"]:
+        from zoo.eval import load_keras
         say(f"loading the float Keras model {job['keras']}")
-        try:
-            return tf.keras.models.load_model(job["keras"], compile=False)
-        except (OSError, ValueError, TypeError, KeyError) as error:
-            detail = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            raise UsageError(f"{job['keras']}: cannot load the Keras model ({detail}); give a .h5 or "
-                             ".keras file saved by Keras 2.15") from None
+        return load_keras(job["keras"])
     from zoo.tflite_import import tflite_to_keras
     say(f"importing {pathlib.Path(job['tflite']).name} as a float Keras model")
     return tflite_to_keras(job["tflite"])

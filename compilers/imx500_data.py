@@ -6,8 +6,7 @@ import pathlib
 
 from compilers.imx500_graph import split_inputs
 from zoo.errors import UsageError
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+from zoo.media import IMAGE_SUFFIXES
 CHECK_INPUTS = 32   # the import check's inputs (at least)
 BATCH = 16
 
@@ -141,6 +140,6 @@ def image_files(folder):
         except (OSError, UnidentifiedImageError, SyntaxError) as error:
             raise UsageError(f"{path}: not a readable image ({error}); remove it from the folder") from None
     if not paths:
-        raise UsageError(f"{folder} holds no images ({', '.join(IMAGE_SUFFIXES)}) and is not a GazeCapture "
-                         "root; give a folder of photos or a GazeCapture root as --calibration-data")
+        raise UsageError(f"{folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}) and is not a "
+                         "GazeCapture root; give a folder of photos or a GazeCapture root as --calibration-data")
     return paths

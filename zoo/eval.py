@@ -48,6 +48,25 @@ def _check_model_file(path):
     return path
 
 
+def load_keras(path):
+    """The Keras model saved in ``path``; one UsageError line when Keras cannot load it."""
+    import tensorflow as tf
+    try:
+        return tf.keras.models.load_model(path, compile=False)
+    except (OSError, ValueError, TypeError, KeyError) as error:
+        detail = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise UsageError(f"{path}: cannot load the Keras model ({detail}); give a .h5 or .keras file "
+                         "saved by Keras 2.15") from None
+
+
+def keras_predictor(model):
+    """A predict function on a dict batch for a Keras model; a single-input model takes its one
+    array whatever its name, as run_tflite does."""
+    if len(model.inputs) == 1:
+        return lambda inputs: model(next(iter(inputs.values())), training=False).numpy()
+    return lambda inputs: model(inputs, training=False).numpy()
+
+
 def load_predictor(path):
     """(predict function on a dict batch, {input name: shape}) for a model file."""
     path = _check_model_file(path)
@@ -56,15 +75,9 @@ def load_predictor(path):
         interpreter = make_interpreter(path)
         shapes = {name: tuple(d["shape_signature"][1:]) for name, d in io_details(interpreter)[0].items()}
         return (lambda inputs: run_tflite(interpreter, inputs)), shapes
-    import tensorflow as tf
-    try:
-        model = tf.keras.models.load_model(path, compile=False)
-    except (OSError, ValueError) as error:
-        raise UsageError(f"{path}: cannot load Keras model: {str(error).splitlines()[0]}") from None
+    model = load_keras(path)
     shapes = {t.name.split(":")[0]: tuple(-1 if d is None else d for d in t.shape[1:]) for t in model.inputs}
-    if len(model.inputs) == 1:
-        return (lambda inputs: model(next(iter(inputs.values())), training=False).numpy()), shapes
-    return (lambda inputs: model(inputs, training=False).numpy()), shapes
+    return keras_predictor(model), shapes
 
 
 def _spec(path, name, input_name, recipe, shape):

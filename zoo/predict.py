@@ -172,14 +172,9 @@ def load_model(file, card, runtime=None, device=None, threads=1):
 
 
 def _keras_model(file, card):
-    import tensorflow as tf
-
     from zoo import registry
-    try:
-        model = tf.keras.models.load_model(file, compile=False)
-    except (OSError, ValueError) as error:
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise UsageError(f"MODEL {file}: cannot load the Keras model ({first})") from None
+    from zoo.eval import keras_predictor, load_keras
+    model = load_keras(file)
     if card is not None:
         name, specs, scale = card.model, _card_specs(card, file), card.output.scale_cm
     elif model.name in registry.list_models():
@@ -187,10 +182,7 @@ def _keras_model(file, card):
     else:
         raise UsageError(f"MODEL {file}: no manifest.json beside it and its Keras name {model.name!r} is not "
                          f"a registered model ({', '.join(registry.list_models())})")
-    if len(model.inputs) == 1:
-        return GazeModel(name, file, specs, scale,
-                         lambda inputs: model(next(iter(inputs.values())), training=False).numpy())
-    return GazeModel(name, file, specs, scale, lambda inputs: model(inputs, training=False).numpy())
+    return GazeModel(name, file, specs, scale, keras_predictor(model))
 
 
 # ---- one frame -----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import pathlib
 import re
 
 from zoo.errors import UsageError
-from zoo.tflite import io_details, make_interpreter, read_graph, signature_names
+from zoo.tflite import make_interpreter, read_graph, signature_names
 
 
 _PADDING = {0: "same", 1: "valid"}  # the schema's Padding: SAME 0, VALID 1
@@ -293,16 +293,18 @@ def _keras_name(name):
     return name or "tensor"
 
 
-def _file_facts(path):
-    """({tensor index: quantized axis}, {tensor index: input or output name}) from LiteRT: the
+def _file_facts(path, graph):
+    """({tensor index: quantized axis} from LiteRT, {tensor index: input or output name}): the
     names are the signature's when the file has one (zoo files call their input "face"), else the
     tensor names, as zoo.tflite.io_details gives them to run_tflite."""
     interpreter = make_interpreter(path)
     axes = {d["index"]: d["quantization_parameters"]["quantized_dimension"]
             for d in interpreter.get_tensor_details()}
-    inputs, outputs = io_details(interpreter)
-    names = {d["index"]: _keras_name(name) for name, d in {**inputs, **outputs}.items()}
-    return axes, names
+    return axes, _io_names(graph, signature_names(path), graph.inputs + graph.outputs)
+
+
+def _io_names(graph, signature, indices):
+    return {index: _keras_name(signature.get(index) or graph.tensors[index].name) for index in indices}
 
 
 def _apply(ctx, op):
@@ -334,7 +336,7 @@ def tflite_to_keras(path):
     graph = read_graph(path)
     check_supported(graph)
     import tensorflow as tf
-    axes, names = _file_facts(path)
+    axes, names = _file_facts(path, graph)
     ctx = _Context(graph, axes, names)
     inputs = []
     for index in graph.inputs:
@@ -352,9 +354,5 @@ def tflite_to_keras(path):
 def input_names(path):
     """{tensor index: Keras input name} of the model tflite_to_keras makes from ``path``; no
     interpreter, so a caller can check its arguments quietly and fast."""
-    graph, names = read_graph(path), signature_names(path)
-    return {index: _keras_name(names.get(index) or graph.tensors[index].name) for index in graph.inputs}
-
-
-if __name__ == "__main__":
-    print("\n".join(sorted(_BUILDERS)))
+    graph = read_graph(path)
+    return _io_names(graph, signature_names(path), graph.inputs)
