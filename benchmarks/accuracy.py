@@ -85,12 +85,13 @@ def _build_figures(manifest, artifact_list):
 
 
 def imx500_report(folder):
-    """The IMX500 adapter's report of a build (BUILD/imx500/report.json, zoo.artifacts.Imx500Report)
+    """The IMX500 adapter's report of a build (BUILD/imx500/report.json, compilers.imx500.Report)
     or None when it was not compiled; UsageError for a damaged one."""
     path = pathlib.Path(folder) / IMX500 / artifacts.REPORT
     if not path.is_file():
         return None
-    report = artifacts.read_record(artifacts.Imx500Report, path)
+    from compilers import imx500
+    report = imx500.read_report(path.parent)
     if "packer_zip" not in report.files:
         raise UsageError(f"{path} lists no packer_zip; compile again with compilers/imx500.py")
     return report

@@ -160,7 +160,7 @@ def compile_edgetpu(folder, int8):
 
 
 def compile_imx500(folder, int8, rebuild):
-    """The IMX500 adapter's report (zoo.artifacts.Imx500Report, reused when present), or the
+    """The IMX500 adapter's report (compilers.imx500.Report, reused when present), or the
     one-line reason it has none."""
     from compilers import imx500
     failure_path = folder / f"{IMX500}.failed"
@@ -189,11 +189,10 @@ def _errors(accuracy_rows, artifact):
 
 
 def edgetpu_fields(edgetpu_report):
-    """The Edge TPU pre-flight and compiler figures of a row, from compilers/edgetpu.py's report (a
-    dict); Failure, one line, when it lacks what the table shows."""
+    """The Edge TPU pre-flight and compiler figures of a row, from compilers/edgetpu.py's report; Failure, one line, when it lacks what the table shows."""
     try:
-        preflight, compiler = edgetpu_report["preflight"], edgetpu_report["compiler"]
-        return {"edgetpu_status": edgetpu_report["status_detail"],
+        preflight, compiler = edgetpu_report.preflight, edgetpu_report.compiler
+        return {"edgetpu_status": edgetpu_report.status_detail,
                 "preflight": {key: preflight[key] for key in (
                     "ops_total", "ops_on_tpu", "ops_on_cpu", "subgraphs", "cpu_ops", "param_bytes",
                     "param_bytes_on_chip", "param_bytes_streamed", "problems")},

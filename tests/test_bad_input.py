@@ -328,9 +328,9 @@ def run_command(command, argv):
         if command == "zoo":
             from zoo.cli import main
             return main(argv)
-        if command in ("edgetpu", "imx500"):
-            module = importlib.import_module(f"compilers.{command}")
-            return (module._main if command == "edgetpu" else module.main)(argv)
+        from compilers.targets import TARGETS
+        if command in TARGETS:
+            return TARGETS[command].module().main(argv)
         import benchmarks
         return benchmarks.command(importlib.import_module(f"benchmarks.{command}").main)([command, *argv])
     except SystemExit as exit:
@@ -415,7 +415,7 @@ def test_a_benchmark_apps_unexpected_error_and_ctrl_c_are_one_line(inputs, monke
 
 
 def test_a_java_that_hangs_is_one_line_before_the_imx500_toolchain_starts(inputs, tmp_path, monkeypatch, capsys):
-    from compilers import imx500_tools
+    from compilers.imx500 import tools as imx500_tools
     (tmp_path / "bin").mkdir()
     (tmp_path / "bin" / "java").write_text("#!/bin/sh\nsleep 60\n")
     (tmp_path / "bin" / "java").chmod(0o755)

@@ -24,7 +24,6 @@ SCHEMA_VERSION = 1
 MARKER = ".zoo-output.json"  # in every output folder: proof that this project wrote it, and what
 MANIFEST, REPORT = "manifest.json", "report.json"
 MODEL_CARD_METADATA = "zoo.model_card"  # the TFLite metadata entry holding the model card
-EDGETPU, IMX500 = "edgetpu", "imx500"
 
 
 class WriteFailed(Exception):
@@ -134,61 +133,17 @@ class BuildManifest:
         return self.card.mode
 
 
-@dataclasses.dataclass
-class MemoryRecord:
-    usage_bytes: int
-    available_bytes: int
-    utilization: float
-    fit_in_chip: bool
-    runtime_bytes: int
-    model_bytes: int
-    reserved_bytes: int
-    input_persistent: typing.Optional[typing.Any]
-
-
-@dataclasses.dataclass
-class Imx500Report:
-    """report.json of compilers/imx500.py. ``metrics``: the MCT model's gaze errors (with "float"
-    and "tflite" beside them) when the data has labels, else None; ``agreement``: the MCT model's
-    outputs against the float model's on the import check's inputs; ``import_check``: the
-    TFLite-to-Keras importer against the TFLite itself."""
-    KIND: typing.ClassVar[str] = "zoo.imx500_report"
-    model: str
-    source: dict
-    method: str
-    calibration: dict
-    import_check: dict
-    memory: MemoryRecord
-    inputs: typing.List[dict]
-    outputs: typing.List[dict]
-    metrics: typing.Optional[dict]
-    agreement: dict
-    deployment: dict
-    files: typing.Dict[str, FileRecord]
-    toolchain: dict
-    seconds: typing.Dict[str, float]
-
-
-@dataclasses.dataclass
-class EdgeTpuReport:
-    """report.json of compilers/edgetpu.py: the pre-flight always, the compiler's figures when it
-    ran (compilers.edgetpu_log); ``status`` is "compiled", "failed" or "preflight-only"."""
-    KIND: typing.ClassVar[str] = "zoo.edgetpu_report"
-    model: str
-    model_bytes: int
-    out_dir: str
-    preflight: dict
-    compiler: typing.Optional[dict]
-    disagreements: typing.List[str]
-    status: str
-    status_detail: str
-
-
 # ---- JSON <-> records -------------------------------------------------------------------------
 
 def to_json(record):
     """The record as a JSON-ready dict, with its kind and schema version."""
-    return {"kind": record.KIND, "schema_version": SCHEMA_VERSION, **dataclasses.asdict(record)}
+    return {"kind": record.KIND, "schema_version": schema_version(type(record)), **dataclasses.asdict(record)}
+
+
+def schema_version(cls) -> int:
+    """The schema version of record class ``cls``: its own SCHEMA_VERSION, moved whenever one of its
+    fields (or a nested record's) changes, else the project's first."""
+    return getattr(cls, "SCHEMA_VERSION", SCHEMA_VERSION)
 
 
 def from_json(cls, value, source):
@@ -196,10 +151,13 @@ def from_json(cls, value, source):
     version or any field is not what this version of the project writes."""
     if not isinstance(value, dict) or value.get("kind") != cls.KIND:
         raise UsageError(f"{source}: not a {cls.KIND} record; make it again with this project's tools")
-    version = value.get("schema_version")
-    if version != SCHEMA_VERSION:
+    version, current = value.get("schema_version"), schema_version(cls)
+    if version != current and hasattr(cls, "upgrade") and isinstance(version, int) and 0 < version < current:
+        value = cls.upgrade(dict(value), version)  # the previous versions this reader still takes
+        version = current
+    if version != current:
         raise UsageError(f"{source}: written with schema version {version}, this zoo reads "
-                         f"{SCHEMA_VERSION}; make it again with this version")
+                         f"{current}; make it again with this version")
     fields = {k: v for k, v in value.items() if k not in ("kind", "schema_version")}
     return _typed(cls, fields, source, cls.KIND)
 

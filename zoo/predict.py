@@ -157,7 +157,8 @@ def load_model(file, card, runtime=None, device=None, threads=1):
         return _keras_model(file, card)
     from zoo import tflite
     if device:
-        interpreter = tflite.make_edgetpu_interpreter(file, device, runtime or "litert")
+        from compilers.edgetpu.runtime import make_interpreter_on_tpu
+        interpreter = make_interpreter_on_tpu(file, device, runtime or "litert")
         if not file.stem.endswith("_edgetpu"):
             progress(f"[zoo predict] {file} is not compiled for the Edge TPU (compilers/edgetpu.py "
                      "makes BUILD/edgetpu/): the delegate leaves all of it on the CPU")

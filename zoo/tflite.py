@@ -5,7 +5,6 @@ import collections
 import dataclasses
 import functools
 import os
-import platform
 import struct
 
 from zoo.errors import UsageError
@@ -37,29 +36,6 @@ def make_interpreter(path, runtime="litert", num_threads=1, delegates=None):
 def load_delegate(library, options=None, runtime="litert"):
     """The runtime's own load_delegate, so a delegate and its interpreter come from one runtime."""
     return _interpreter_module(runtime).load_delegate(library, options or {})
-
-
-EDGETPU_LIBRARY = {"Darwin": "libedgetpu.1.dylib", "Windows": "edgetpu.dll"}.get(platform.system(),
-                                                                                 "libedgetpu.so.1")
-
-
-def make_edgetpu_interpreter(path, device=None, runtime="litert"):
-    """An allocated interpreter running compiled ``path`` on the Edge TPU through libedgetpu.
-
-    ``device``: "usb", "usb:0", "pci:0", ... (None: the first Edge TPU found). Raises UsageError
-    when the runtime library or the device is absent."""
-    import ctypes
-    try:  # loading it here first spares the user the runtime's own half-built-delegate noise
-        ctypes.CDLL(EDGETPU_LIBRARY)
-    except OSError as error:
-        raise UsageError(f"Edge TPU runtime not found ({error}); install libedgetpu1-std from Coral's "
-                         f"apt repository (coral-edgetpu-stable)") from None
-    try:
-        delegate = load_delegate(EDGETPU_LIBRARY, {"device": device} if device else {}, runtime)
-    except ValueError as error:
-        raise UsageError(f"no Edge TPU found{f' at {device}' if device else ''} ({error}); plug in the "
-                         f"Coral accelerator and check that lsusb or lspci lists it") from None
-    return make_interpreter(path, runtime=runtime, delegates=[delegate])
 
 
 def io_details(interpreter):

@@ -1,5 +1,5 @@
 """The tiny int8 models tests/test_edgetpu.py converts: for every rule of the Edge TPU pre-flight
-(compilers/edgetpu_rules.py) one that meets it and one that breaks it, plus a few models of the
+(compilers/edgetpu/rules.py) one that meets it and one that breaks it, plus a few models of the
 changed rules. Most are Keras functions converted with TFLiteConverter (full int8, a random
 representative dataset); the cases no converter makes (it folds, fuses or rewrites them) are a
 converted case with its flatbuffer edited through ai_edge_litert.tools.flatbuffer_utils.

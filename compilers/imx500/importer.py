@@ -3,7 +3,7 @@ Sony's IMX500 toolchain (MCT, then imxconv-tf) only starts from one. Each operat
 Keras layers (a tf op on Keras tensors, a TFOpLambda, only where no layer fits), the weights
 dequantized with their own scales and zero points. Layers are named after their operator
 ("op12_conv_2d"; "op12_conv_2d_linear" before a fused activation) so each traces to the file.
-zoo.import_check says in output quantization steps how far an import is from LiteRT.
+compilers.imx500.import_check says in output quantization steps how far an import is from LiteRT.
 
 Never imports tensorflow_model_optimization (it turns tf.keras into tf_keras, which MCT cannot
 read); TensorFlow only inside functions, so argument errors stay fast.
@@ -284,7 +284,7 @@ def check_supported(graph):
             kind = f"{op.name}, a custom operator" if op.custom else op.name
             raise UnsupportedOperator(f"{graph.path}: operator {op.index} ({kind}) has no Keras equivalent "
                                       f"in the importer, so this model cannot go to the IMX500 (the "
-                                      f"{len(_BUILDERS)} it takes: `python -m zoo.tflite_import`)")
+                                      f"{len(_BUILDERS)} it takes: `python -m compilers.imx500.importer`)")
 
 
 def _keras_name(name):

@@ -4,7 +4,7 @@ measured), or a folder of images resized to the input and scaled to its value ra
 calibration and the import check only). Never random data."""
 import pathlib
 
-from compilers.imx500_graph import split_inputs
+from compilers.imx500.graph import split_inputs
 from zoo.errors import UsageError
 from zoo.media import IMAGE_SUFFIXES
 CHECK_INPUTS = 32   # the import check's inputs (at least)

@@ -1,7 +1,7 @@
 """The Edge TPU pre-flight: predicts, without Google's compiler, where edgetpu_compiler puts every
 operator of an int8 TFLite, in the compiler's own status words, and on what basis.
 
-Each operator is first judged on its own by the rule table (compilers/edgetpu_rules.py); then the
+Each operator is first judged on its own by the rule table (compilers/edgetpu/rules.py); then the
 compiler's single partition is applied: an operator that runs on the CPU after the TPU part ends
 that part, and whatever it feeds stays on the CPU ("More than one subgraph is not supported"),
 while CPU operators in front of the TPU part (a float input's QUANTIZE) only sit before it.
@@ -9,7 +9,7 @@ while CPU operators in front of the TPU part (a float input's QUANTIZE) only sit
 import collections
 import typing
 
-from compilers import edgetpu_rules as rules
+from compilers.edgetpu import rules
 from zoo.errors import UsageError
 
 CUSTOM_OP = "edgetpu-custom-op"

@@ -7,7 +7,7 @@ lines per compiled model, an "Operator Count Status" table, and one-line failure
 import collections
 import re
 
-from compilers.edgetpu_preflight import CUSTOM_OP
+from compilers.edgetpu.preflight import CUSTOM_OP
 from zoo import tflite
 
 _UNITS = {"B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}

@@ -1,4 +1,4 @@
-"""How far a model imported by zoo.tflite_import is from the TFLite file it came from, in the
+"""How far a model imported by compilers.imx500.importer is from the TFLite file it came from, in the
 file's own output quantization steps: the check the IMX500 adapter runs before it trusts an import."""
 from zoo.errors import UsageError
 from zoo.tflite import io_details, make_interpreter, read_graph, run_tflite

@@ -1,9 +1,9 @@
 """The MCT stage of the IMX500 adapter, run by compilers/imx500.py in a child process
-(``python -m compilers.imx500_child JOB.json``) that never imports tensorflow_model_optimization:
+(``python -m compilers.imx500.child JOB.json``) that never imports tensorflow_model_optimization:
 tfmot turns tf.keras into tf_keras for the whole process, and MCT needs plain Keras 2.15.
 
-It imports the TFLite as a float Keras model (zoo.tflite_import) and checks the import against
-the TFLite itself, quantizes the deployment graph (compilers.imx500_graph) with MCT and the IMX500
+It imports the TFLite as a float Keras model (compilers.imx500.importer) and checks the import against
+the TFLite itself, quantizes the deployment graph (compilers.imx500.graph) with MCT and the IMX500
 target platform capabilities, evaluates it where the data has gaze labels, bakes the face grid
 and exports the .keras file imxconv-tf converts. Exit: 0 done, 1 the import check failed, 2 bad
 input (the last stderr line says why).
@@ -16,8 +16,8 @@ import time
 if __package__ in (None, ""):  # run as a script: make the repository's packages importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from compilers import imx500_data as data  # noqa: E402
-from compilers.imx500_graph import (Spec, deployment_graph, freeze_inputs, grid_channels, grid_name,  # noqa: E402
+from compilers.imx500 import data  # noqa: E402
+from compilers.imx500.graph import (Spec, deployment_graph, freeze_inputs, grid_channels, grid_name,  # noqa: E402
                                     ordered, sensor_spec, split_inputs)
 from zoo.errors import EXIT_FAILED, EXIT_USAGE, UsageError  # noqa: E402
 
@@ -38,7 +38,7 @@ def _float_model(job):
         from zoo.eval import load_keras
         say(f"loading the float Keras model {job['keras']}")
         return load_keras(job["keras"])
-    from zoo.tflite_import import tflite_to_keras
+    from compilers.imx500.importer import tflite_to_keras
     say(f"importing {pathlib.Path(job['tflite']).name} as a float Keras model")
     return tflite_to_keras(job["tflite"])
 
@@ -64,7 +64,7 @@ def _specs(job, model):
 
 def _import_check(model, job, source):
     """The imported (or --keras) model against the TFLite on the first calibration inputs."""
-    from zoo.import_check import MAX_IMPORT_STEPS, import_check
+    from compilers.imx500.import_check import MAX_IMPORT_STEPS, import_check
     inputs = source.check_inputs()
     say(f"checking the Keras model against the TFLite on {source.check_count} inputs")
     check = import_check(model, job["tflite"], inputs)
@@ -147,7 +147,7 @@ def _agreement(model, quantized, source):
 def _bake_face_grid(quantized, job, source):
     """(package model with the face grid as constants, its deployment record), or (quantized, None)."""
     import numpy as np
-    from compilers.imx500_tools import sensor_roi
+    from compilers.imx500.tools import sensor_roi
     from zoo.data.inputs import grid_ramps
     sensor = source.sensor_specs
     grid_specs = [spec for spec in sensor if grid_channels(spec)]

@@ -9,8 +9,8 @@ import shutil
 import signal
 import subprocess
 
-from compilers import edgetpu_log
-from compilers.edgetpu_rules import MAPPED
+from compilers.edgetpu import log as edgetpu_log
+from compilers.edgetpu.rules import MAPPED
 from zoo.errors import UsageError
 
 COMPILER = "edgetpu_compiler"
