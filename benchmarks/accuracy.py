@@ -18,7 +18,8 @@ from absl import flags
 
 import benchmarks
 from benchmarks import IMX500, MCT_INT8, MEASURED
-from zoo import artifacts, metrics
+from zoo import artifacts
+from zoo.inference import metrics
 from zoo.errors import UsageError
 
 for _name in ("data", "frames", "json"):
@@ -29,7 +30,7 @@ ERRORS = ("cm", "cm_phone", "cm_tablet", "frames")
 
 
 def _specs(manifest):
-    from zoo.registry import InputSpec
+    from zoo.models.registry import InputSpec
     return [InputSpec(i.name, i.recipe, tuple(i.shape)) for i in manifest.card.inputs]
 
 
@@ -66,7 +67,7 @@ def accuracy_rows(folder, data=None, frames=None, app_name="accuracy", reuse_bui
 
 def _evaluate(manifest, artifact_list, root, frames):
     """{artifact name: errors} of every artifact and the mean predictor, in one decode pass."""
-    from zoo.eval import gaze_errors_of, load_predictor
+    from zoo.inference.evaluate import gaze_errors_of, load_predictor
 
     predictors = {artifact.artifact: load_predictor(artifact.path)[0] for artifact in artifact_list}
     return gaze_errors_of(predictors, root, _specs(manifest), limit=frames)

@@ -34,7 +34,8 @@ from absl import flags
 import benchmarks
 from benchmarks import (EDGETPU, FLOAT, IMX500, MCT_INT8, MEASURED, ON_SENSOR, PUBLISHED, TFMOT_INT8,
                         accuracy, latency, report)
-from zoo import artifacts, defaults
+from zoo import artifacts
+from zoo.train import defaults
 from zoo.errors import UsageError
 
 DEFAULT_MODELS = ("tinytracker", "tinytracker_s", "itracker")
@@ -320,7 +321,7 @@ def _checked_inputs():
     from zoo.data.gazecapture import check_root
     if FLAGS.data:
         check_root(pathlib.Path(FLAGS.data).absolute())
-    from zoo import registry
+    from zoo.models import registry
     unknown = [name for name in FLAGS.models if name not in registry.list_models()]
     if unknown or not FLAGS.models:
         raise UsageError("--models must be registered models (see `zoo list`), not "

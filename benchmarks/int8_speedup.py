@@ -53,7 +53,7 @@ def write_layer_models(names, folder):
     """NAME_float.tflite and NAME_int8.tflite (full int8, int8 in and out) for each layer."""
     import tensorflow as tf
 
-    from zoo.stats import count_macs
+    from zoo.models.facts import count_macs
 
     rng = np.random.default_rng(0)
     layer_models = []

@@ -37,7 +37,7 @@ import time
 from absl import flags
 
 import benchmarks
-from zoo import defaults
+from zoo.train import defaults
 from zoo.errors import UsageError
 
 STAGES = ("render", "index", "cache", "epoch")
@@ -91,7 +91,8 @@ def _cache_dir(root):
 
 
 def _model_and_specs(replicas):
-    from zoo import distribute, registry
+    from zoo.train import distribute
+    from zoo.models import registry
     runtime = distribute.start(distribute.check("mirrored" if replicas else "default", replicas or None))
     with runtime.scope():
         model = registry.create_model(FLAGS.network)
@@ -124,10 +125,10 @@ def _prepare(stage, root):
 
 
 def _prepare_epoch(root, runtime, model, specs, counts):
-    """One epoch of train (and val) through zoo.build's own pipeline and optimizer setup."""
+    """One epoch of train (and val) through zoo.train.build's own pipeline and optimizer setup."""
     import tensorflow as tf
 
-    from zoo.build import _training_datasets
+    from zoo.train.build import _training_datasets
     batch = runtime.global_batch(FLAGS.train_batch)
     train, val = (runtime.shard(d) for d in _training_datasets(root, specs, batch, 0, None, _cache_dir(root)))
     with runtime.scope():
@@ -188,7 +189,7 @@ def _check_flags():
                              f"--recording_frames={FLAGS.recording_frames}; give a multiple of it")
     if not replica_counts or min(replica_counts) < 1:
         raise UsageError("--replica_counts must be whole numbers of at least 1")
-    from zoo import registry
+    from zoo.models import registry
     registry.get_entry(FLAGS.network)  # UsageError for an unknown name
     if FLAGS.datasets:
         datasets = pathlib.Path(FLAGS.datasets).absolute()

@@ -67,3 +67,19 @@ def get(name: str) -> Target:
         return TARGETS[name]
     except KeyError:
         raise UsageError(f"unknown target {name!r}; choose one of {', '.join(TARGETS)}") from None
+
+
+def compiled_outputs(model: "str | pathlib.Path") -> typing.List[typing.Tuple[Target, pathlib.Path, typing.Optional[object]]]:
+    """(target, its default output folder for ``model``, the Headline of the report there, or None
+    when that target has not compiled it there) for every target, in table order."""
+    found = []
+    for target in TARGETS.values():
+        folder = target.output_folder(pathlib.Path(model))
+        headline = None
+        if (folder / "report.json").is_file():
+            try:
+                headline = target.module().read_report(folder).headline
+            except UsageError:
+                headline = None
+        found.append((target, folder, headline))
+    return found

@@ -29,7 +29,7 @@ def test_a_record_round_trips_through_json(tmp_path):
     (lambda v: v["inputs"][0].update(shape="32x32"), "inputs[0].shape should be a list"),
     (lambda v: v.update(seed=True), "seed should be an integer"),
     (lambda v: v.update(schema_version=0), "schema version 0"),
-    (lambda v: v.update(kind="zoo.build"), "not a zoo.model_card record"),
+    (lambda v: v.update(kind="zoo.train.build"), "not a zoo.model_card record"),
 ])
 def test_a_damaged_or_older_record_is_one_clear_line(tmp_path, damage, message):
     value = artifacts.to_json(_card())

@@ -147,7 +147,7 @@ def inputs(tmp_path_factory):
     paths["build"] = _build(root / "build", paths["data"])
     for name, text in (("bad_manifest", '{"kind": "zoo.bu'),
                        ("old_manifest", json.dumps({"model": "tinytracker_s", "mode": "qat", "files": {}})),
-                       ("partial_manifest", json.dumps({"kind": "zoo.build", "schema_version": 1}))):
+                       ("partial_manifest", json.dumps({"kind": "zoo.train.build", "schema_version": 1}))):
         paths[name] = _build(root / name, paths["data"], text)
     paths["missing_file"] = shutil.copytree(paths["build"], root / "missing_file")
     (paths["missing_file"] / "m_int8.tflite").unlink()
@@ -254,7 +254,7 @@ CASES = [
     case("zoo", "eval {valid} --name tinytracker_s --data /nonexistent", 2, "no such folder"),
     case("zoo", "eval {valid} --split bogus", 2, "invalid choice: 'bogus'"),
     case("zoo", "eval {bad_manifest}/m_int8.tflite", 2, "not readable as JSON"),
-    case("zoo", "eval {old_manifest}/m_int8.tflite", 2, "not a zoo.build record"),
+    case("zoo", "eval {old_manifest}/m_int8.tflite", 2, "not a zoo.train.build record"),
     case("zoo", "eval {partial_manifest}/m_int8.tflite", 2, "lacks card"),
     case("zoo", "eval {valid} --name tinytracker_s --data {corrupt}", 2, "decodes as a JPEG"),
     # the compiler adapters, up to their toolchains
@@ -279,7 +279,7 @@ CASES = [
     case("latency", "{text}", 2, "not a TFLite model"),
     case("latency", "--reference={text} {valid}", 2, "not a TFLite model"),
     case("latency", "{bad_manifest}", 2, "not readable as JSON"),
-    case("latency", "{old_manifest}", 2, "not a zoo.build record"),
+    case("latency", "{old_manifest}", 2, "not a zoo.train.build record"),
     case("latency", "{partial_manifest}", 2, "lacks card"),
     case("latency", "{missing_file}", 2, "but missing"),
     case("latency", "{custom_op} --runtimes=litert --num_runs=1 --warmup=0 --reference=", 1,
@@ -391,8 +391,8 @@ def test_an_unexpected_error_is_one_line_exit_1_and_debug_shows_the_traceback(in
 
 
 def test_ctrl_c_in_zoo_build_says_how_to_continue(inputs, tmp_path, monkeypatch, capsys):
-    import zoo.build
-    monkeypatch.setattr(zoo.build, "build", _raises(KeyboardInterrupt))
+    import zoo.train.build
+    monkeypatch.setattr(zoo.train.build, "build", _raises(KeyboardInterrupt))
     argv = ["build", "tinytracker_s", "--data", str(inputs["data"]), "--out", str(tmp_path / "b")]
     assert run_command("zoo", argv) == 130
     err = capsys.readouterr().err

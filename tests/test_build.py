@@ -150,12 +150,12 @@ def test_resume_without_an_interrupted_build_is_refused(tiny_data, tmp_path, cap
     assert "nothing to resume" in capsys.readouterr().err
 
 
-# In the order `zoo build --qat` imports them (zoo.build first, tfmot after the tf_keras switch).
+# In the order `zoo build --qat` imports them (zoo.train.build first, tfmot after the tf_keras switch).
 CALIBRATION_CHECK = """
 import os
 import tensorflow  # before TF_USE_LEGACY_KERAS, as zoo build does (BUILD_NOTES, tfmot needs it)
 import numpy as np
-from zoo.build import _calibrate_qat_ranges
+from zoo.train.qat import calibrate_ranges
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 import tensorflow_model_optimization as tfmot
 import tensorflow as tf
@@ -166,7 +166,7 @@ hidden = tf.keras.layers.Dense(16, activation="relu", name="hidden")(inputs)
 model = tf.keras.Model(inputs, tf.keras.layers.Dense(2, name="out")(hidden))
 qat = tfmot.quantization.keras.quantize_model(model)
 batch = {"x": np.random.default_rng(0).normal(0, 3, (64, 8)).astype(np.float32)}
-assert _calibrate_qat_ranges(qat, batch) == 2
+assert calibrate_ranges(qat, batch) == 2
 weights = {v.name: v.numpy() for v in qat.non_trainable_variables}
 activations = np.maximum(batch["x"] @ model.get_layer("hidden").kernel.numpy()
                          + model.get_layer("hidden").bias.numpy(), 0)

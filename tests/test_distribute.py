@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, read_manifest, run_zoo
-from zoo import distribute
+from zoo.train import distribute
 from zoo.errors import UsageError
 
 TINY = ["--input-size", 32, "--steps", 2, "--batch-size", 4]
@@ -139,7 +139,7 @@ def test_mirrored_build_on_cpu_replicas(tiny_data, tmp_path):
 
 
 def test_two_workers_build_and_only_the_chief_writes(tiny_data, tmp_path):
-    from zoo.eval import evaluate_file
+    from zoo.inference.evaluate import evaluate_file
     out = tmp_path / "run"
     args = ["tinytracker_s", "--data", tiny_data, "--out", out, "--epochs", 1, *TINY]
     (chief_status, chief), (worker_status, worker) = _finish(_start_workers(_cluster(2), args))

@@ -15,6 +15,6 @@ __all__ = ["UsageError", *_REGISTRY_NAMES]
 
 def __getattr__(name):
     if name in _REGISTRY_NAMES:
-        from zoo import registry
+        from zoo.models import registry
         return getattr(registry, name)
     raise AttributeError(f"module 'zoo' has no attribute {name!r}")

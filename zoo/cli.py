@@ -12,7 +12,8 @@ import math
 import pathlib
 import shlex
 
-from zoo import defaults, distribute
+from zoo.train import defaults
+from zoo.train import distribute
 from zoo.artifacts import WriteFailed
 from zoo.errors import ArgumentParser, Interrupted, UsageError, one_line_errors
 
@@ -32,8 +33,8 @@ def _millions(value):
 
 
 def cmd_list(args):
-    from zoo import registry
-    from zoo.stats import model_facts
+    from zoo.models import registry
+    from zoo.models.facts import model_facts
     rows = []
     for name in registry.list_models():
         facts = model_facts(registry.create_model(name))
@@ -49,8 +50,8 @@ def cmd_list(args):
 def _describe_keras(name):
     from collections import Counter
 
-    from zoo import registry
-    from zoo.stats import model_facts
+    from zoo.models import registry
+    from zoo.models.facts import model_facts
     entry = registry.get_entry(name)
     model = entry.build()
     facts = model_facts(model)
@@ -73,6 +74,7 @@ def cmd_info(args):
         info = describe(target)
         card = read_model_card(target)
         info["model_card"] = to_json(card) if card else None
+        info["targets"] = _targets(target)
     else:
         info = _describe_keras(target)
     if args.json:
@@ -101,6 +103,35 @@ def cmd_info(args):
               "model card: none (not written by `zoo build`)")
         if info["model_card"]:
             print(json.dumps(info["model_card"], indent=2))
+    if "targets" in info:
+        _print_targets(info["targets"])
+
+
+def _targets(tflite_path):
+    """What each target of compilers.targets made of this file, from the report in its default
+    output folder (the CLI is the application layer: it may read the target table)."""
+    from compilers.report import performance_line
+    from compilers.targets import compiled_outputs
+    rows = []
+    for target, folder, headline in compiled_outputs(tflite_path):
+        row = {"target": target.name, "title": target.title, "folder": str(folder), "compiled": headline is not None}
+        if headline is not None:
+            row.update(status=headline.status, fits=headline.fits, ops_total=headline.ops_total,
+                       ops_on_accelerator=headline.ops_on_accelerator,
+                       performance=performance_line(headline.performance).strip())
+        rows.append(row)
+    return rows
+
+
+def _print_targets(rows):
+    print("targets (python compilers/TARGET.py MODEL.tflite):")
+    for row in rows:
+        if not row["compiled"]:
+            print(f"  {row['target']:8s} not compiled (would write {row['folder']})")
+            continue
+        on = "?" if row["ops_on_accelerator"] is None else row["ops_on_accelerator"]
+        print(f"  {row['target']:8s} {row['status']}, fits: {row['fits']}, {on} of {row['ops_total']} "
+              f"operators on the accelerator; {row['performance']}")
 
 
 def cmd_data_render(args):
@@ -126,7 +157,7 @@ def _builder_kwargs(args):
 
 
 def _check_weights(path):
-    from zoo.eval import check_signature
+    from zoo.inference.evaluate import check_signature
     return str(check_signature(path, ".h5", "--weights"))
 
 
@@ -142,7 +173,7 @@ def cmd_build(args):
     kwargs = _builder_kwargs(args)
     _check_data(args.data)
     distribute.check(args.strategy, args.cpu_replicas)  # and TF_CONFIG, before TensorFlow is imported
-    from zoo.build import build
+    from zoo.train.build import build
     mode = "qat" if args.qat else "ptq" if args.ptq else "float"
     try:
         out = build(args.model, mode=mode, data=args.data, epochs=args.epochs, qat_epochs=args.qat_epochs,
@@ -162,7 +193,7 @@ def cmd_build(args):
 
 
 def cmd_eval(args):
-    from zoo.eval import evaluate_file
+    from zoo.inference.evaluate import evaluate_file
     result = evaluate_file(args.model_file, data=args.data, model=args.name, split=args.split)
     if args.json:
         print(json.dumps(result, indent=2))
@@ -192,7 +223,7 @@ _positive = _whole(1)
 
 
 def _learning_rate(text):
-    """A positive, finite float: zoo.build takes 0 (and None) for "the model's default"."""
+    """A positive, finite float: zoo.train.build takes 0 (and None) for "the model's default"."""
     try:
         rate = float(text)
     except ValueError:
@@ -222,7 +253,7 @@ def make_parser():
     _add_build_command(commands)
     _add_eval_command(commands)
 
-    from zoo import predict as _predict  # `zoo predict`: all of it lives in zoo/predict.py
+    from zoo.inference import predict as _predict  # `zoo predict`: all of it lives in zoo/inference/predict.py
     _predict.add_parser(commands)
     return parser
 

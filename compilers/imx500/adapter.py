@@ -52,7 +52,7 @@ from compilers.report import Headline, performance_line
 from compilers.imx500.tools import CompileError
 from zoo import artifacts
 from zoo.errors import EXIT_FAILED, EXIT_USAGE, ArgumentParser, UsageError, one_line_errors, progress
-from zoo.files import file_record
+from zoo.artifacts.files import file_record
 
 METHODS = ("ptq", "gptq", "qat")
 # edge-mdt-tpc 1.3.0's newest IMX500 TPC; its README tests v5.0 with imx500-converter 3.17, the
@@ -63,7 +63,7 @@ TARGET = "imx500"
 
 
 def _recipes():
-    from zoo.registry import RECIPES
+    from zoo.models.registry import RECIPES
     return sorted(RECIPES)
 
 

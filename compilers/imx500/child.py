@@ -35,7 +35,7 @@ def say(message):
 def _float_model(job):
     """The float Keras model MCT quantizes: the TFLite imported, or the --keras file."""
     if job["keras"]:
-        from zoo.eval import load_keras
+        from zoo.inference.evaluate import load_keras
         say(f"loading the float Keras model {job['keras']}")
         return load_keras(job["keras"])
     from compilers.imx500.importer import tflite_to_keras
@@ -54,7 +54,7 @@ def _specs(job, model):
             raise UsageError(f"the model's inputs {sorted(shapes)} are not the recipe's {sorted(recipes)}")
     specs = [Spec(name, recipes.get(name), shape) for name, shape in shapes.items()]
     if recipes:
-        from zoo.data.inputs import check_specs
+        from zoo.data.recipes import check_specs
         try:
             check_specs(specs)
         except ValueError as error:
@@ -114,7 +114,7 @@ def _quantization_aware_training(graph, source, representative, tpc, job):
 def _evaluate(model, quantized, job, source):
     """Gaze errors of the MCT model beside the float model and the TFLite, on the test split."""
     import numpy as np
-    from zoo import metrics
+    from zoo.inference import metrics
     from zoo.tflite import make_interpreter, run_tflite
     specs, sensor = source.specs, source.sensor_specs
     interpreter = make_interpreter(job["tflite"])
@@ -148,7 +148,7 @@ def _bake_face_grid(quantized, job, source):
     """(package model with the face grid as constants, its deployment record), or (quantized, None)."""
     import numpy as np
     from compilers.imx500.tools import sensor_roi
-    from zoo.data.inputs import grid_ramps
+    from zoo.data.recipes import grid_ramps
     sensor = source.sensor_specs
     grid_specs = [spec for spec in sensor if grid_channels(spec)]
     if not grid_specs:
@@ -177,7 +177,7 @@ def _bake_face_grid(quantized, job, source):
 def run(job):
     """The child's work; writes RESULT_FILE into the job's work folder."""
     import model_compression_toolkit as mct
-    from zoo.build import toolchain_versions
+    from zoo.train.build import toolchain_versions
     work, seconds, started = pathlib.Path(job["work_dir"]), {}, time.monotonic()
     model = _float_model(job)
     specs = _specs(job, model)

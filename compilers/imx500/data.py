@@ -6,7 +6,7 @@ import pathlib
 
 from compilers.imx500.graph import split_inputs
 from zoo.errors import UsageError
-from zoo.media import IMAGE_SUFFIXES
+from zoo.inference.media import IMAGE_SUFFIXES
 CHECK_INPUTS = 32   # the import check's inputs (at least)
 BATCH = 16
 
@@ -58,7 +58,7 @@ class GazeSource:
             lambda inputs, labels: (tuple(split_inputs(inputs, sensor)), labels / GAZE_SCALE_CM))
 
     def predict_cm(self, predictors, specs):
-        from zoo.eval import predict_cm
+        from zoo.inference.evaluate import predict_cm
         return predict_cm(predictors, self.index, specs, "test")
 
     def median_face_grid(self):

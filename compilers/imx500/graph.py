@@ -26,7 +26,7 @@ class Spec:
 
 def grid_channels(spec):
     """How many coordinate channels ride along with the image of ``spec`` (0 for a plain input)."""
-    from zoo.data import inputs
+    from zoo.data import recipes as inputs
     if spec.recipe not in inputs.IMAGE_RECIPES:
         return 0
     return inputs.INPUT_CHANNELS[spec.recipe] - inputs.IMAGE_RECIPES[spec.recipe][1]

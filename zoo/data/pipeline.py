@@ -14,7 +14,7 @@ import pathlib
 import numpy as np
 
 from zoo import artifacts
-from zoo.data import inputs as recipes
+from zoo.data import recipes
 from zoo.data.gazecapture import load_index
 from zoo.data.progress import Progress
 from zoo.errors import UsageError

@@ -32,7 +32,7 @@ def _apply(tower, x):
 
 
 def itracker(input_size=224, grid_size=25):
-    """Builds iTracker; outputs (XCam, YCam) scaled to [-1, 1] (see zoo.registry.GAZE_RANGE_CM)."""
+    """Builds iTracker; outputs (XCam, YCam) scaled to [-1, 1] (see zoo.models.registry.GAZE_RANGE_CM)."""
     layers = tf.keras.layers
     face = tf.keras.Input((input_size, input_size, 3), name="face")
     left_eye = tf.keras.Input((input_size, input_size, 3), name="left_eye")

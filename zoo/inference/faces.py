@@ -15,7 +15,7 @@ import dataclasses
 
 import numpy as np
 
-from zoo.data.render import face_grid
+from zoo.data.recipes import face_grid
 from zoo.errors import UsageError
 
 FACE_CASCADE, EYE_CASCADE = "haarcascade_frontalface_default.xml", "haarcascade_eye.xml"
@@ -41,7 +41,7 @@ class Face:
     eyes_found: bool = None
 
     def boxes(self):
-        """{box name: (x, y, w, h)} as the recipes of zoo.data.inputs name them."""
+        """{box name: (x, y, w, h)} as the recipes of zoo.data.recipes name them."""
         return {"face": self.box, "left_eye": self.left_eye or self.box,
                 "right_eye": self.right_eye or self.box}
 

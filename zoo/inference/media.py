@@ -91,7 +91,7 @@ def _file_source(path):
 
 def read_frames(source, max_frames=None, seconds=None):
     """(frame number, BGR frame, RGB frame or None) of a source; ``seconds["decode"]`` gathers the
-    time spent decoding. JPEG files are decoded by training's decoder (zoo.data.inputs.decode)."""
+    time spent decoding. JPEG files are decoded by training's decoder (zoo.data.recipes.decode)."""
     import cv2
     seconds = seconds if seconds is not None else {"decode": 0.0}
     started = time.perf_counter()
@@ -121,7 +121,7 @@ def read_frames(source, max_frames=None, seconds=None):
 def _decode_jpeg(path):
     import tensorflow as tf
 
-    from zoo.data import inputs as recipes
+    from zoo.data import recipes
     try:
         return recipes.decode(path).numpy()
     except tf.errors.OpError as error:

@@ -2,7 +2,7 @@
 
 Every recording is one subject holding one device (phones and tablets) and looking at a dot that
 jumps every ``FRAMES_PER_DOT`` frames; the device may be turned once mid-recording (all four
-orientations occur). The subject's face and eyes follow the eye model in ``zoo.data.face``, so
+orientations occur). The subject's face and eyes follow the eye model in ``zoo.data.render.painter``, so
 the gaze target is learnable from the pixels. Split by subject (70/15/15), deterministic from the
 seed. Frames are 240x320 (portrait) or 320x240 (landscape) instead of GazeCapture's 480x640 so
 that rendering takes seconds; every file and field of the real layout is written.
@@ -18,7 +18,8 @@ import numpy as np
 from PIL import Image
 
 from zoo import artifacts
-from zoo.data import face
+from zoo.data.recipes import face_grid
+from zoo.data.render import painter as face
 from zoo.data.gazecapture import GRID_CELLS, open_gazecapture
 from zoo.data.progress import Progress
 from zoo.errors import UsageError
@@ -89,18 +90,6 @@ def screen_to_camera_cm(device, orientation, x_pts, y_pts):
               3: (-above, width_cm - cam_x), 4: (height_cm + above, cam_x)}[orientation]
     cm_per_point = width_cm / device.points[0]
     return x_pts * cm_per_point - camera[0], camera[1] - y_pts * cm_per_point
-
-
-def face_grid(box, frame_size):
-    """GazeCapture's faceGrid of a face box (x, y, w, h pixels): cells of a 25x25 grid over the
-    frame, X and Y 1-indexed."""
-    x, y, w, h = box
-    width, height = frame_size
-    col0 = int(np.clip(np.floor(x / width * GRID_CELLS), 0, GRID_CELLS - 1))
-    col1 = int(np.clip(np.ceil((x + w) / width * GRID_CELLS), col0 + 1, GRID_CELLS))
-    row0 = int(np.clip(np.floor(y / height * GRID_CELLS), 0, GRID_CELLS - 1))
-    row1 = int(np.clip(np.ceil((y + h) / height * GRID_CELLS), row0 + 1, GRID_CELLS))
-    return col0 + 1, row0 + 1, col1 - col0, row1 - row0
 
 
 def _inside_share(box, frame_size):

@@ -8,7 +8,7 @@ up again from its last epoch checkpoint.
 tfmot is imported only for ``--qat``, and before any model is built: it switches tf.keras to
 tf_keras, and the QAT wrappers only accept tf_keras models.
 
-``--strategy`` (zoo.distribute) trains the float and QAT stages under tf.distribute with
+``--strategy`` (zoo.train.distribute) trains the float and QAT stages under tf.distribute with
 ``--batch-size`` per replica. The default strategy enters no scope at all, so its figures are
 those of a build without tf.distribute. On multi_worker every worker trains and only the chief
 writes the build: the others keep their copies of what Keras saves (which each must save, since
@@ -27,13 +27,14 @@ import time
 
 import numpy as np
 
-from zoo import artifacts, defaults, distribute, quantize, registry
+from zoo import artifacts, tflite
 from zoo import data as zoo_data
-from zoo.card import embed_card, model_card
-from zoo.eval import gaze_errors_of, load_predictor
+from zoo.artifacts.files import file_record
 from zoo.errors import Interrupted, UsageError
-from zoo.files import file_record
-from zoo.quantize import calibrate_ranges as _calibrate_qat_ranges  # the name tests/test_build.py uses
+from zoo.inference.evaluate import gaze_errors_of, load_predictor
+from zoo.models import registry
+from zoo.train import defaults, distribute, qat
+from zoo.train.card import embed_card, model_card
 
 MODES = ("float", "qat", "ptq")
 STATE_FILE = "state.json"
@@ -133,7 +134,7 @@ def _fit(model, train, val, epochs, steps_per_epoch, learning_rate, plan, stage,
     the runtime's scope. ``first``: callbacks to run before the others at each epoch's end.
 
     The learning rate follows a cosine from ``learning_rate`` to zero over the whole run, so a
-    high starting rate (zoo.defaults) still ends settled. The schedule is a function of the
+    high starting rate (zoo.train.defaults) still ends settled. The schedule is a function of the
     optimizer's step count, which the backup restores, so --resume continues it. Every worker
     restores from the chief's backup (Keras' BackupAndRestore writes the others' to a temporary
     folder inside it and removes it) and, after a barrier, loads the chief's best weights.
@@ -224,7 +225,7 @@ def build(name, mode="float", data=None, epochs=defaults.EPOCHS, qat_epochs=defa
           cpu_replicas=None):
     """Builds registered model ``name``; returns the path of the finished output folder (on each
     worker of a multi_worker build, once the chief has published it). ``learning_rate`` None: the
-    model's default (zoo.defaults.learning_rate); ``strategy``, ``cpu_replicas``: zoo.distribute,
+    model's default (zoo.train.defaults.learning_rate); ``strategy``, ``cpu_replicas``: zoo.train.distribute,
     ``batch_size`` is per replica. Every argument, TF_CONFIG and the data are checked before
     anything is written."""
     plan = _plan(name, mode, data, epochs, qat_epochs, batch_size, out, seed, resume, overwrite, int8_output,
@@ -313,19 +314,18 @@ def _train_and_convert(plan, state, runtime):
         state.finish("train", time.monotonic() - started, best_val_loss=best)
     model = tf.keras.models.load_model(plan.shared / f"{name}_float.h5", compile=False)
     files = {"float_h5": work / f"{name}_float.h5", "float_tflite": work / f"{name}_float.tflite"}
-    representative = quantize.representative_dataset(plan.index, specs, REPRESENTATIVE_FRAMES,
-                                                      plan.settings["seed"])
+    representative = qat.representative_dataset(plan.index, specs, REPRESENTATIVE_FRAMES, plan.settings["seed"])
     int8_output = plan.settings["int8_output"]
     if runtime.is_chief and not state.done("convert_float"):
         started = _stage(f"converting to float TFLite{runtime.where(one_process=True)}")
-        files["float_tflite"].write_bytes(quantize.convert(model, specs))
+        files["float_tflite"].write_bytes(tflite.convert(model, specs))
         state.finish("convert_float", time.monotonic() - started)
     if mode in ("qat", "ptq"):
         kind = "int8_tflite" if mode == "ptq" else "ptq_int8_tflite"
         files[kind] = work / f"{name}_{'int8' if mode == 'ptq' else 'ptq_int8'}.tflite"
         if runtime.is_chief and not state.done("ptq"):
             started = _stage(f"post-training int8 quantization{runtime.where(one_process=True)}")
-            files[kind].write_bytes(quantize.convert(model, specs, representative, int8_output))
+            files[kind].write_bytes(tflite.convert(model, specs, representative, int8_output))
             state.finish("ptq", time.monotonic() - started)
     if mode == "qat":
         files["int8_tflite"] = work / f"{name}_int8.tflite"
@@ -335,7 +335,7 @@ def _train_and_convert(plan, state, runtime):
             qat_model = _quantization_aware(model, plan, state, runtime, train, val, representative, batches)
             if runtime.is_chief:
                 files["int8_tflite"].write_bytes(
-                    quantize.convert(qat_model, specs, representative, int8_output))
+                    tflite.convert(qat_model, specs, representative, int8_output))
             state.finish("qat", time.monotonic() - started)
     return model, specs, files
 
@@ -358,19 +358,19 @@ def _quantization_aware(model, plan, state, runtime, train, val, representative,
         qat_model = tfmot.quantization.keras.quantize_model(model)
         frames = list(itertools.islice(representative(), CALIBRATION_FRAMES))
         batch = {key: np.concatenate([frame[key] for frame in frames]) for key in frames[0]}
-        print(f"[zoo build] set {_calibrate_qat_ranges(qat_model, batch)} activation ranges from "
+        print(f"[zoo build] set {qat.calibrate_ranges(qat_model, batch)} activation ranges from "
               f"{len(frames)} training frames", flush=True)
-        first = [quantize.range_union_callback(runtime.strategy)] if runtime.strategy else []
+        first = [qat.range_union_callback(runtime.strategy)] if runtime.strategy else []
         _fit(qat_model, train, val, plan.settings["qat_epochs"], batches, plan.qat_learning_rate, plan,
              "qat", state, runtime, first)
         if runtime.strategy is None:
             return qat_model
         weights = qat_model.get_weights()
-    return quantize.plain_model(model, weights)
+    return qat.plain_model(model, weights)
 
 
 def _manifest(plan, state, card, model, files, evaluated, command, runtime):
-    from zoo.stats import model_facts
+    from zoo.models.facts import model_facts
     facts = model_facts(model)
     settings = plan.settings
     return artifacts.BuildManifest(

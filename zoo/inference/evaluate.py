@@ -11,9 +11,10 @@ import pathlib
 import numpy as np
 
 import zoo  # the registry through zoo's lazy names: TensorFlow is imported only once the file passed
-from zoo import artifacts, metrics
+from zoo import artifacts
+from zoo.inference import metrics
 from zoo import data as zoo_data
-from zoo.data import inputs as recipes
+from zoo.data import recipes
 from zoo.data.gazecapture import check_root
 from zoo.errors import UsageError
 

@@ -203,7 +203,7 @@ class Runtime:
         that stopped), that a --resume runs on as many replicas as the interrupted build (they
         set the global batch) and, on multi_worker, that this worker's ``settings`` are the
         chief's and that it sees the chief's folder ``shared`` (--out must be on a file system
-        every worker shares). Then makes a worker's ``values`` (zoo.build's state: stages done,
+        every worker shares). Then makes a worker's ``values`` (zoo.train.build's state: stages done,
         best losses) the chief's for ``stages``: the collectives of a stage run only if every
         worker calls them, in the same order."""
         best = values.setdefault("best_val_loss", {})

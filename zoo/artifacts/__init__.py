@@ -88,7 +88,7 @@ class ModelCard:
 class TrainingRecord:
     """How the build trained. ``batch_size`` is per replica; ``global_batch_size`` is it times
     ``replicas`` (all workers'), the batch of each optimizer step, of which ``steps_per_epoch``
-    make an epoch. ``strategy``: zoo.distribute's name of the tf.distribute strategy. The last
+    make an epoch. ``strategy``: zoo.train.distribute's name of the tf.distribute strategy. The last
     three have defaults (one replica) so that records made in code before them still build."""
     epochs: int
     qat_epochs: int
@@ -112,8 +112,8 @@ class TrainingRecord:
 @dataclasses.dataclass
 class BuildManifest:
     """manifest.json of a `zoo build` folder. ``metrics`` maps an artifact kind (and
-    zoo.metrics.MEAN_BASELINE) to zoo.metrics.gaze_errors' record."""
-    KIND: typing.ClassVar[str] = "zoo.build"
+    zoo.inference.metrics.MEAN_BASELINE) to zoo.inference.metrics.gaze_errors' record."""
+    KIND: typing.ClassVar[str] = "zoo.train.build"
     card: ModelCard
     params: int
     macs: int

@@ -1,4 +1,5 @@
-"""Model inputs from a GazeCapture frame, one per recipe of zoo.registry.RECIPES.
+"""The recipes: how each model input is made from a GazeCapture frame (RECIPES, with value
+ranges), the face grid of a face box, and the cm scale of the gaze output.
 
 Two stages, so that the expensive one can be cached: ``decode_crops`` decodes the JPEG and cuts
 each image input at its final size as uint8 (what the crop cache stores); ``finish`` makes the
@@ -8,7 +9,24 @@ step alone, on an image already decoded (a video or camera frame: `zoo predict`)
 TensorFlow is imported inside the functions: `zoo data stats` must not pay for it, and callers
 choose the Keras flavour (tf_keras for QAT) before TensorFlow is first imported.
 """
+import numpy as np
+
 from zoo.data.gazecapture import GRID_CELLS
+
+# The networks end in tanh; gaze in cm = output * GAZE_SCALE_CM. GazeCapture's (XCam, YCam)
+# stay within about +-25 cm of the camera even on a 12.9" iPad, so 30 cm keeps targets
+# off tanh's flat tails.
+GAZE_SCALE_CM = 30.0
+
+# The recipes, with the value range of each input they make:
+RECIPES = {
+    "face": (-1.0, 1.0),            # RGB face crop (iTracker)
+    "left_eye": (-1.0, 1.0),        # RGB crop of the subject's left eye (iTracker)
+    "right_eye": (-1.0, 1.0),       # RGB crop of the subject's right eye (iTracker)
+    "grid_mask": (0.0, 1.0),        # 25x25 face-grid mask, flattened (iTracker)
+    "face_grid_rgb": (-1.0, 1.0),   # RGB face + x, y ramps over the face-grid box (TinyTracker)
+    "face_grid_grey": (-1.0, 1.0),  # grey face + x, y ramps over the face-grid box (TinyTrackerS)
+}
 
 # image recipe -> (box it is cut from, channels stored)
 IMAGE_RECIPES = {"face": ("face", 3), "left_eye": ("left_eye", 3), "right_eye": ("right_eye", 3),
@@ -147,3 +165,15 @@ def finish(crops, grid, specs, seed=None):
             image = tf.concat([image, grid_ramps(grid, spec.shape[0], spec.shape[1])], axis=-1)
         inputs[spec.name] = image
     return inputs
+
+
+def face_grid(box, frame_size):
+    """GazeCapture's faceGrid of a face box (x, y, w, h pixels): cells of a 25x25 grid over the
+    frame, X and Y 1-indexed."""
+    x, y, w, h = box
+    width, height = frame_size
+    col0 = int(np.clip(np.floor(x / width * GRID_CELLS), 0, GRID_CELLS - 1))
+    col1 = int(np.clip(np.ceil((x + w) / width * GRID_CELLS), col0 + 1, GRID_CELLS))
+    row0 = int(np.clip(np.floor(y / height * GRID_CELLS), 0, GRID_CELLS - 1))
+    row1 = int(np.clip(np.ceil((y + h) / height * GRID_CELLS), row0 + 1, GRID_CELLS))
+    return col0 + 1, row0 + 1, col1 - col0, row1 - row0

@@ -5,14 +5,15 @@ import dataclasses
 
 import numpy as np
 
-from zoo import artifacts, registry
+from zoo import artifacts
+from zoo.models import registry
 from zoo.data import render_settings
 
 
 def model_card(name, builder_args, mode, seed, index, specs, tflite_path, model):
     """The card every TFLite of a build carries (inputs as the deployable file ``tflite_path`` takes
     them); ``index``: the data the model was trained on."""
-    from zoo.stats import model_facts
+    from zoo.models.facts import model_facts
     output = model_facts(model)["outputs"][0]
     return artifacts.ModelCard(
         model=name, builder_args=_jsonable(builder_args), mode=mode, seed=seed,

@@ -1,6 +1,5 @@
-"""TFLite files in one place: the interpreters (LiteRT by default, tflite-runtime as the
-alternative, the Edge TPU through libedgetpu) and, below, reading the flatbuffer with the schema
-that ships with LiteRT."""
+"""Reading a TFLite flatbuffer without TensorFlow or an interpreter: the main graph's tensors and
+operators, the signature's names and the metadata entries, with the schema that ships with LiteRT."""
 import collections
 import dataclasses
 import functools
@@ -8,112 +7,6 @@ import os
 import struct
 
 from zoo.errors import UsageError
-
-RUNTIMES = ("litert", "tflite_runtime")
-
-
-def _interpreter_module(runtime):
-    if runtime == "litert":
-        from ai_edge_litert import interpreter
-        return interpreter
-    if runtime == "tflite_runtime":
-        from tflite_runtime import interpreter
-        return interpreter
-    raise UsageError(f"unknown runtime {runtime!r}; choose one of {', '.join(RUNTIMES)}")
-
-
-def make_interpreter(path, runtime="litert", num_threads=1, delegates=None):
-    """An allocated interpreter for ``path``; ``delegates`` are library paths/objects for load_delegate."""
-    if not os.path.isfile(path):
-        raise UsageError(f"{path}: no such TFLite file")
-    module = _interpreter_module(runtime)
-    interpreter = module.Interpreter(model_path=str(path), num_threads=num_threads,
-                                     experimental_delegates=delegates)
-    interpreter.allocate_tensors()
-    return interpreter
-
-
-def load_delegate(library, options=None, runtime="litert"):
-    """The runtime's own load_delegate, so a delegate and its interpreter come from one runtime."""
-    return _interpreter_module(runtime).load_delegate(library, options or {})
-
-
-def io_details(interpreter):
-    """({input name: details}, {output name: details}), named by the signature when the file has one
-    (the Keras input names), else by tensor name."""
-    if interpreter.get_signature_list():
-        runner = interpreter.get_signature_runner()
-        return runner.get_input_details(), runner.get_output_details()
-    return ({d["name"]: d for d in interpreter.get_input_details()},
-            {d["name"]: d for d in interpreter.get_output_details()})
-
-
-def run_tflite(interpreter, inputs):
-    """Runs one batch; float in, float out.
-
-    ``inputs`` maps input names to float arrays; int8 inputs are quantized with the tensor's own
-    scale and zero point, an int8 output is dequantized the same way. A single-input model takes
-    its one array whatever its name.
-    """
-    import numpy as np
-
-    input_details, output_details = io_details(interpreter)
-    if len(input_details) == 1 and len(inputs) == 1:
-        inputs = {next(iter(input_details)): next(iter(inputs.values()))}
-    feeds = {}
-    for name, details in input_details.items():
-        value = np.asarray(inputs[name], dtype=np.float32)
-        scale, zero_point = details["quantization"]
-        if details["dtype"] != np.float32:
-            info = np.iinfo(details["dtype"])
-            value = np.clip(np.round(value / scale) + zero_point, info.min, info.max)
-        feeds[details["index"]] = value.astype(details["dtype"])
-    current = {d["index"]: tuple(d["shape"]) for d in interpreter.get_input_details()}
-    if any(current[index] != value.shape for index, value in feeds.items()):
-        for index, value in feeds.items():
-            interpreter.resize_tensor_input(index, value.shape)
-        interpreter.allocate_tensors()
-    for index, value in feeds.items():
-        interpreter.set_tensor(index, value)
-    interpreter.invoke()
-    (details,) = output_details.values()
-    output = interpreter.get_tensor(details["index"])
-    scale, zero_point = details["quantization"]
-    if output.dtype != np.float32:
-        output = (output.astype(np.float32) - zero_point) * scale
-    return output
-
-
-def strip_internal_names(tflite_bytes):
-    """Drops the names of internal tensors (the converter writes long fused-op names that cost
-    ~2% of an int8 file); input/output names and the signature stay, so name-based feeding works."""
-    from ai_edge_litert.tools import flatbuffer_utils
-
-    model = flatbuffer_utils.read_model_from_bytearray(bytearray(tflite_bytes))
-    for subgraph in model.subgraphs:
-        kept = set(subgraph.inputs) | set(subgraph.outputs)
-        for index, tensor in enumerate(subgraph.tensors):
-            if index not in kept:
-                tensor.name = b""
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
-
-
-def with_metadata(tflite_bytes, name, payload):
-    """``tflite_bytes`` with a metadata entry ``name`` (the flatbuffer's own named buffers, which
-    every runtime ignores) holding ``payload``; an earlier entry of that name is replaced."""
-    import numpy as np
-    from ai_edge_litert import schema_py_generated as schema
-    from ai_edge_litert.tools import flatbuffer_utils
-
-    model = flatbuffer_utils.read_model_from_bytearray(bytearray(tflite_bytes))
-    model.metadata = [m for m in (model.metadata or []) if m.name.decode() != name]
-    buffer = schema.BufferT()
-    buffer.data = np.frombuffer(payload, np.uint8)
-    model.buffers.append(buffer)
-    entry = schema.MetadataT()
-    entry.name, entry.buffer = name.encode(), len(model.buffers) - 1
-    model.metadata.append(entry)
-    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
 def signature_names(path):
@@ -137,7 +30,6 @@ def read_metadata(path, name):
     return None
 
 
-# --- Reading the flatbuffer ------------------------------------------------------------------
 # One reader for `zoo info` and the Edge TPU pre-flight. It unpacks the whole file with the
 # schema's generated object API (ai_edge_litert/schema_py_generated.py, no TensorFlow), so a
 # truncated or corrupt file fails here, once, as a UsageError, never later in a caller.

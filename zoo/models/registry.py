@@ -8,23 +8,8 @@ import dataclasses
 import importlib
 import inspect
 
+from zoo.data.recipes import GAZE_SCALE_CM, RECIPES  # noqa: F401 (the registry's public names)
 from zoo.errors import UsageError
-
-# The networks end in tanh; gaze in cm = output * GAZE_SCALE_CM. GazeCapture's (XCam, YCam)
-# stay within about +-25 cm of the camera even on a 12.9" iPad, so 30 cm keeps targets
-# off tanh's flat tails.
-GAZE_SCALE_CM = 30.0
-
-# Input recipes, with the value range of each (zoo.data implements them):
-RECIPES = {
-    "face": (-1.0, 1.0),            # RGB face crop (iTracker)
-    "left_eye": (-1.0, 1.0),        # RGB crop of the subject's left eye (iTracker)
-    "right_eye": (-1.0, 1.0),       # RGB crop of the subject's right eye (iTracker)
-    "grid_mask": (0.0, 1.0),        # 25x25 face-grid mask, flattened (iTracker)
-    "face_grid_rgb": (-1.0, 1.0),   # RGB face + x, y ramps over the face-grid box (TinyTracker)
-    "face_grid_grey": (-1.0, 1.0),  # grey face + x, y ramps over the face-grid box (TinyTrackerS)
-}
-
 
 @dataclasses.dataclass(frozen=True)
 class ModelEntry:

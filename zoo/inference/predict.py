@@ -6,12 +6,12 @@
 MODEL is a build folder (its deployable int8 TFLite, else its float TFLite), a TFLite file that
 `zoo build` wrote (its recipe and output scale come from the model card inside it) or a Keras
 .h5 (a build's float model, with its manifest.json beside it, or a model whose Keras name is a
-registered model). Per frame, OpenCV's Haar cascades find the faces (zoo.faces); each face box
+registered model). Per frame, OpenCV's Haar cascades find the faces (zoo.inference.faces); each face box
 gives the frame's 25x25 face grid, and the model inputs are cut by the recipe code training uses
-(zoo.data.inputs.cut_crops and finish) from the RGB frame: JPEG files are decoded by training's
+(zoo.data.recipes.cut_crops and finish) from the RGB frame: JPEG files are decoded by training's
 own decoder, video and camera frames by OpenCV (BGR, turned to RGB). Gaze is output * scale_cm,
 in cm from the camera (x right, y up), as GazeCapture's (XCam, YCam). Reading and writing
-frames: zoo.media.
+frames: zoo.inference.media.
 
 Arguments, the model file and every input are checked before TensorFlow is imported; a problem
 is one line `zoo: error: ...` (exit 2) and nothing is written. With --out the annotated images
@@ -23,7 +23,8 @@ import pathlib
 import re
 import time
 
-from zoo import artifacts, media
+from zoo import artifacts
+from zoo.inference import media
 from zoo.errors import UsageError, progress
 
 KERAS_SUFFIXES = {".h5", ".keras"}
@@ -136,9 +137,9 @@ def _model_file(path, runtime, device):
 
 
 def _check_card(card, source):
-    """A card this zoo cannot feed fails here, before any input is read (zoo.registry would
+    """A card this zoo cannot feed fails here, before any input is read (zoo.models.registry would
     import TensorFlow: the card's input records are checked as they are)."""
-    from zoo.data import inputs as recipes
+    from zoo.data import recipes
     try:
         recipes.check_specs(card.inputs)
     except ValueError as error:
@@ -146,7 +147,7 @@ def _check_card(card, source):
 
 
 def _card_specs(card, source):
-    from zoo.registry import InputSpec
+    from zoo.models.registry import InputSpec
     _check_card(card, source)
     return [InputSpec(record.name, record.recipe, tuple(record.shape)) for record in card.inputs]
 
@@ -173,8 +174,8 @@ def load_model(file, card, runtime=None, device=None, threads=1):
 
 
 def _keras_model(file, card):
-    from zoo import registry
-    from zoo.eval import keras_predictor, load_keras
+    from zoo.models import registry
+    from zoo.inference.evaluate import keras_predictor, load_keras
     model = load_keras(file)
     if card is not None:
         name, specs, scale = card.model, _card_specs(card, file), card.output.scale_cm
@@ -190,12 +191,12 @@ def _keras_model(file, card):
 
 def make_preparer(specs):
     """(RGB uint8 frame, Face, faceGrid) -> {input name: float (1, ...)}: the training recipes
-    (zoo.data.inputs.cut_crops, then finish without augmentation), traced once."""
+    (zoo.data.recipes.cut_crops, then finish without augmentation), traced once."""
     import numpy as np
     import tensorflow as tf
 
-    from zoo.data import inputs as recipes
-    from zoo.faces import zero_indexed
+    from zoo.data import recipes
+    from zoo.inference.faces import zero_indexed
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8),
                                   tf.TensorSpec([len(BOX_NAMES), 4], tf.int32), tf.TensorSpec([4], tf.int32)])
@@ -212,7 +213,7 @@ def make_preparer(specs):
 
 @dataclasses.dataclass(frozen=True)
 class FaceResult:
-    face: object   # zoo.faces.Face
+    face: object   # zoo.inference.faces.Face
     grid: tuple    # faceGrid: X, Y 1-indexed
     gaze_cm: tuple
     latency_ms: float
@@ -231,7 +232,7 @@ class FramePipeline:
         """([FaceResult], the annotated frame or None)."""
         import cv2
 
-        from zoo.faces import annotate, frame_grid
+        from zoo.inference.faces import annotate, frame_grid
         started = time.perf_counter()
         faces = self.detector.detect(bgr)
         self._add("detect", started)
@@ -292,7 +293,7 @@ def readable(record, faces):
 def cmd_predict(args):
     import cv2
 
-    from zoo.faces import FaceDetector
+    from zoo.inference.faces import FaceDetector
     out = artifacts.check_output(args.out, "--out") if args.out else None
     file, card = resolve_model(args.model, args.runtime, args.device)
     sources = media.check_sources(args.inputs, args.camera)

@@ -1,10 +1,9 @@
-"""int8 for `zoo build`: the TFLite conversion (float, and post-training int8 from representative
-frames), and the quantizer ranges of a tfmot quantization-aware model: calibrated before
+"""int8 for `zoo build`: the quantizer ranges of a tfmot quantization-aware model: calibrated before
 fine-tuning, kept one range across replicas under tf.distribute, copied out of the strategy for
 the converter.
 
 TensorFlow and tfmot are imported only inside these functions, tfmot after `zoo build --qat` has
-switched tf.keras to tf_keras (zoo.build's docstring says why), and no Keras class is defined at
+switched tf.keras to tf_keras (zoo.train.build's docstring says why), and no Keras class is defined at
 import for the same reason.
 """
 import numpy as np
@@ -114,27 +113,3 @@ def representative_dataset(root, specs, limit, seed):
         for inputs, _ in dataset:
             yield {name: value.numpy() for name, value in inputs.items()}
     return frames
-
-
-def convert(model, specs, representative=None, int8_output=False):
-    """TFLite bytes: float when ``representative`` is None, else fully int8 (int8 input); PTQ's
-    calibration runs here, in the converter's own calibrator, not in TensorFlow's runtime, so no
-    tf.distribute strategy reaches it.
-
-    Converts a concrete function with one named input per spec (so the TFLite signature keeps the
-    Keras input names); this skips the SavedModel export of from_keras_model, which is far slower.
-    """
-    import tensorflow as tf
-    from zoo.tflite import strip_internal_names
-
-    signature = {s.name: tf.TensorSpec((None, *s.shape), tf.float32, name=s.name) for s in specs}
-    function = tf.function(lambda inputs: model(inputs, training=False)).get_concrete_function(signature)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([function], model)
-    if representative is None:
-        return converter.convert()
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8 if int8_output else tf.float32
-    return strip_internal_names(converter.convert())

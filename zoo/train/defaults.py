@@ -1,4 +1,4 @@
-"""Training defaults of `zoo build`, in one place for the command line and zoo.build (a module
+"""Training defaults of `zoo build`, in one place for the command line and zoo.train.build (a module
 without TensorFlow, so `zoo --help` stays instant). Chosen on the default rendered data so that
 `zoo build tinytracker --qat` beats the mean predictor 3x within 10 minutes on 2 cores; the
 measurements behind them are in BUILD_NOTES.md ("Training defaults")."""
