@@ -1,4 +1,5 @@
-"""Edge-vision model zoo: gaze estimation (iTracker, TinyTracker) for the Edge TPU and the IMX500.
+"""Edge-vision model zoo: gaze estimation (iTracker, TinyTracker) trained and quantized to int8 for
+edge accelerators (the targets are compilers/, above this package).
 
 The registry's names are loaded on first use, so `import zoo` (and `zoo --help`) stays instant.
 """

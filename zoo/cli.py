@@ -234,9 +234,10 @@ def _learning_rate(text):
 
 
 def make_parser():
+    from compilers.targets import TARGETS  # the application layer reads the table of targets
+    titles = "; ".join(f"{target.title} (compilers/{target.name}.py)" for target in TARGETS.values())
     parser = ArgumentParser(
-        prog="zoo", description="Edge-vision model zoo: gaze models built, int8-quantized and "
-        "compiled for the Coral Edge TPU (compilers/edgetpu.py) and the Sony IMX500 (compilers/imx500.py).")
+        prog="zoo", description=f"Edge-vision model zoo: gaze models built, int8-quantized and compiled for: {titles}.")
     parser.add_argument("--debug", action="store_true", help="print the traceback of an error "
                         "(anywhere on the command line; ZOO_DEBUG=1 does the same)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)

@@ -22,6 +22,7 @@ from compilers.imx500.graph import (Spec, deployment_graph, freeze_inputs, grid_
 from zoo.errors import EXIT_FAILED, EXIT_USAGE, UsageError  # noqa: E402
 
 RESULT_FILE = "child_result.json"
+IMX500_PACKAGES = ("model-compression-toolkit", "edge-mdt-tpc", "imx500-converter")
 
 
 class ImportMismatch(Exception):
@@ -177,7 +178,8 @@ def _bake_face_grid(quantized, job, source):
 def run(job):
     """The child's work; writes RESULT_FILE into the job's work folder."""
     import model_compression_toolkit as mct
-    from zoo.train.build import toolchain_versions
+    from zoo.artifacts.files import package_versions
+    from zoo.train.build import BUILD_PACKAGES
     work, seconds, started = pathlib.Path(job["work_dir"]), {}, time.monotonic()
     model = _float_model(job)
     specs = _specs(job, model)
@@ -200,7 +202,7 @@ def run(job):
     result = {"specs": [{"name": s.name, "recipe": s.recipe, "shape": list(s.shape)} for s in specs],
               "data": source.describe(), "import_check": check, "metrics": evaluated, "agreement": agreement,
               "face_grid": face_grid,
-              "keras_package": keras_path.name, "toolchain": toolchain_versions(), "seconds": seconds}
+              "keras_package": keras_path.name, "toolchain": package_versions(BUILD_PACKAGES + IMX500_PACKAGES), "seconds": seconds}
     (work / RESULT_FILE).write_text(json.dumps(result, indent=2))
 
 

@@ -17,3 +17,18 @@ def file_record(path, relative_to=None):
     path = pathlib.Path(path)
     shown = path.relative_to(relative_to) if relative_to is not None else path
     return {"path": str(shown), "bytes": path.stat().st_size, "sha256": sha256(path)}
+
+
+def package_versions(names: "tuple[str, ...]") -> "dict[str, str | None]":
+    """{package: installed version, or None} for ``names``, and Python's: the toolchain a record
+    was made with."""
+    import sys
+    from importlib import metadata
+    versions: "dict[str, str | None]" = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    versions["python"] = sys.version.split()[0]
+    return versions

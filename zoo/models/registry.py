@@ -52,7 +52,7 @@ def input_specs(name, model):
             for t in model.inputs]
 
 
-_REGISTRY = {}
+_REGISTRY: "dict[str, ModelEntry]" = {}
 
 
 def register(name, builder_path, recipes, summary, **fixed_kwargs):

@@ -29,7 +29,7 @@ import numpy as np
 
 from zoo import artifacts, tflite
 from zoo import data as zoo_data
-from zoo.artifacts.files import file_record
+from zoo.artifacts.files import file_record, package_versions
 from zoo.errors import Interrupted, UsageError
 from zoo.inference.evaluate import gaze_errors_of, load_predictor
 from zoo.models import registry
@@ -38,22 +38,12 @@ from zoo.train.card import embed_card, model_card
 
 MODES = ("float", "qat", "ptq")
 STATE_FILE = "state.json"
+RESUMABLE_LINE = "[zoo build] resumable after"  # said once each epoch's backup is written
 REPRESENTATIVE_FRAMES = 200
+# the packages whose versions a build records: what trains, converts and runs its files
+BUILD_PACKAGES = ("tensorflow", "tf-keras", "keras", "tensorflow-model-optimization", "ai-edge-litert",
+                  "tflite-runtime", "numpy")
 CALIBRATION_FRAMES = 128  # QAT's starting activation ranges: one batch of training frames
-
-
-def toolchain_versions():
-    from importlib import metadata
-    names = ("tensorflow", "tf-keras", "keras", "tensorflow-model-optimization", "ai-edge-litert",
-             "tflite-runtime", "model-compression-toolkit", "edge-mdt-tpc", "imx500-converter", "numpy")
-    versions = {}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    versions["python"] = sys.version.split()[0]
-    return versions
 
 
 def _work_folder(out, resume, request):
@@ -147,6 +137,8 @@ def _fit(model, train, val, epochs, steps_per_epoch, learning_rate, plan, stage,
     best = state.values.setdefault("best_val_loss", {}).get(stage, np.inf)
 
     class KeepBest(tf.keras.callbacks.Callback):
+        """Keeps the best weights on val and says when an epoch is safe: it runs after
+        BackupAndRestore, so from that line on an interrupted build resumes after this epoch."""
         def on_epoch_end(self, epoch, logs=None):
             nonlocal best
             if logs["val_loss"] < best:
@@ -154,6 +146,7 @@ def _fit(model, train, val, epochs, steps_per_epoch, learning_rate, plan, stage,
                 self.model.save_weights(best_path)
                 state.values["best_val_loss"][stage] = best
                 state.save()
+            print(f"{RESUMABLE_LINE} {stage} epoch {epoch + 1}/{epochs}", flush=True)
 
     schedule = tf.keras.optimizers.schedules.CosineDecay(learning_rate, epochs * steps_per_epoch)
     model.compile(optimizer=tf.keras.optimizers.Adam(schedule), loss="mse")
@@ -385,7 +378,7 @@ def _manifest(plan, state, card, model, files, evaluated, command, runtime):
             loss="mse on (XCam, YCam) / scale_cm",
             best_val_loss=dict(state.values.get("best_val_loss", {})), strategy=plan.distribution.strategy,
             replicas=runtime.replicas, global_batch_size=runtime.global_batch(settings["batch_size"])),
-        toolchain=toolchain_versions(), command=list(command or sys.argv),
+        toolchain=package_versions(BUILD_PACKAGES), command=list(command or sys.argv),
         seconds=dict(state.values["seconds"]))
 
 
