@@ -173,14 +173,15 @@ def cmd_build(args):
     kwargs = _builder_kwargs(args)
     _check_data(args.data)
     distribute.check(args.strategy, args.cpu_replicas)  # and TF_CONFIG, before TensorFlow is imported
-    from zoo.train.build import build
+    from zoo.train.build import BuildRequest, build
     mode = "qat" if args.qat else "ptq" if args.ptq else "float"
+    request = BuildRequest(args.model, mode=mode, data=args.data, epochs=args.epochs, qat_epochs=args.qat_epochs,
+                           batch_size=args.batch_size, out=args.out, seed=args.seed, resume=args.resume,
+                           int8_output=args.int8_output, steps=args.steps, overwrite=args.overwrite,
+                           learning_rate=args.learning_rate, builder_kwargs=kwargs, command=["zoo", *args.argv],
+                           strategy=args.strategy, cpu_replicas=args.cpu_replicas)
     try:
-        out = build(args.model, mode=mode, data=args.data, epochs=args.epochs, qat_epochs=args.qat_epochs,
-                    batch_size=args.batch_size, out=args.out, seed=args.seed, resume=args.resume,
-                    int8_output=args.int8_output, steps=args.steps, overwrite=args.overwrite,
-                    learning_rate=args.learning_rate, builder_kwargs=kwargs, command=["zoo", *args.argv],
-                    strategy=args.strategy, cpu_replicas=args.cpu_replicas)
+        out = build(request)
     except KeyboardInterrupt:
         again = args.argv + ([] if args.resume else ["--resume"])
         raise Interrupted(f"continue with: zoo {shlex.join(again)}") from None

@@ -24,6 +24,7 @@ import pathlib
 import shutil
 import sys
 import time
+import typing
 
 import numpy as np
 
@@ -177,33 +178,35 @@ class _Plan:
     qat_learning_rate: float
 
 
-def _plan(name, mode, data, epochs, qat_epochs, batch_size, out, seed, resume, overwrite, int8_output, steps,
-          learning_rate, builder_kwargs, strategy, cpu_replicas):
-    distribution = distribute.check(strategy, cpu_replicas)
+def _plan(request):
+    """The checked plan of ``request``: every argument, TF_CONFIG and the data, before anything is written."""
+    name, mode, seed = request.name, request.mode, request.seed
+    distribution = distribute.check(request.strategy, request.cpu_replicas)
     entry = registry.get_entry(name)
     if mode not in MODES:
         raise UsageError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-    for flag, value in (("--epochs", epochs), ("--qat-epochs", qat_epochs), ("--batch-size", batch_size)):
+    for flag, value in (("--epochs", request.epochs), ("--qat-epochs", request.qat_epochs),
+                        ("--batch-size", request.batch_size)):
         if value < 1:
             raise UsageError(f"{flag} must be at least 1, got {value}")
-    if learning_rate is not None and not (0 < learning_rate < float("inf")):
-        raise UsageError(f"--learning-rate must be a positive number, got {learning_rate}")
+    if request.learning_rate is not None and not (0 < request.learning_rate < float("inf")):
+        raise UsageError(f"--learning-rate must be a positive number, got {request.learning_rate}")
     if seed < 0:
         raise UsageError(f"--seed must be 0 or more, got {seed}")
-    learning_rate = learning_rate or defaults.learning_rate(name)
-    builder_kwargs = dict(builder_kwargs or {})
+    learning_rate = request.learning_rate or defaults.learning_rate(name)
+    builder_kwargs = dict(request.builder_kwargs or {})
     builder_args = entry.builder_arguments(**builder_kwargs)  # raises on unknown arguments
-    out = artifacts.check_output(out or pathlib.Path("runs") / name, overwrite=overwrite)
-    root = pathlib.Path(data).absolute() if data else zoo_data.default_data_root()
+    out = artifacts.check_output(request.out or pathlib.Path("runs") / name, overwrite=request.overwrite)
+    root = pathlib.Path(request.data).absolute() if request.data else zoo_data.default_data_root()
     index = zoo_data.open_gazecapture(root)
     empty = [split for split, count in index.split_counts().items() if count == 0]
     if empty:
         raise UsageError(f"{root} has no valid frames in the {' and '.join(empty)} split; a build "
                          "trains on train, keeps the best weights on val and evaluates on test")
-    work = _work_folder(out, resume, distribution)
-    settings = {"model": name, "mode": mode, "data": str(root), "epochs": epochs,
-                "qat_epochs": qat_epochs, "batch_size": batch_size, "seed": seed, "steps": steps,
-                "int8_output": int8_output, "learning_rate": learning_rate,
+    work = _work_folder(out, request.resume, distribution)
+    settings = {"model": name, "mode": mode, "data": str(root), "epochs": request.epochs,
+                "qat_epochs": request.qat_epochs, "batch_size": request.batch_size, "seed": seed,
+                "steps": request.steps, "int8_output": request.int8_output, "learning_rate": learning_rate,
                 "builder_kwargs": {k: str(v) for k, v in builder_kwargs.items()}}
     if distribution.strategy != "default":  # absent on the default: its interrupted builds still resume
         settings["distribution"] = distribution.settings()
@@ -212,17 +215,37 @@ def _plan(name, mode, data, epochs, qat_epochs, batch_size, out, seed, resume, o
                  learning_rate * defaults.QAT_LEARNING_RATE_FRACTION)
 
 
-def build(name, mode="float", data=None, epochs=defaults.EPOCHS, qat_epochs=defaults.QAT_EPOCHS,
-          batch_size=defaults.BATCH_SIZE, out=None, seed=0, resume=False, int8_output=False, steps=None,
-          learning_rate=None, builder_kwargs=None, command=None, overwrite=False, strategy="default",
-          cpu_replicas=None):
-    """Builds registered model ``name``; returns the path of the finished output folder (on each
-    worker of a multi_worker build, once the chief has published it). ``learning_rate`` None: the
-    model's default (zoo.train.defaults.learning_rate); ``strategy``, ``cpu_replicas``: zoo.train.distribute,
-    ``batch_size`` is per replica. Every argument, TF_CONFIG and the data are checked before
-    anything is written."""
-    plan = _plan(name, mode, data, epochs, qat_epochs, batch_size, out, seed, resume, overwrite, int8_output,
-                 steps, learning_rate, builder_kwargs, strategy, cpu_replicas)
+@dataclasses.dataclass(frozen=True)
+class BuildRequest:
+    """What `zoo build` is asked to make: its flags, as one settings record. ``learning_rate``
+    None: the model's default (zoo.train.defaults.learning_rate); ``strategy``, ``cpu_replicas``:
+    zoo.train.distribute; ``batch_size`` is per replica; ``command``: the command line recorded in
+    the manifest."""
+    name: str
+    mode: str = "float"
+    data: typing.Optional[str] = None
+    epochs: int = defaults.EPOCHS
+    qat_epochs: int = defaults.QAT_EPOCHS
+    batch_size: int = defaults.BATCH_SIZE
+    out: typing.Optional[str] = None
+    seed: int = 0
+    resume: bool = False
+    int8_output: bool = False
+    steps: typing.Optional[int] = None
+    learning_rate: typing.Optional[float] = None
+    builder_kwargs: typing.Optional[dict] = None
+    command: typing.Optional[typing.List[str]] = None
+    overwrite: bool = False
+    strategy: str = "default"
+    cpu_replicas: typing.Optional[int] = None
+
+
+def build(request: BuildRequest) -> pathlib.Path:
+    """Builds the registered model ``request.name``; returns the path of the finished output folder
+    (on each worker of a multi_worker build, once the chief has published it). Every argument,
+    TF_CONFIG and the data are checked before anything is written."""
+    plan = _plan(request)
+    command = request.command
     fresh = not plan.work.exists()
     plan.work.mkdir(parents=True, exist_ok=True)
     try:
