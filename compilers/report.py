@@ -33,7 +33,8 @@ def no_estimate(why: str) -> Performance:
     return Performance(NO_ESTIMATE, None, None, why)
 
 
-def from_latency(kind: str, latency_ms: float, basis: str, citations: typing.Sequence[str] = ()) -> Performance:
+def from_latency(kind: str, latency_ms: float, basis: str,
+                 citations: typing.Sequence[str] = ()) -> Performance:
     """A performance section from one latency (fps is its inverse: one inference at a time)."""
     return Performance(kind, round(latency_ms, 4), round(1000.0 / latency_ms, 1), basis, list(citations))
 

@@ -52,8 +52,8 @@ class Target:
 
 
 TARGETS: typing.Dict[str, Target] = {target.name: target for target in (
-    Target("edgetpu", "Coral Edge TPU", "Google's edgetpu_compiler (x86-64 Debian/Ubuntu; the pre-flight needs "
-           "nothing)", ("compiler", "min_runtime_version", "timeout_s", "preflight_only")),
+    Target("edgetpu", "Coral Edge TPU", "Google's edgetpu_compiler (x86-64 Debian/Ubuntu; the pre-flight "
+           "needs nothing)", ("compiler", "min_runtime_version", "timeout_s", "preflight_only")),
     Target("imx500", "Sony IMX500 (Raspberry Pi AI Camera)", "model-compression-toolkit, edge-mdt-tpc, "
            "imx500-converter and Java 17; imx500-package on a Raspberry Pi",
            ("method", "calibration_frames", "calibration_data", "recipe", "keras", "face_grid", "epochs",
@@ -69,7 +69,7 @@ def get(name: str) -> Target:
         raise UsageError(f"unknown target {name!r}; choose one of {', '.join(TARGETS)}") from None
 
 
-def compiled_outputs(model: "str | pathlib.Path") -> typing.List[typing.Tuple[Target, pathlib.Path, typing.Optional[object]]]:
+def compiled_outputs(model: "str | pathlib.Path") -> "list[tuple[Target, pathlib.Path, object | None]]":
     """(target, its default output folder for ``model``, the Headline of the report there, or None
     when that target has not compiled it there) for every target, in table order."""
     found = []

@@ -172,8 +172,8 @@ assert calibrate_ranges(qat, batch) == 2
 weights = {v.name: v.numpy() for v in qat.non_trainable_variables}
 activations = np.maximum(batch["x"] @ model.get_layer("hidden").kernel.numpy()
                          + model.get_layer("hidden").bias.numpy(), 0)
-print(float(weights["quant_hidden/post_activation_min:0"]), float(weights["quant_hidden/post_activation_max:0"]),
-      float(activations.max()))
+print(float(weights["quant_hidden/post_activation_min:0"]),
+      float(weights["quant_hidden/post_activation_max:0"]), float(activations.max()))
 """
 
 

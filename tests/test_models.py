@@ -65,6 +65,7 @@ def test_mac_counter_reproduces_the_mobilenet_papers(application, kwargs, publis
     model = getattr(tf.keras.applications, application)(input_shape=(224, 224, 3), weights=None, **kwargs)
     assert abs(count_macs(model) - published) / published < 0.02
 
+
 def test_shared_eye_tower_counts_weights_once_and_macs_twice(built):
     itracker = built["itracker"]
     eye_conv = itracker.get_layer("eye_conv1")

@@ -108,8 +108,9 @@ class Options:
     preflight_only: bool = False
 
 
-def compile(model: "str | pathlib.Path", out_dir: "str | pathlib.Path | None" = None, *, overwrite: bool = False,
-            progress: typing.Optional[typing.Callable[[str], None]] = None, **options) -> EdgeTpuReport:
+def compile(model: "str | pathlib.Path", out_dir: "str | pathlib.Path | None" = None, *,
+            overwrite: bool = False, progress: typing.Optional[typing.Callable[[str], None]] = None,
+            **options) -> EdgeTpuReport:
     """Pre-flight check of int8 TFLite ``model`` and, when a compiler is found, the compile.
 
     Writes report.json (and NAME_edgetpu.tflite/.log when compiled) into ``out_dir`` (default
@@ -137,7 +138,8 @@ def compile(model: "str | pathlib.Path", out_dir: "str | pathlib.Path | None" = 
         report = EdgeTpuReport(
             model=str(model), model_bytes=graph.file_bytes, out_dir=str(out_dir), preflight=preflight,
             compiler=result, status=status, status_detail=detail,
-            disagreements=edgetpu_log.disagreements(preflight, result) if result and not result["error"] else [],
+            disagreements=(edgetpu_log.disagreements(preflight, result)
+                           if result and not result["error"] else []),
             headline=_headline(status, preflight, result))
         artifacts.write_record(report, work_dir / artifacts.REPORT)
         artifacts.publish(work_dir, out_dir, "compilers/edgetpu.py")

@@ -5,4 +5,5 @@ from compilers.report import Performance, no_estimate
 
 def estimate(preflight: dict) -> Performance:
     """The performance section of an Edge TPU report for the pre-flight ``preflight``."""
-    return no_estimate("no Edge TPU attached here; measure with `python -m benchmarks.latency BUILD --device usb`")
+    return no_estimate("no Edge TPU attached here; measure with "
+                       "`python -m benchmarks.latency BUILD --device usb`")

@@ -42,8 +42,8 @@ SUPPORTED = {
 _OPTIONAL_INPUTS = {("CONV_2D", 2), ("DEPTHWISE_CONV_2D", 2), ("FULLY_CONNECTED", 2),
                     ("TRANSPOSE_CONV", 3), ("RESHAPE", 1)}
 _TRANSPOSE_EVIDENCE = ("google-coral/edgetpu#193 (maintainer, 2021-08-03: compiler 16 supports Transpose) "
-                      "and #433 (compiler 16 logs TRANSPOSE as 'otherwise supported'); compiler 14 "
-                      "logged it 'Operation not supported' (#242)")
+                       "and #433 (compiler 16 logs TRANSPOSE as 'otherwise supported'); compiler 14 "
+                       "logged it 'Operation not supported' (#242)")
 
 # The newest version of each operator that compiler 16 reads: those of TFLite 2.5
 # (tensorflow/lite/tools/versioning/runtime_version.cc). Inferred from the compiler's date (mid

@@ -156,8 +156,8 @@ CASES = {
     "slice_ellipsis": ("slice_unit", _set_option("STRIDED_SLICE", ellipsisMask=1)),
     "alpha_1d": ((6, 6, 8), lambda x, tf, L: x * tf.constant(np.linspace(0.1, 0.8, 8), tf.float32)),
     "prelu_1d": ("alpha_1d", _recode("MUL", "PRELU")),
-    "alpha_3d": ((6, 6, 8), lambda x, tf, L: x * tf.constant(np.linspace(0.1, 0.8, 288).reshape(6, 6, 8),
-                                                            tf.float32)),
+    "alpha_3d": ((6, 6, 8), lambda x, tf, L: x * tf.constant(
+        np.linspace(0.1, 0.8, 288).reshape(6, 6, 8), tf.float32)),
     "prelu_3d": ("alpha_3d", _recode("MUL", "PRELU")),
     "partition": ((6, 6, 8), lambda x, tf, L: [  # conv -> hard-swish -> conv, and a conv beside them
         L.Conv2D(4, 1)((lambda h: h * tf.nn.relu6(h + 3) / 6)(L.Conv2D(8, 1)(x))), L.Conv2D(4, 1)(x)]),

@@ -54,8 +54,8 @@ def _decoded(table, specs, deterministic=True):
 
 
 def _cache_key(frames, specs, split):
-    digest = hashlib.sha256(json.dumps([PIPELINE_VERSION, split, [(s.name, s.recipe, list(s.shape))
-                                                                    for s in specs]]).encode())
+    described = [(s.name, s.recipe, list(s.shape)) for s in specs]
+    digest = hashlib.sha256(json.dumps([PIPELINE_VERSION, split, described]).encode())
     digest.update("\n".join(frames.paths).encode())
     for column in (frames.face, frames.left_eye, frames.right_eye, frames.grid, frames.label):
         digest.update(np.ascontiguousarray(column).tobytes())

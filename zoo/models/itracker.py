@@ -1,8 +1,8 @@
 """iTracker (Krafka et al., CVPR 2016): face, two eyes and a 25x25 face-grid mask.
 
 Two departures from the Caffe original, both so that every layer quantizes to int8:
-- LRN is left out. It has no int8 kernel in TFLite, tfmot or the sensor target's quantizer, and its usual stand-in,
-  BatchNormalization, cannot be folded by tfmot into the weight-shared eye tower (tfmot folds
+- LRN is left out. It has no int8 kernel in TFLite, tfmot or the sensor target's quantizer, and its
+  usual stand-in, BatchNormalization, cannot be folded by tfmot into the weight-shared eye tower (tfmot folds
   Conv+BN only in a layer called once, and refuses a BN it cannot fold).
 - CONV2's "group 2" is a Conv2D with ``groups=2`` (same weights, same parameter count).
 Caffe's explicit padding of CONV2 (2) and CONV3 (1) is "same" padding at stride 1.

@@ -11,6 +11,7 @@ import inspect
 from zoo.data.recipes import GAZE_SCALE_CM, RECIPES  # noqa: F401 (the registry's public names)
 from zoo.errors import UsageError
 
+
 @dataclasses.dataclass(frozen=True)
 class ModelEntry:
     name: str

@@ -35,7 +35,8 @@ def embed_card(path, specs, card):
     """Writes ``card`` into TFLite ``path`` as metadata, with that file's own input quantization."""
     from zoo.tflite import with_metadata
     own = dataclasses.replace(card, inputs=_input_records(specs, path))
-    path.write_bytes(with_metadata(path.read_bytes(), artifacts.MODEL_CARD_METADATA, artifacts.card_bytes(own)))
+    payload = artifacts.card_bytes(own)
+    path.write_bytes(with_metadata(path.read_bytes(), artifacts.MODEL_CARD_METADATA, payload))
 
 
 def _input_records(specs, tflite_path):

@@ -20,7 +20,7 @@ from PIL import Image
 from zoo import artifacts
 from zoo.data.recipes import face_grid
 from zoo.data.render import painter as face
-from zoo.data.gazecapture import GRID_CELLS, open_gazecapture
+from zoo.data.gazecapture import open_gazecapture
 from zoo.data.progress import Progress
 from zoo.errors import UsageError
 
