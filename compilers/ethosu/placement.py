@@ -24,17 +24,17 @@ def check_input(graph: tflite.Graph) -> None:
             raise UsageError(f"{graph.path} is {COMPILED_OPS[op.name]} (it holds {op.name} operators, which "
                              f"only that accelerator runs); give the int8 TFLite it was compiled from"
                              f"{_source(graph)}")
-    activations = [t for t in graph.tensors if not t.is_constant]
-    if not any(t.quantized and t.dtype in INTEGER_ACTIVATIONS for t in activations):
-        raise UsageError(f"{graph.path} is a float model (no integer-quantized activations); the Ethos-U "
-                         f"runs int8 (or int16) models: convert with full-integer quantization (a "
-                         f"representative dataset and TFLITE_BUILTINS_INT8)")
     for index in graph.inputs:
         tensor = graph.tensors[index]
         if any(size < 0 for size in tensor.shape_signature[1:]) or any(size < 0 for size in tensor.shape):
             raise UsageError(f"{graph.path}: input {tensor.name!r} has a dynamic shape "
                              f"{list(tensor.shape_signature)}; Vela needs fixed sizes: export with a fixed "
                              f"input shape (only the batch may be -1)")
+    activations = [t for t in graph.tensors if not t.is_constant]
+    if not any(t.quantized and t.dtype in INTEGER_ACTIVATIONS for t in activations):
+        raise UsageError(f"{graph.path} is a float model (no integer-quantized activations); the Ethos-U "
+                         f"runs int8 (or int16) models: convert with full-integer quantization (a "
+                         f"representative dataset and TFLITE_BUILTINS_INT8)")
 
 
 def _source(graph: tflite.Graph) -> str:

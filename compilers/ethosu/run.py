@@ -77,13 +77,13 @@ def _failure(model: pathlib.Path, configuration: Configuration, output: str, ret
         return VelaFailed(f"{vela} crashed ({_signal_name(-returncode)}) on {model.name}; its last line: "
                           f"{last[:160]}")
     found = _EXCEPTION.match(last)
-    said = found["message"].strip("'\"") if found else next(
-        (line for line in reversed(lines) if line.startswith("Error: ")), None)
-    if said and (found is None or found["name"] in _vela_errors()):
+    if found and found["name"] in _vela_errors():  # e.g. "...errors.InputFileError: 'Error: ...'"
+        said = found["message"].strip("'\"").removeprefix("Error: ")
         return UsageError(f"{vela} cannot compile {model.name} for {configuration.accelerator}: {said}; "
                           f"change the model ({SUPPORTED_OPS}) or the configuration (--accelerator, "
                           f"--memory-mode)")
-    return VelaFailed(f"{vela} failed on {model.name} (exit status {returncode}): {last[:200]}")
+    return VelaFailed(f"{vela} failed on {model.name} (exit status {returncode}): {last[:200]}; a fault "
+                      f"inside Vela: another --accelerator may avoid it")
 
 
 def compile_model(model: pathlib.Path, configuration: Configuration, work_dir: pathlib.Path,
