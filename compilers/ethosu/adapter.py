@@ -95,8 +95,10 @@ def compile(model: "str | pathlib.Path", out_dir: "str | pathlib.Path | None" = 
         say(f"Vela {config.vela_version()}: {len(graph.operators)} operators of {model.name} for "
             f"{configuration.accelerator} ({configuration.system_config}, {configuration.memory_mode})")
         run = vela_run.compile_model(model.resolve(), configuration, work_dir, timeout_s)
+        shown = [str(out_dir) if arg == str(work_dir) else arg for arg in run.command]  # where it ends up
+        run = dataclasses.replace(run, command=shown)
         artifacts.write_text(work_dir / LOG, vela_output.log_text(run.output, run.per_layer_csv.name))
-        report = _report(model, graph, out_dir, configuration, run, work_dir)
+        report = _report(model, graph, out_dir, configuration, run)
         artifacts.write_record(report, work_dir / artifacts.REPORT)
         artifacts.publish(work_dir, out_dir, "compilers/ethosu.py")
     finally:
@@ -104,7 +106,7 @@ def compile(model: "str | pathlib.Path", out_dir: "str | pathlib.Path | None" = 
     return report
 
 
-def _report(model, graph, out_dir, configuration, run, work_dir) -> EthosUReport:
+def _report(model, graph, out_dir, configuration, run) -> EthosUReport:
     """The report of a finished Vela ``run``: its files read, the operators placed."""
     summary = vela_output.read_summary(run.summary_csv)
     layers = vela_output.read_layers(run.per_layer_csv)
@@ -116,9 +118,8 @@ def _report(model, graph, out_dir, configuration, run, work_dir) -> EthosUReport
     version = config.vela_version()
     return EthosUReport(
         model=str(model), model_bytes=graph.file_bytes, out_dir=str(out_dir), vela_version=version,
-        configuration=configuration,
-        command=[str(out_dir) if arg == str(work_dir) else arg for arg in run.command],
-        ops_total=len(graph.operators), ops_on_npu=len(graph.operators) - len(placed.cpu),
+        configuration=configuration, command=run.command, ops_total=len(graph.operators),
+        ops_on_npu=len(graph.operators) - len(placed.cpu),
         npu_subgraphs=placed.npu_subgraphs, npu_operators=placed.npu, cpu_operators=placed.cpu,
         summary=summary, layers=layers, warnings=vela_output.notes(run.output) + placed.warnings,
         files={"vela_model": run.vela_model.name, "summary_csv": run.summary_csv.name,
