@@ -58,6 +58,8 @@ TARGETS: typing.Dict[str, Target] = {target.name: target for target in (
            "imx500-converter and Java 17; imx500-package on a Raspberry Pi",
            ("method", "calibration_frames", "calibration_data", "recipe", "keras", "face_grid", "epochs",
             "tpc_version"), reused=True),
+    Target("ethosu", "Arm Ethos-U NPU (Vela)", "ethos-u-vela (Arm's Vela compiler, from PyPI; pinned in "
+           "requirements/stack.txt)", ("accelerator", "system_config", "memory_mode", "timeout_s")),
 )}
 
 
