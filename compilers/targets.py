@@ -58,6 +58,8 @@ TARGETS: typing.Dict[str, Target] = {target.name: target for target in (
            "imx500-converter and Java 17; imx500-package on a Raspberry Pi",
            ("method", "calibration_frames", "calibration_data", "recipe", "keras", "face_grid", "epochs",
             "tpc_version"), reused=True),
+    Target("mcu", "Microcontrollers (TFLite Micro)", "tflite-micro (its Python interpreter measures the "
+           "arena) and ai-edge-litert; no board needed", ("board", "calibration_data")),
 )}
 
 
