@@ -60,6 +60,8 @@ TARGETS: typing.Dict[str, Target] = {target.name: target for target in (
             "tpc_version"), reused=True),
     Target("ethosu", "Arm Ethos-U NPU (Vela)", "ethos-u-vela (Arm's Vela compiler, from PyPI; pinned in "
            "requirements/stack.txt)", ("accelerator", "system_config", "memory_mode", "timeout_s")),
+    Target("mcu", "Microcontrollers (TFLite Micro)", "tflite-micro (its Python interpreter measures the "
+           "arena) and ai-edge-litert; no board needed", ("board", "calibration_data")),
 )}
 
 
