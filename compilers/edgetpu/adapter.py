@@ -140,7 +140,7 @@ def compile(model: "str | pathlib.Path", out_dir: "str | pathlib.Path | None" = 
             compiler=result, status=status, status_detail=detail,
             disagreements=(edgetpu_log.disagreements(preflight, result)
                            if result and not result["error"] else []),
-            headline=_headline(status, preflight, result))
+            headline=_headline(status, graph, preflight, result))
         artifacts.write_record(report, work_dir / artifacts.REPORT)
         artifacts.publish(work_dir, out_dir, "compilers/edgetpu.py")
     finally:
@@ -158,7 +158,7 @@ def _checked_options(options):
                                min_runtime_version=_runtime_version(settings.min_runtime_version))
 
 
-def _headline(status, preflight, result):
+def _headline(status, graph, preflight, result):
     """The figures every target reports; the compiler's where it ran, else the pre-flight's."""
     compiled = result is not None and not result["error"]
     figures = result if compiled else preflight
@@ -168,7 +168,7 @@ def _headline(status, preflight, result):
     streamed = memory.get("off_chip_bytes", memory.get("param_bytes_streamed"))
     return Headline(target=TARGET, status=status, fits=not streamed, memory=memory,
                     ops_total=figures["ops_total"], ops_on_accelerator=figures["ops_on_tpu"],
-                    performance=performance.estimate(preflight))
+                    performance=performance.estimate(graph, preflight))
 
 
 # --- Command line -------------------------------------------------------------------------------
