@@ -35,7 +35,6 @@ Edge TPU through libedgetpu.
 import argparse
 import dataclasses
 import json
-import math
 import pathlib
 import sys
 import typing
@@ -44,27 +43,16 @@ from compilers.edgetpu import log as edgetpu_log, preflight as edgetpu_preflight
 from compilers.edgetpu import performance
 from compilers.edgetpu.report import EdgeTpuReport
 from compilers.report import Headline, performance_line
+from compilers.common import MAX_TIMEOUT_S, timeout_seconds
 from zoo import artifacts, tflite
 from zoo.errors import ArgumentParser, UsageError, one_line_errors, progress
 
 
 TARGET = "edgetpu"
 _EXIT_CODES = {"compiled": 0, "failed": 1, "preflight-only": 3}  # report["status"] -> exit status
-MAX_TIMEOUT_S = 86400  # longer waits overflow the subprocess timer
 _INSTALL_HINT = ("install it on x86-64 Debian/Ubuntu from Coral's apt repository "
                  "(deb https://packages.cloud.google.com/apt coral-edgetpu-stable main; "
                  "apt-get install edgetpu-compiler) or pass --compiler PATH")
-
-
-def _timeout(value):
-    """``value`` as seconds in (0, MAX_TIMEOUT_S]; UsageError for nan, inf, <= 0 or not a number."""
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        seconds = math.nan
-    if isinstance(value, bool) or not 0 < seconds <= MAX_TIMEOUT_S:
-        raise UsageError(f"--timeout {value}: give a number of seconds above 0 and at most {MAX_TIMEOUT_S}")
-    return seconds
 
 
 def _runtime_version(value):
@@ -154,7 +142,7 @@ def _checked_options(options):
     if unknown:
         raise TypeError(f"compile() got unknown Edge TPU options {sorted(unknown)}")
     settings = Options(**options)
-    return dataclasses.replace(settings, timeout_s=_timeout(settings.timeout_s),
+    return dataclasses.replace(settings, timeout_s=timeout_seconds(settings.timeout_s),
                                min_runtime_version=_runtime_version(settings.min_runtime_version))
 
 

@@ -23,19 +23,18 @@ configuration stops it (one line on stderr, nothing written).
 import argparse
 import dataclasses
 import json
-import math
 import pathlib
 import typing
 
 from compilers.ethosu import config, performance, placement, run as vela_run, vela_output
 from compilers.ethosu.report import EthosUReport
 from compilers.report import Headline, performance_line
+from compilers.common import MAX_TIMEOUT_S, timeout_seconds
 from zoo import artifacts, tflite
 from zoo.errors import ArgumentParser, UsageError, one_line_errors, progress
 
 TARGET = "ethosu"
 LOG = "vela.log"
-MAX_TIMEOUT_S = 86400  # longer waits overflow the subprocess timer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,23 +47,13 @@ class Options:
     timeout_s: float = 600
 
 
-def _timeout(value) -> float:
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        seconds = math.nan
-    if isinstance(value, bool) or not 0 < seconds <= MAX_TIMEOUT_S:
-        raise UsageError(f"--timeout {value}: give a number of seconds above 0 and at most {MAX_TIMEOUT_S}")
-    return seconds
-
-
 def _checked_options(options) -> typing.Tuple[config.Configuration, float]:
     unknown = set(options) - {field.name for field in dataclasses.fields(Options)}
     if unknown:
         raise TypeError(f"compile() got unknown Ethos-U options {sorted(unknown)}")
     settings = Options(**options)
     return (config.resolve(settings.accelerator, settings.system_config, settings.memory_mode),
-            _timeout(settings.timeout_s))
+            timeout_seconds(settings.timeout_s))
 
 
 def _read_model(model: pathlib.Path) -> tflite.Graph:

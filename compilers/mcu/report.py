@@ -5,6 +5,7 @@ import dataclasses
 import pathlib
 import typing
 
+from compilers import common
 from compilers.mcu.agreement import Agreement
 from compilers.mcu.boards import BoardFit
 from compilers.mcu.ops import OperatorUse
@@ -42,4 +43,4 @@ Report = McuReport
 
 def read_report(folder: "str | pathlib.Path") -> McuReport:
     """The report compile() left in ``folder``; one UsageError line when it is missing or damaged."""
-    return artifacts.read_record(McuReport, pathlib.Path(folder) / artifacts.REPORT)
+    return common.read_report(McuReport, folder)
