@@ -34,7 +34,7 @@ from absl import flags
 import benchmarks
 from benchmarks import (EDGETPU, FLOAT, IMX500, MCT_INT8, MEASURED, ON_SENSOR, PUBLISHED, TFMOT_INT8,
                         accuracy, latency, report)
-from zoo import artifacts, defaults
+from zoo import artifacts, defaults, outputs
 from zoo.errors import UsageError
 
 DEFAULT_MODELS = ("tinytracker", "tinytracker_s", "itracker")
@@ -47,6 +47,7 @@ TARGETS = (EDGETPU, IMX500)
 TRAINING = {"itracker": {"epochs": 1, "qat_epochs": 1, "steps": 10}}
 DEFAULT_TRAINING = {"epochs": defaults.EPOCHS, "qat_epochs": defaults.QAT_EPOCHS, "steps": None}
 DEFAULT_OUT = "runs/compare"
+TOOL = outputs.Tool("benchmarks.compare", "compare")  # for zoo.outputs' rule; it writes no marker
 BUILD_TIMEOUT_S = 4 * 3600
 NOT_ON_PI = "not measured: needs the Raspberry Pi AI Camera (python -m benchmarks.imx500_on_pi)"
 
@@ -334,7 +335,8 @@ def _checked_inputs():
 def main(argv):
     if len(argv) > 1:
         raise UsageError(f"unexpected arguments {argv[1:]}; choose models with --models=A,B")
-    out = artifacts.check_output(FLAGS.out or DEFAULT_OUT, "--out", overwrite=True)
+    out = outputs.check_output(FLAGS.out or DEFAULT_OUT, TOOL, [*FLAGS.extra_models, *filter(None, [FLAGS.data])],
+                                 overwrite=True)  # a workspace it adds to
     if FLAGS.report_only:
         results = report.rewrite_report(out)
     else:

@@ -42,13 +42,14 @@ if __package__ in (None, ""):  # run as a script: make the repository's packages
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from compilers import edgetpu_log, edgetpu_preflight, edgetpu_run  # noqa: E402
-from zoo import artifacts, tflite  # noqa: E402
+from zoo import artifacts, outputs, tflite  # noqa: E402
 from zoo.errors import ArgumentParser, UsageError, one_line_errors, progress  # noqa: E402
 
 __all__ = ["compile", "compiled_model", "make_interpreter"]
 
 _EXIT_CODES = {"compiled": 0, "failed": 1, "preflight-only": 3}  # report["status"] -> exit status
 MAX_TIMEOUT_S = 86400  # longer waits overflow the subprocess timer
+TOOL = outputs.Tool("compilers/edgetpu.py", artifacts.EDGETPU, "-o")  # what it writes, for zoo.outputs
 _INSTALL_HINT = ("install it on x86-64 Debian/Ubuntu from Coral's apt repository "
                  "(deb https://packages.cloud.google.com/apt coral-edgetpu-stable main; "
                  "apt-get install edgetpu-compiler) or pass --compiler PATH")
@@ -110,11 +111,11 @@ def compile(model, out_dir=None, compiler=None, min_runtime_version=None, timeou
     timeout_s, min_runtime_version = _timeout(timeout_s), _runtime_version(min_runtime_version)
     model = pathlib.Path(model)
     graph = _read_model(model)
-    out_dir = artifacts.check_output(out_dir or artifacts.compiler_output(model, artifacts.EDGETPU), "-o",
-                                     overwrite=overwrite)
+    default = artifacts.compiler_output(model, artifacts.EDGETPU)
+    out_dir = outputs.check_output(out_dir or default, TOOL, [model], overwrite, default)
     compiler_path = None if preflight_only else edgetpu_run.find_compiler(compiler)
 
-    work_dir = artifacts.staging_folder(out_dir)  # the last check: nothing is said before it
+    work_dir = outputs.staging_folder(out_dir)  # the last check: nothing is said before it
     try:
         say(f"pre-flight: {len(graph.operators)} operators in {model.name}")
         preflight = edgetpu_preflight.preflight(graph)
@@ -130,9 +131,9 @@ def compile(model, out_dir=None, compiler=None, min_runtime_version=None, timeou
                 report["disagreements"] = edgetpu_log.disagreements(preflight, result)
         report["status"], report["status_detail"] = _status(preflight_only, compiler_path, result)
         artifacts.write_record(artifacts.EdgeTpuReport(**report), work_dir / artifacts.REPORT)
-        artifacts.publish(work_dir, out_dir, "compilers/edgetpu.py")
+        outputs.publish(work_dir, out_dir, TOOL, [model], overwrite)
     finally:
-        artifacts.remove_staging(work_dir)
+        outputs.remove_staging(work_dir)
     return report
 
 

@@ -49,10 +49,11 @@ if __package__ in (None, ""):  # run as a script: make the repository's packages
 
 from compilers import imx500_tools as tools  # noqa: E402
 from compilers.imx500_tools import CompileError  # noqa: E402
-from zoo import artifacts  # noqa: E402
+from zoo import artifacts, outputs  # noqa: E402
 from zoo.errors import EXIT_FAILED, EXIT_USAGE, ArgumentParser, UsageError, one_line_errors, progress  # noqa: E402
 from zoo.files import file_record  # noqa: E402
 
+TOOL = outputs.Tool("compilers/imx500.py", artifacts.IMX500, "-o")  # what it writes, for zoo.outputs
 METHODS = ("ptq", "gptq", "qat")
 # edge-mdt-tpc 1.3.0's newest IMX500 TPC; its README tests v5.0 with imx500-converter 3.17, the
 # newest converter it lists (3.19.2 is pinned here). BUILD_NOTES: "IMX500 target platform".
@@ -151,9 +152,10 @@ def compile(model, out_dir=None, method="ptq", calibration_frames=200, calibrati
     graph, card, job = _checked_job(model, method, calibration_frames, calibration_data, recipe, keras,
                                     face_grid, epochs, tpc_version)
     java_line, converter = tools.java_version(), tools.imxconv()
-    out_dir = artifacts.check_output(out_dir or artifacts.compiler_output(model, artifacts.IMX500), "-o",
-                                     overwrite=overwrite)
-    work = artifacts.staging_folder(out_dir)
+    default = artifacts.compiler_output(model, artifacts.IMX500)
+    inputs = [path for path in (model, calibration_data, keras) if path]
+    out_dir = outputs.check_output(out_dir or default, TOOL, inputs, overwrite, default)
+    work = outputs.staging_folder(out_dir)
     started = time.monotonic()
     try:
         scratch = work / ".scratch"
@@ -163,9 +165,9 @@ def compile(model, out_dir=None, method="ptq", calibration_frames=200, calibrati
         report.seconds["total"] = round(time.monotonic() - started, 2)
         shutil.rmtree(scratch)
         artifacts.write_record(report, work / artifacts.REPORT)
-        artifacts.publish(work, out_dir, "compilers/imx500.py")
+        outputs.publish(work, out_dir, TOOL, inputs, overwrite)
     except BaseException:
-        artifacts.remove_staging(work)
+        outputs.remove_staging(work)
         raise
     return report
 

@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-from zoo import artifacts, defaults, distribute, quantize, registry
+from zoo import artifacts, defaults, distribute, outputs, quantize, registry, startup
 from zoo import data as zoo_data
 from zoo.card import embed_card, model_card
 from zoo.eval import gaze_errors_of, load_predictor
@@ -36,6 +36,7 @@ from zoo.files import file_record
 from zoo.quantize import calibrate_ranges as _calibrate_qat_ranges  # the name tests/test_build.py uses
 
 MODES = ("float", "qat", "ptq")
+TOOL = outputs.Tool("zoo build", "build")  # what it writes, for zoo.outputs
 STATE_FILE = "state.json"
 REPRESENTATIVE_FRAMES = 200
 CALIBRATION_FRAMES = 128  # QAT's starting activation ranges: one batch of training frames
@@ -175,6 +176,8 @@ class _Plan:
     work: pathlib.Path  # where this process writes: <out>.partial, or a non-chief task's own folder
     shared: pathlib.Path  # the chief's <out>.partial: the backups and files every worker reads
     distribution: distribute.Request
+    inputs: list  # the paths the command line gave (--data, --weights), in the output's marker
+    overwrite: bool
     index: object
     builder_kwargs: dict
     builder_args: dict
@@ -184,8 +187,7 @@ class _Plan:
 
 
 def _plan(name, mode, data, epochs, qat_epochs, batch_size, out, seed, resume, overwrite, int8_output, steps,
-          learning_rate, builder_kwargs, strategy, cpu_replicas):
-    distribution = distribute.check(strategy, cpu_replicas)
+          learning_rate, builder_kwargs, distribution):
     entry = registry.get_entry(name)
     if mode not in MODES:
         raise UsageError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
@@ -199,7 +201,9 @@ def _plan(name, mode, data, epochs, qat_epochs, batch_size, out, seed, resume, o
     learning_rate = learning_rate or defaults.learning_rate(name)
     builder_kwargs = dict(builder_kwargs or {})
     builder_args = entry.builder_arguments(**builder_kwargs)  # raises on unknown arguments
-    out = artifacts.check_output(out or pathlib.Path("runs") / name, overwrite=overwrite)
+    inputs = [path for path in (data, builder_kwargs.get("weights")) if path]
+    default = pathlib.Path("runs") / name
+    out = outputs.check_output(out or default, TOOL, inputs, overwrite, default)
     root = pathlib.Path(data).absolute() if data else zoo_data.default_data_root()
     index = zoo_data.open_gazecapture(root)
     empty = [split for split, count in index.split_counts().items() if count == 0]
@@ -213,41 +217,57 @@ def _plan(name, mode, data, epochs, qat_epochs, batch_size, out, seed, resume, o
                 "builder_kwargs": {k: str(v) for k, v in builder_kwargs.items()}}
     if distribution.strategy != "default":  # absent on the default: its interrupted builds still resume
         settings["distribution"] = distribution.settings()
-    return _Plan(name, entry, mode, out, work, out.with_name(out.name + ".partial"), distribution, index,
-                 builder_kwargs, builder_args, settings, learning_rate,
+    return _Plan(name, entry, mode, out, work, out.with_name(out.name + ".partial"), distribution, inputs,
+                 overwrite, index, builder_kwargs, builder_args, settings, learning_rate,
                  learning_rate * defaults.QAT_LEARNING_RATE_FRACTION)
 
 
 def build(name, mode="float", data=None, epochs=defaults.EPOCHS, qat_epochs=defaults.QAT_EPOCHS,
           batch_size=defaults.BATCH_SIZE, out=None, seed=0, resume=False, int8_output=False, steps=None,
-          learning_rate=None, builder_kwargs=None, command=None, overwrite=False, strategy="default",
-          cpu_replicas=None):
+          learning_rate=None, builder_kwargs=None, command=None, overwrite=False, distribution=None):
     """Builds registered model ``name``; returns the path of the finished output folder (on each
     worker of a multi_worker build, once the chief has published it). ``learning_rate`` None: the
-    model's default (zoo.defaults.learning_rate); ``strategy``, ``cpu_replicas``: zoo.distribute,
-    ``batch_size`` is per replica. Every argument, TF_CONFIG and the data are checked before
-    anything is written."""
+    model's default (zoo.defaults.learning_rate); ``distribution``: zoo.distribute.check's Request
+    (default: one device), ``batch_size`` is per replica. Every argument, TF_CONFIG and the data
+    are checked before anything is written; a multi_worker task then meets the others
+    (zoo.startup) before it writes anything."""
     plan = _plan(name, mode, data, epochs, qat_epochs, batch_size, out, seed, resume, overwrite, int8_output,
-                 steps, learning_rate, builder_kwargs, strategy, cpu_replicas)
+                 steps, learning_rate, builder_kwargs, distribution or distribute.Request())
+    multi_worker = plan.distribution.strategy == "multi_worker"
+    if multi_worker:
+        startup.meet(plan.distribution)
     fresh = not plan.work.exists()
-    plan.work.mkdir(parents=True, exist_ok=True)
-    try:
-        _run(plan, command)
-    except UsageError:
-        if fresh and not _finished_stages(plan.work):  # nothing there to resume: leave nothing
+
+    def discard():  # what a build that fails leaves: its folder only if there is something to resume
+        if not plan.distribution.is_chief or (fresh and not _resumable(plan.work)):
             shutil.rmtree(plan.work, ignore_errors=True)
-        raise
-    except Exception as error:
-        reason = plan.distribution.strategy == "multi_worker" and distribute.lost_peer(error)
-        if not reason:
-            raise
-        print(f"[zoo build] lost a task of the cluster ({reason}); start every task again with --resume",
-              file=sys.stderr, flush=True)
-        raise Interrupted("start every task again with --resume") from None
-    finally:
-        if not plan.distribution.is_chief:  # a worker's own folder: nothing in it outlives the build
-            shutil.rmtree(plan.work, ignore_errors=True)
+    with startup.Watch(plan.distribution.timeout_s, discard, enabled=multi_worker) as watch:
+        try:
+            plan.work.mkdir(parents=True, exist_ok=True)
+            _run(plan, command, watch)
+        except BaseException as error:
+            discard()
+            raise _failure(plan, error) from None
+        finally:
+            if not plan.distribution.is_chief:  # a worker's own folder: nothing in it outlives the build
+                shutil.rmtree(plan.work, ignore_errors=True)
     return plan.out
+
+
+def _failure(plan, error):
+    """What ``error`` ends the build with: a lost peer is an interruption to resume from, a full
+    disk says how much was written (zoo.outputs.disk_full), anything else stays as it is."""
+    reason = plan.distribution.strategy == "multi_worker" and isinstance(error, Exception) and \
+        distribute.lost_peer(error)
+    if reason:
+        print(f"[zoo build] lost a task of the cluster ({reason})", file=sys.stderr, flush=True)
+        return Interrupted()
+    return outputs.disk_full(error, plan.out, plan.work, "--out", kept=plan.work.exists()) or error
+
+
+def _resumable(work):
+    """Whether an interrupted build in ``work`` has anything --resume would continue from."""
+    return bool(_finished_stages(work)) or any(path.is_file() for path in work.glob("*_backup/**/*"))
 
 
 def _finished_stages(work):
@@ -258,13 +278,18 @@ def _finished_stages(work):
         return {}
 
 
-def _run(plan, command):
-    """Trains and converts (every worker), evaluates and publishes (the chief)."""
+def _run(plan, command, watch):
+    """Trains and converts (every worker), evaluates and publishes (the chief); ``watch``
+    (zoo.startup.Watch) bounds TensorFlow's multi_worker start-up."""
     state = _State(plan.work, plan.settings)
     import tensorflow as tf  # before TF_USE_LEGACY_KERAS is set, which tfmot needs (BUILD_NOTES)
     if plan.mode == "qat":
         os.environ["TF_USE_LEGACY_KERAS"] = "1"
         importlib.import_module("tensorflow_model_optimization")  # before any model: tf.keras -> tf_keras
+    if plan.distribution.strategy == "multi_worker":
+        print(f"[zoo build] every task answered; starting the cluster (at most {plan.distribution.timeout_s:g} s)",
+              flush=True)
+    watch.arm()
     runtime = distribute.start(plan.distribution)
     tf.keras.utils.set_random_seed(plan.settings["seed"])
     if runtime.strategy:
@@ -273,6 +298,7 @@ def _run(plan, command):
               f"replica x {runtime.replicas}", flush=True)
         runtime.join(plan.settings, plan.shared, state.values, ("train", "qat"))
         state.save()
+    watch.started()
     model, specs, files = _train_and_convert(plan, state, runtime)
     if runtime.is_chief:
         started = time.monotonic()
@@ -402,4 +428,4 @@ def _finish(plan, manifest):
         weights.unlink()
     manifest.seconds["total"] = round(sum(manifest.seconds.values()), 2)
     artifacts.write_record(manifest, work / artifacts.MANIFEST)
-    artifacts.publish(work, plan.out, "zoo build")
+    outputs.publish(work, plan.out, TOOL, plan.inputs, plan.overwrite)

@@ -59,6 +59,34 @@ def load_keras(path):
                          "saved by Keras 2.15") from None
 
 
+def keras_specs(path, model, name=None):
+    """(registered model name, input specs) of Keras ``model`` loaded from ``path`` as registered
+    model ``name`` (default: its Keras name). UsageError saying what the file holds when it is
+    not that model: a Keras name alone (any model can be named "tinytracker") proves nothing."""
+    name = name or model.name
+    known = zoo.list_models()
+    inputs = {t.name.split(":")[0]: tuple(-1 if d is None else d for d in t.shape[1:]) for t in model.inputs}
+    if name in known:
+        model_recipes = zoo.get_entry(name).recipes
+        if set(inputs) == set(model_recipes) and _gives_one_point(model):
+            return name, [_spec(path, name, n, model_recipes[n], shape) for n, shape in inputs.items()]
+    holds = (f"{path} holds a Keras model named {model.name!r} with inputs "
+             f"{', '.join(f'{n} {list(shape)}' for n, shape in inputs.items())} and outputs "
+             f"{[list(t.shape[1:]) for t in model.outputs]}")
+    like = [other for other in known if set(zoo.get_entry(other).recipes) == set(inputs)]
+    if name not in known:
+        raise UsageError(f"{holds}; that name is not a registered model ({', '.join(known)}) and no "
+                         "manifest.json is beside it: give a build folder or a .h5 that `zoo build` wrote")
+    raise UsageError(f"{holds}, not this zoo's {name}, which takes {', '.join(zoo.get_entry(name).recipes)} "
+                     "and gives one gaze point"
+                     + (f" (its inputs are those of {like[0]})" if like and like[0] != name else "")
+                     + f"; give a {name} model file, e.g. a build's float .h5")
+
+
+def _gives_one_point(model):
+    return len(model.outputs) == 1 and int(np.prod([d or 1 for d in model.outputs[0].shape[1:]])) == 2
+
+
 def keras_predictor(model):
     """A predict function on a dict batch for a Keras model; a single-input model takes its one
     array whatever its name, as run_tflite does."""
@@ -89,7 +117,8 @@ def _spec(path, name, input_name, recipe, shape):
     try:
         recipes.check_specs([spec])
     except ValueError as error:
-        raise UsageError(f"{path} is not a {name} model: {error}") from None
+        raise UsageError(f"{path} is not a {name} model: {error}; give the model it is with --name, "
+                         "or a file of this one") from None
     return spec
 
 
@@ -100,8 +129,10 @@ def _specs(path, name, shapes):
         (input_name, recipe), = model_recipes.items()
         return [_spec(path, name, input_name, recipe, next(iter(shapes.values())))]
     if set(model_recipes) != set(shapes):
+        like = [other for other in zoo.list_models() if set(zoo.get_entry(other).recipes) == set(shapes)]
+        hint = f"they are {like[0]}'s: give --name {like[0]}" if like else "give the model it is with --name"
         raise UsageError(f"{path}: its inputs {sorted(shapes)} are not {name}'s inputs "
-                         f"{sorted(model_recipes)}")
+                         f"{sorted(model_recipes)}; {hint}")
     return [_spec(path, name, n, model_recipes[n], shapes[n]) for n in model_recipes]
 
 

@@ -1,27 +1,48 @@
 """Frames in and out for `zoo predict`, through OpenCV: photos, video files and cameras checked
 before any work (one UsageError line for the first that cannot be read, native libraries' own
 complaints kept off stderr), read as BGR frames (JPEG files by training's own decoder, so that a
-photo gives the model the pixels a GazeCapture frame would), and the annotated frames written as
-NAME.png and NAME.mp4 beside predictions.jsonl.
+photo gives the model the pixels a GazeCapture frame would; photos turned upright by their EXIF
+orientation), and the annotated frames written as NAME.png and NAME.mp4 beside predictions.jsonl.
+
+``check_image`` is the one pixel limit of the project: every reader of image files (zoo predict,
+the GazeCapture reader, the IMX500 calibration data) calls it before decoding, so that a header
+claiming 100000x100000 pixels is one line naming the limit, not an allocator's failure. A video
+that ends before the frame count its header declares is reported (how many frames were read of
+how many) and is an error unless the caller keeps going.
 
 OpenCV is imported inside the functions (`zoo --help` stays instant); TensorFlow only to decode a
 JPEG, after every input was checked.
 """
 import contextlib
 import dataclasses
+import errno
 import json
+import math
 import os
 import pathlib
 import re
+import shutil
+import struct
 import sys
 import time
+import warnings
 
-from zoo.errors import UsageError
+from zoo.artifacts import WriteFailed
+from zoo.errors import UsageError, progress
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}
-JPEG_MAGIC = b"\xff\xd8\xff"
+JPEG_MAGIC, PNG_MAGIC = b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n"
 DEFAULT_FPS = 30.0
+# 268 megapixels: above a 200-megapixel phone photo; one decoded 8-bit BGR copy is 768 MiB.
+MAX_PIXELS = 1 << 28
+JPEG_FRAME_MARKERS = set(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # SOFn (not DHT, JPG, DAC)
+EXIF_ORIENTATION = 0x0112
+FULL_DISK_BYTES = 1 << 20  # less free space than this after a video came out short: the disk filled
+UPRIGHT = {  # EXIF orientation -> what turns the stored pixels upright (as PIL.ImageOps.exif_transpose)
+    2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2), 6: lambda a: a[::-1].transpose(1, 0, 2),
+    7: lambda a: a[::-1, ::-1].transpose(1, 0, 2), 8: lambda a: a[:, ::-1].transpose(1, 0, 2)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +66,82 @@ def _native_stderr_silenced():
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+def check_image(path):
+    """(width, height) that image file ``path`` declares in its header, read without decoding it;
+    None where no reader here knows the format. UsageError when that is more than MAX_PIXELS."""
+    return check_pixels(path, _declared_size(path))
+
+
+def check_pixels(path, size):
+    """``size`` (width, height, or None when unknown) of image file ``path``; UsageError naming the
+    limit when it has more than MAX_PIXELS pixels."""
+    if size is not None and size[0] * size[1] > MAX_PIXELS:
+        declared = "more pixels than Pillow reads" if math.isinf(size[0]) else \
+            f"{size[0]:,} x {size[1]:,} pixels"
+        raise UsageError(f"{path}: its header declares {declared}, over the limit of {MAX_PIXELS:,} pixels "
+                         "an image may have here; scale it down (or check the file)")
+    return size
+
+
+def _declared_size(path):
+    with open(path, "rb") as file:
+        head = file.read(24)
+        if head.startswith(JPEG_MAGIC):
+            return jpeg_size(file)
+        if head.startswith(PNG_MAGIC) and head[12:16] == b"IHDR":
+            return struct.unpack(">II", head[16:24])
+    from PIL import Image
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                return image.size
+    except Image.DecompressionBombError:  # over twice Pillow's own limit, which is over MAX_PIXELS / 2
+        return math.inf, math.inf
+    except (OSError, SyntaxError, ValueError):
+        return None
+
+
+def jpeg_size(file):
+    """(width, height) of the frame header (SOFn) of the JPEG open in binary ``file``, reading only
+    the segments before it; None when there is none."""
+    file.seek(2)
+    while True:
+        marker = file.read(2)
+        while marker[-1:] == b"\xff":  # fill bytes before a marker
+            marker = b"\xff" + file.read(1)
+        if len(marker) < 2 or marker[0] != 0xFF or marker[1] in (0xD9, 0xDA):
+            return None  # not a marker, or the image data (or its end) before any frame header
+        if marker[1] == 0x01 or 0xD0 <= marker[1] <= 0xD8:
+            continue  # markers without a length
+        length = file.read(2)
+        if marker[1] in JPEG_FRAME_MARKERS:
+            frame = file.read(5)
+            return struct.unpack(">HH", frame[3:5] + frame[1:3]) if len(frame) == 5 else None
+        if len(length) < 2 or int.from_bytes(length, "big") < 2:
+            return None
+        file.seek(int.from_bytes(length, "big") - 2, os.SEEK_CUR)
+
+
+def exif_orientation(path):
+    """The EXIF orientation (1-8) of an image file; 1 (upright) when it has none."""
+    from PIL import Image
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                orientation = image.getexif().get(EXIF_ORIENTATION, 1)
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        return 1
+    return orientation if orientation in UPRIGHT else 1
+
+
+def upright(image, orientation):
+    """``image`` (rows, columns, channels) as it is meant to be seen under EXIF ``orientation``."""
+    import numpy as np
+    return np.ascontiguousarray(UPRIGHT[orientation](image)) if orientation in UPRIGHT else image
 
 
 def _opens(target):
@@ -77,9 +174,12 @@ def _file_source(path):
         what = "a folder, not an image or video file" if path.is_dir() else "no such file"
         raise UsageError(f"{path}: {what}")
     suffix = path.suffix.lower()
-    if suffix not in VIDEO_SUFFIXES:
+    if suffix not in VIDEO_SUFFIXES and check_image(path) is not None:
         with _native_stderr_silenced():
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            try:
+                image = cv2.imread(str(path), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+            except cv2.error:
+                image = None
         if image is not None:
             return Source("image", str(path), str(path))
     if suffix not in IMAGE_SUFFIXES and _opens(str(path)):
@@ -89,33 +189,56 @@ def _file_source(path):
     raise UsageError(f"{path}: OpenCV cannot read it as {what} (damaged, empty or not that kind of file)")
 
 
-def read_frames(source, max_frames=None, seconds=None):
+def read_frames(source, max_frames=None, seconds=None, keep_going=False):
     """(frame number, BGR frame, RGB frame or None) of a source; ``seconds["decode"]`` gathers the
-    time spent decoding. JPEG files are decoded by training's decoder (zoo.data.inputs.decode)."""
+    time spent decoding. JPEG files are decoded by training's decoder (zoo.data.inputs.decode),
+    photos turned upright by their EXIF orientation. A video that ends before the frame count
+    its header declares is a UsageError after its last frame, unless ``keep_going`` (a warning)."""
     import cv2
     seconds = seconds if seconds is not None else {"decode": 0.0}
     started = time.perf_counter()
     if source.kind == "image":
-        with open(source.target, "rb") as file:
-            jpeg = file.read(3) == JPEG_MAGIC
-        rgb = _decode_jpeg(source.target) if jpeg else None
-        bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if jpeg else cv2.imread(source.target, cv2.IMREAD_COLOR)
+        bgr, rgb = _read_image(source.target)
         seconds["decode"] += time.perf_counter() - started
         yield 0, bgr, rgb
         return
     capture = cv2.VideoCapture(source.target)
+    declared = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if source.kind == "video" else 0
+    number = 0
     try:
-        number = 0
         while max_frames is None or number < max_frames:
             ok, bgr = capture.read()
             seconds["decode"] += time.perf_counter() - started
             if not ok:
-                return
+                break
             yield number, bgr, None
             number += 1
             started = time.perf_counter()
     finally:
         capture.release()
+    if number < declared and (max_frames is None or number < max_frames):
+        _cut_short(source, number, declared, keep_going)
+
+
+def _read_image(path):
+    """(BGR, RGB or None) of a photo, upright."""
+    import cv2
+    orientation = exif_orientation(path)
+    with open(path, "rb") as file:
+        jpeg = file.read(3) == JPEG_MAGIC
+    if not jpeg:
+        return upright(cv2.imread(path, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION), orientation), None
+    rgb = upright(_decode_jpeg(path), orientation)
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), rgb
+
+
+def _cut_short(source, number, declared, keep_going):
+    message = (f"{source.label}: read {number} of the {declared} frames its header declares (the file is cut "
+               "short or damaged)")
+    if not keep_going:
+        raise UsageError(f"{message}; nothing was written: repair or re-encode it, or keep going on the "
+                         "frames it holds with zoo predict --keep-going")
+    progress(f"warning: {message}; kept the {number} frames read (--keep-going)")
 
 
 def _decode_jpeg(path):
@@ -140,11 +263,20 @@ def frames_per_second(source):
 
 class Outputs:
     """Annotated images (NAME.png) and videos (NAME.mp4, mp4v; MJPG .avi where mp4v is missing)
-    and predictions.jsonl, written into the staging folder ``work``."""
+    and predictions.jsonl, written into the staging folder ``work``; a context manager that closes
+    them. A write the file system refuses is an OSError (zoo.outputs.staged reports a full disk);
+    a video OpenCV did not write whole is a WriteFailed (its writer does not say why)."""
 
     def __init__(self, work):
         self.work, self.used, self.writer = pathlib.Path(work), set(), None
         self.lines = open(self.work / "predictions.jsonl", "w")
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
 
     def _name(self, source):
         stem = f"camera{source.target}" if source.kind == "camera" else pathlib.Path(source.target).stem
@@ -163,24 +295,40 @@ class Outputs:
     def frame(self, image):
         import cv2
         if self.source.kind == "image":
-            if not cv2.imwrite(str(self.work / f"{self.name}.png"), image):
-                raise UsageError(f"cannot write {self.name}.png in {self.work.parent}")
+            encoded, png = cv2.imencode(".png", image)
+            if not encoded:
+                raise WriteFailed(f"OpenCV cannot encode {self.name}.png")
+            (self.work / f"{self.name}.png").write_bytes(png.tobytes())
             return
         if self.writer is None:
             self.writer = _video_writer(self.work / self.name, frames_per_second(self.source), image.shape)
+            self.frames = 0
         self.writer.write(image)
+        self.frames += 1
 
     def record(self, record):
         self.lines.write(json.dumps(record) + "\n")
 
     def close_video(self):
-        if self.writer is not None:
-            self.writer.release()
-            self.writer = None
+        """Closes the video being written, and checks that it holds every frame written to it."""
+        import cv2
+        if self.writer is None:
+            return
+        self.writer.release()
+        path, self.writer = next(self.work.glob(f"{self.name}.*")), None
+        capture = cv2.VideoCapture(str(path))
+        held = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
+        capture.release()
+        if held < self.frames:
+            full = shutil.disk_usage(self.work).free < FULL_DISK_BYTES
+            raise WriteFailed(f"OpenCV wrote {held} of the {self.frames} frames of {path.name}"
+                              + ("; the disk is full" if full else ""), errno.ENOSPC if full else None)
 
     def close(self):
-        self.close_video()
-        self.lines.close()
+        try:
+            self.close_video()
+        finally:
+            self.lines.close()
 
 
 def _video_writer(stem, fps, shape):
@@ -191,4 +339,4 @@ def _video_writer(stem, fps, shape):
         if writer.isOpened():
             return writer
         pathlib.Path(str(stem) + suffix).unlink(missing_ok=True)
-    raise UsageError(f"OpenCV cannot write a video in {stem.parent.parent} (neither mp4v nor MJPG)")
+    raise WriteFailed(f"OpenCV cannot write a video in {stem.parent.parent} (neither mp4v nor MJPG)")
