@@ -12,7 +12,7 @@ import math
 import pathlib
 import shlex
 
-from zoo import defaults, distribute
+from zoo import defaults, distribute, startup
 from zoo.artifacts import WriteFailed
 from zoo.errors import ArgumentParser, Interrupted, UsageError, one_line_errors
 
@@ -161,6 +161,9 @@ def cmd_build(args):
     _check_data(args.data)
     # --strategy, --cpu-replicas, --cluster-timeout and TF_CONFIG, before TensorFlow is imported
     distribution = distribute.check(args.strategy, args.cpu_replicas, args.cluster_timeout)
+    if distribution.strategy == "multi_worker" and not startup.supervised():
+        # the build runs in a child process, which this one ends where it cannot end itself
+        return startup.supervise(args.argv, distribution.timeout_s, lambda: _how_to_continue(args))
     from zoo.build import build
     mode = "qat" if args.qat else "ptq" if args.ptq else "float"
     try:
@@ -354,5 +357,4 @@ def main(argv):
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.argv = list(argv)
-    args.run(args)
-    return 0
+    return args.run(args) or 0

@@ -4,24 +4,32 @@ TensorFlow's MultiWorkerMirroredStrategy waits for the other tasks of TF_CONFIG'
 limit, inside native code that Ctrl-C cannot reach, and a port taken by another process is its
 "Could not start gRPC server". So, before TensorFlow starts, ``meet`` holds this task's port (a
 taken one is one line naming the address) and waits, at most --cluster-timeout, until every other
-task answers on its own (one line naming those that did not). While TensorFlow then starts and
-trains, ``Watch`` ends the process where Python cannot: --cluster-timeout after TensorFlow's
-start-up began without it completing (exit 2), and GRACE_S after Ctrl-C when the main thread has
-not ended by then (exit 130, within 5 s). A task that never got to train leaves nothing behind.
+task answers on its own (one line naming those that did not).
+
+TensorFlow's waits hold Python's interpreter lock, so no thread of the process can end them:
+`zoo build --strategy multi_worker` therefore runs the build in a child process under
+``supervise``, a parent that never imports TensorFlow. The child reports (``Reporter``) when
+TensorFlow's start-up begins and when training begins; the parent ends it --cluster-timeout after
+the first without the second (exit 2), and GRACE_S after Ctrl-C when it has not ended by itself
+(exit 130, within 5 s). A task that never got to train leaves nothing behind.
 """
+import ctypes
 import os
+import pathlib
 import select
+import shutil
 import signal
 import socket
+import subprocess
 import sys
-import threading
 import time
 
 from zoo.errors import EXIT_INTERRUPTED, EXIT_USAGE, UsageError
 
 PROBE_INTERVAL_S = 0.2
-GRACE_S = 3.0  # after Ctrl-C: the main thread's own handling first, then the watch ends the process
-EXIT_GRACE_S = 1.5  # after the main thread ended on Ctrl-C: the interpreter's exit, then _exit
+GRACE_S = 3.0  # after Ctrl-C: the build's own handling first, then the supervisor ends it
+SUPERVISED_ENV = "ZOO_SUPERVISOR_FD"  # the pipe a supervised build reports on
+PR_SET_PDEATHSIG = 1
 
 
 def _split(address):
@@ -47,9 +55,9 @@ def meet(request, say=print):
                 return
             if time.monotonic() >= deadline:
                 missing = ", ".join(f"{name} ({address})" for name, address in addresses.items())
-                raise UsageError(f"could not reach {missing} within {request.timeout_s:g} s (--cluster-timeout); "
-                                 "start every task of TF_CONFIG's cluster with the same command line, check "
-                                 "their addresses, or wait longer with --cluster-timeout")
+                raise UsageError(f"could not reach {missing} within {request.timeout_s:g} s "
+                                 "(--cluster-timeout); start every task of TF_CONFIG's cluster with the same "
+                                 "command line, check their addresses, or wait longer with --cluster-timeout")
             time.sleep(PROBE_INTERVAL_S)
     finally:
         listener.close()
@@ -66,7 +74,8 @@ def _hold(address, name):
     except OSError as error:
         listener.close()
         raise UsageError(f"TF_CONFIG gives this task ({name}) {address}, and port {port} is taken here "
-                         f"({error.strerror}); stop what listens there, or give the task a free port") from None
+                         f"({error.strerror}); stop what listens there, or give the task a free "
+                         "port") from None
     return listener
 
 
@@ -80,65 +89,107 @@ def _answers(address, deadline):
         return False
 
 
-class Watch:
-    """A thread that ends the process where the main thread, blocked in TensorFlow's native code,
-    cannot: ``timeout_s`` after ``arm`` without ``started`` (one line, exit 2), or GRACE_S after
-    Ctrl-C if the main thread has not left the ``with`` block by then (one line, exit 130).
-    ``cleanup`` runs first when the build never started training. Only in the main thread (it
-    needs the signal module's wake-up file descriptor), and only ``enabled``: else it watches
-    nothing."""
+class Reporter:
+    """The build's side of ``supervise``: says when TensorFlow's start-up begins (``arm``, with the
+    folder to remove if it never ends, and when) and when training begins (``started``). Does
+    nothing in a process that no supervisor started."""
 
-    def __init__(self, timeout_s, cleanup, prog="zoo", enabled=True):
-        self.timeout_s, self.cleanup, self.prog, self.enabled = timeout_s, cleanup, prog, enabled
-        self.deadline = None
-        self.begun, self.left = threading.Event(), threading.Event()
-        self.wake = self.previous = None
+    def __init__(self):
+        fd = os.environ.pop(SUPERVISED_ENV, None)  # not for the build's own children
+        self.pipe = os.fdopen(int(fd), "w", buffering=1) if fd else None
 
-    def __enter__(self):
-        if not self.enabled or threading.current_thread() is not threading.main_thread():
-            return self
-        self.wake, write = socket.socketpair()
-        write.setblocking(False)
-        self.writer = write
-        self.previous = signal.set_wakeup_fd(write.fileno(), warn_on_full_buffer=False)
-        threading.Thread(target=self._watch, name="zoo-startup-watch", daemon=True).start()
-        return self
-
-    def __exit__(self, *exc):
-        self.left.set()
-        if self.wake is not None:
-            signal.set_wakeup_fd(self.previous)
-        return False
-
-    def arm(self):
-        """TensorFlow's start-up begins: it must be over (``started``) within ``timeout_s``."""
-        self.deadline = time.monotonic() + self.timeout_s
+    def arm(self, folder, remove):
+        """``remove``: "unstarted" (the folder goes if training never began), "always" (a worker's
+        own folder) or "never" (an interrupted build being resumed)."""
+        self._say(f"arm\t{remove}\t{folder}")
 
     def started(self):
-        """Every task joined: training begins, and the deadline is off."""
-        self.begun.set()
+        self._say("started")
 
-    def _watch(self):
-        while not self.left.is_set():
-            if select.select([self.wake], [], [], 0.25)[0] and int(signal.SIGINT) in self.wake.recv(64):
-                self._interrupted()
-                return
-            if self.deadline and not self.begun.is_set() and time.monotonic() > self.deadline:
-                self._end(f"error: the cluster's tasks answered, but TensorFlow's start-up did not complete within "
-                          f"{self.timeout_s:g} s (--cluster-timeout); start every task again", EXIT_USAGE)
+    def _say(self, line):
+        if self.pipe is not None:
+            self.pipe.write(line + "\n")
 
-    def _interrupted(self):
-        if self.left.wait(GRACE_S):  # the main thread is ending by itself: only its exit may hang
-            time.sleep(EXIT_GRACE_S)
-            os._exit(EXIT_INTERRUPTED)
-        hint = "start every task again with --resume" if self.begun.is_set() else "nothing was written"
-        self._end(f"interrupted; {hint}", EXIT_INTERRUPTED)
 
-    def _end(self, line, status):
+def supervise(argv, timeout_s, how_to_continue, prog="zoo"):
+    """The exit status of `zoo ARGV` (a multi_worker build) run in a child process, ended from here
+    where it cannot end itself: ``timeout_s`` after its TensorFlow start-up began without training
+    beginning (one line, exit 2), or GRACE_S after Ctrl-C (forwarded to it) when it has not ended
+    by then (one line, exit 130, with ``how_to_continue()``). Then what it reported for removal is
+    removed."""
+    read, write = os.pipe()
+    env = {**os.environ, SUPERVISED_ENV: str(write), "PYTHONPATH": os.pathsep.join(
+        filter(None, [str(pathlib.Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")]))}
+    child = subprocess.Popen([sys.executable, "-m", "zoo", *argv], pass_fds=(write,), env=env,
+                             start_new_session=True, preexec_fn=_die_with_parent)
+    os.close(write)
+    state = _ChildState()
+    previous = {number: signal.signal(number, signal.default_int_handler)  # SIGTERM too ends it so
+                for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with os.fdopen(read) as reports:
+            return _follow(child, reports, state, timeout_s, prog)
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the grace short
+        child.send_signal(signal.SIGINT)
         try:
-            if not self.begun.is_set():
-                self.cleanup()
-            sys.stdout.flush()
-            print(f"{self.prog}: {line}", file=sys.stderr, flush=True)
-        finally:
-            os._exit(status)
+            return _status(child.wait(GRACE_S))
+        except subprocess.TimeoutExpired:
+            return _stop(child, state, lambda: f"{prog}: interrupted; {how_to_continue()}",
+                         EXIT_INTERRUPTED)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+class _ChildState:
+    def __init__(self):
+        self.armed_at, self.started, self.remove, self.folder = None, False, "never", None
+
+    def read(self, line):
+        kind, *rest = line.rstrip("\n").split("\t")
+        if kind == "arm" and len(rest) == 2:
+            self.armed_at, (self.remove, self.folder) = time.monotonic(), rest
+        elif kind == "started":
+            self.started = True
+
+
+def _follow(child, reports, state, timeout_s, prog):
+    while True:
+        if select.select([reports], [], [], 0.2)[0]:
+            line = reports.readline()
+            if not line:  # the child closed its end: it is ending
+                return _status(child.wait())
+            state.read(line)
+        overdue = state.armed_at is not None and time.monotonic() - state.armed_at > timeout_s
+        if overdue and not state.started:
+            line = (f"{prog}: error: the cluster's tasks answered, but TensorFlow's start-up did not "
+                    f"complete within {timeout_s:g} s (--cluster-timeout); start every task again")
+            return _stop(child, state, lambda: line, EXIT_USAGE)
+
+
+def _stop(child, state, line, status):
+    """Kills the child, removes what it left that is to be removed, then says ``line()``."""
+    os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
+    if state.folder and (state.remove == "always" or (state.remove == "unstarted" and not state.started)):
+        shutil.rmtree(state.folder, ignore_errors=True)
+    print(line(), file=sys.stderr, flush=True)
+    return status
+
+
+def _status(returncode):
+    return 128 - returncode if returncode < 0 else returncode
+
+
+def _die_with_parent():
+    """In the child, before it runs: the kernel kills it when the supervisor dies (Linux)."""
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        pass
+
+
+def supervised():
+    """Whether this process is a build a supervisor started."""
+    return SUPERVISED_ENV in os.environ
