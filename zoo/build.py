@@ -233,21 +233,30 @@ def build(name, mode="float", data=None, epochs=defaults.EPOCHS, qat_epochs=defa
     (zoo.startup) before it writes anything."""
     plan = _plan(name, mode, data, epochs, qat_epochs, batch_size, out, seed, resume, overwrite, int8_output,
                  steps, learning_rate, builder_kwargs, distribution or distribute.Request())
-    if plan.distribution.strategy == "multi_worker":
-        startup.meet(plan.distribution)
+    phase = startup.Startup(plan.distribution)
+    try:
+        phase.meet()
+        _build(plan, command, phase)
+    finally:
+        phase.close()
+    return plan.out
+
+
+def _build(plan, command, phase):
+    """Runs the build in its work folder; a build that fails leaves that folder only when there is
+    something to resume in it."""
     fresh = not plan.work.exists()
     remove = "always" if not plan.distribution.is_chief else "unstarted" if fresh else "never"
     try:
         plan.work.mkdir(parents=True, exist_ok=True)
-        _run(plan, command, remove)
+        _run(plan, command, phase, remove)
     except BaseException as error:
-        if remove == "unstarted" and not _resumable(plan.work):  # nothing to resume: leave nothing
+        if remove == "unstarted" and not _resumable(plan.work):
             shutil.rmtree(plan.work, ignore_errors=True)
         raise _failure(plan, error) from None
     finally:
         if remove == "always":  # a worker's own folder: nothing in it outlives the build
             shutil.rmtree(plan.work, ignore_errors=True)
-    return plan.out
 
 
 def _failure(plan, error):
@@ -274,20 +283,19 @@ def _finished_stages(work):
         return {}
 
 
-def _run(plan, command, remove):
-    """Trains and converts (every worker), evaluates and publishes (the chief). Under a
-    zoo.startup supervisor (multi_worker), says when TensorFlow's start-up begins and ends, and
-    what to ``remove`` of the work folder if it is ended meanwhile."""
+def _run(plan, command, phase, remove):
+    """Trains and converts (every worker), evaluates and publishes (the chief). ``phase``
+    (zoo.startup.Startup) hands the port over to TensorFlow and tells a supervisor when its
+    start-up begins and ends, and what to ``remove`` of the work folder if it is ended meanwhile."""
     state = _State(plan.work, plan.settings)
     import tensorflow as tf  # before TF_USE_LEGACY_KERAS is set, which tfmot needs (BUILD_NOTES)
     if plan.mode == "qat":
         os.environ["TF_USE_LEGACY_KERAS"] = "1"
         importlib.import_module("tensorflow_model_optimization")  # before any model: tf.keras -> tf_keras
-    supervisor = startup.Reporter()
     if plan.distribution.strategy == "multi_worker":
         print(f"[zoo build] every task answered; starting the cluster (at most {plan.distribution.timeout_s:g} "
               "s)", flush=True)
-    supervisor.arm(plan.work, remove)
+    phase.begin(plan.work, remove)
     runtime = distribute.start(plan.distribution)
     tf.keras.utils.set_random_seed(plan.settings["seed"])
     if runtime.strategy:
@@ -296,7 +304,7 @@ def _run(plan, command, remove):
               f"replica x {runtime.replicas}", flush=True)
         runtime.join(plan.settings, plan.shared, state.values, ("train", "qat"))
         state.save()
-    supervisor.started()
+    phase.started()
     model, specs, files = _train_and_convert(plan, state, runtime)
     if runtime.is_chief:
         started = time.monotonic()

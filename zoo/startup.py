@@ -2,13 +2,14 @@
 
 TensorFlow's MultiWorkerMirroredStrategy waits for the other tasks of TF_CONFIG's cluster with no
 limit, inside native code that Ctrl-C cannot reach, and a port taken by another process is its
-"Could not start gRPC server". So, before TensorFlow starts, ``meet`` holds this task's port (a
-taken one is one line naming the address) and waits, at most --cluster-timeout, until every other
-task answers on its own (one line naming those that did not).
+"Could not start gRPC server". So, before TensorFlow starts, ``Startup.meet`` holds this task's
+port until TensorFlow takes it over (a taken one is one line naming the address) and waits, at
+most --cluster-timeout, until every other task answers on its own (one line naming those that did
+not).
 
 TensorFlow's waits hold Python's interpreter lock, so no thread of the process can end them:
 `zoo build --strategy multi_worker` therefore runs the build in a child process under
-``supervise``, a parent that never imports TensorFlow. The child reports (``Reporter``) when
+``supervise``, a parent that never imports TensorFlow. The child reports (``Startup``) when
 TensorFlow's start-up begins and when training begins; the parent ends it --cluster-timeout after
 the first without the second (exit 2), and GRACE_S after Ctrl-C when it has not ended by itself
 (exit 130, within 5 s). A task that never got to train leaves nothing behind.
@@ -37,30 +38,67 @@ def _split(address):
     return host.strip("[]"), int(port)
 
 
-def meet(request, say=print):
-    """Returns once every other task of ``request``'s cluster answers on its port, holding this
-    task's port meanwhile (so that they see this one); UsageError when the port is taken or when
-    some task did not answer within ``request.timeout_s``. Ctrl-C ends it at once."""
-    addresses = request.addresses()
-    own = addresses.pop(request.task_name)
-    listener = _hold(own, request.task_name)
-    try:
-        say(f"[zoo build] {request.task_name} waiting for {', '.join(addresses)} "
-            f"(at most {request.timeout_s:g} s, --cluster-timeout)")
-        deadline = time.monotonic() + request.timeout_s
-        while True:
-            addresses = {name: address for name, address in addresses.items()
-                         if not _answers(address, deadline)}
-            if not addresses:
-                return
-            if time.monotonic() >= deadline:
-                missing = ", ".join(f"{name} ({address})" for name, address in addresses.items())
-                raise UsageError(f"could not reach {missing} within {request.timeout_s:g} s "
-                                 "(--cluster-timeout); start every task of TF_CONFIG's cluster with the same "
-                                 "command line, check their addresses, or wait longer with --cluster-timeout")
-            time.sleep(PROBE_INTERVAL_S)
-    finally:
-        listener.close()
+class Startup:
+    """The start of one build's task: ``meet`` (multi_worker: this task's port held, the others
+    waited for), then ``begin`` right before TensorFlow starts (the port handed over to it; the
+    supervisor told what to remove if it is ended now), then ``started`` once every task joined.
+    ``close`` gives the port back on every way out. Outside a supervisor it reports nothing."""
+
+    def __init__(self, request):
+        self.request, self.listener = request, None
+        fd = os.environ.pop(SUPERVISED_ENV, None)  # not for the build's own children
+        self.pipe = os.fdopen(int(fd), "w", buffering=1) if fd else None
+
+    def meet(self, say=print):
+        """Returns once every other task of the cluster answers on its port, holding this task's
+        meanwhile (so that they see this one) and after; UsageError when the port is taken or a
+        task did not answer within the request's timeout_s. Ctrl-C ends it at once."""
+        if self.request.strategy != "multi_worker":
+            return
+        addresses = self.request.addresses()
+        own = addresses.pop(self.request.task_name)
+        self.listener = _hold(own, self.request.task_name)
+        say(f"[zoo build] {self.request.task_name} waiting for {', '.join(addresses)} "
+            f"(at most {self.request.timeout_s:g} s, --cluster-timeout)")
+        try:
+            _wait_for(addresses, self.request.timeout_s)
+        except BaseException:
+            self.close()
+            raise
+
+    def begin(self, folder, remove):
+        """TensorFlow starts now. ``remove``: what becomes of ``folder`` if the supervisor ends the
+        build: "unstarted" (removed if training never began), "always" (a worker's own folder) or
+        "never" (an interrupted build being resumed)."""
+        self.close()
+        self._say(f"arm\t{remove}\t{folder}")
+
+    def started(self):
+        self._say("started")
+
+    def close(self):
+        if self.listener is not None:
+            self.listener.close()
+            self.listener = None
+
+    def _say(self, line):
+        if self.pipe is not None:
+            self.pipe.write(line + "\n")
+
+
+def _wait_for(addresses, timeout_s):
+    """Returns once something answers at each of ``addresses`` ({task name: "host:port"})."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        addresses = {name: address for name, address in addresses.items() if not _answers(address, deadline)}
+        if not addresses:
+            return
+        if time.monotonic() >= deadline:
+            missing = ", ".join(f"{name} ({address})" for name, address in addresses.items())
+            raise UsageError(f"could not reach {missing} within {timeout_s:g} s (--cluster-timeout); start "
+                             "every task of TF_CONFIG's cluster with the same command line, check their "
+                             "addresses, or wait longer with --cluster-timeout")
+        time.sleep(PROBE_INTERVAL_S)
 
 
 def _hold(address, name):
@@ -87,28 +125,6 @@ def _answers(address, deadline):
             return True
     except OSError:
         return False
-
-
-class Reporter:
-    """The build's side of ``supervise``: says when TensorFlow's start-up begins (``arm``, with the
-    folder to remove if it never ends, and when) and when training begins (``started``). Does
-    nothing in a process that no supervisor started."""
-
-    def __init__(self):
-        fd = os.environ.pop(SUPERVISED_ENV, None)  # not for the build's own children
-        self.pipe = os.fdopen(int(fd), "w", buffering=1) if fd else None
-
-    def arm(self, folder, remove):
-        """``remove``: "unstarted" (the folder goes if training never began), "always" (a worker's
-        own folder) or "never" (an interrupted build being resumed)."""
-        self._say(f"arm\t{remove}\t{folder}")
-
-    def started(self):
-        self._say("started")
-
-    def _say(self, line):
-        if self.pipe is not None:
-            self.pipe.write(line + "\n")
 
 
 def supervise(argv, timeout_s, how_to_continue, prog="zoo"):
