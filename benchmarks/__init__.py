@@ -108,6 +108,8 @@ def check_flags(module, prog):
                              f"{flag.default}")
         if isinstance(flag.value, list) and not flag.value and flag.default:
             raise UsageError(f"--{name} is empty; give at least one value (default {','.join(flag.default)})")
+    if FLAGS.overwrite and not FLAGS.out:
+        raise UsageError("--overwrite is about the --out folder, and there is none; add --out or drop it")
 
 
 def run(main):
