@@ -15,7 +15,8 @@ from zoo.errors import UsageError
 def _card():
     return artifacts.ModelCard(
         model="tinytracker", builder_args={"input_size": 32}, mode="qat", seed=0,
-        inputs=[artifacts.InputRecord("face", [32, 32, 5], "face_grid_rgb", [-1.0, 1.0], "HWC", "int8", 0.0078, 0)],
+        inputs=[artifacts.InputRecord("face", [32, 32, 5], "face_grid_rgb", [-1.0, 1.0], "HWC", "int8",
+                                      0.0078, 0)],
         output=artifacts.OutputRecord("gaze", [2], 30.0, "cm = value * scale_cm"),
         data=artifacts.DataRecord("/data", "0123456789abcdef", None, {"train": 1, "val": 1, "test": 1}))
 
@@ -132,7 +133,8 @@ def test_a_build_a_package_and_another_commands_output_are_never_replaced(tmp_pa
     for folder, what, instead in ((build, "is a zoo build", build / "test"),
                                   (other, "is the output of zoo other", build / "test"),
                                   (package, "is a compiler's package", package / "test")):
-        with pytest.raises(UsageError, match=f"{what}, which zoo test never replaces; write to {instead} instead"):
+        refusal = f"{what}, which zoo test never replaces; write to {instead} instead"
+        with pytest.raises(UsageError, match=refusal):
             outputs.check_output(folder, TOOL, overwrite=overwrite)
         with pytest.raises(UsageError, match=what):
             _publish(folder, {"x": "y"}, overwrite=overwrite)  # the rule holds in publish too
@@ -155,7 +157,7 @@ def test_other_inputs_need_overwrite(tmp_path):
     first, second = tmp_path / "a.jpg", tmp_path / "b.jpg"
     out = _publish(tmp_path / "out", {"a.png": "a"}, inputs=[first])
     outputs.check_output(out, TOOL, [first])
-    with pytest.raises(UsageError, match=r"holds zoo test's output of other inputs \(a.jpg\); pass --overwrite"):
+    with pytest.raises(UsageError, match=r"holds zoo test's output of other inputs \(a.jpg\); pass --over"):
         outputs.check_output(out, TOOL, [second])
     _publish(out, {"b.png": "b"}, inputs=[second], overwrite=True)
     assert sorted(p.name for p in out.iterdir()) == [artifacts.MARKER, "b.png"]

@@ -108,9 +108,15 @@ def _package(folder):
     return folder
 
 
+def huge_jpeg(jpeg):
+    """``jpeg`` (bytes) with its frame header claiming 65535 x 65535 pixels."""
+    at = jpeg.index(b"\xff\xc0") + 5  # SOF0: marker, length (2), precision, then height and width
+    return jpeg[:at] + b"\xff\xff\xff\xff" + jpeg[at + 4:]
+
+
 def _media(root):
-    """{name: path} of photos and videos: a plain photo (no face), one whose header claims
-    100000 x 100000 pixels, and an MJPG video of 60 frames cut in half."""
+    """{name: path} of photos and videos: a plain photo (no face), a PNG and a JPEG whose headers
+    claim too many pixels, an MJPG video of 60 frames cut in half and one damaged in the middle."""
     import struct
     import zlib
 
@@ -123,13 +129,18 @@ def _media(root):
     paths["huge"] = root / "huge.png"
     paths["huge"].write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + header
                               + struct.pack(">I", zlib.crc32(b"IHDR" + header)))
-    paths["cut"] = root / "cut.avi"
+    paths["huge_jpeg"] = root / "huge.jpg"
+    small = cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))[1].tobytes()
+    paths["huge_jpeg"].write_bytes(huge_jpeg(small))
+    paths["cut"], paths["damaged"] = root / "cut.avi", root / "damaged.avi"
     writer = cv2.VideoWriter(str(paths["cut"]), cv2.VideoWriter_fourcc(*"MJPG"), 30, (64, 48))
     for frame in range(60):
         writer.write(np.full((48, 64, 3), frame * 4, np.uint8))
     writer.release()
     whole = paths["cut"].read_bytes()
     paths["cut"].write_bytes(whole[:len(whole) // 2])
+    third = len(whole) // 3
+    paths["damaged"].write_bytes(whole[:third] + b"\x55" * 2000 + whole[third + 2000:])
     return paths
 
 
@@ -137,7 +148,8 @@ def _other_keras_model(path):
     """A Keras .h5 of a model that is not the zoo's tinytracker, though named so."""
     import tensorflow as tf
     image = tf.keras.Input((16, 16, 3), name="image")
-    model = tf.keras.Model(image, tf.keras.layers.Dense(10)(tf.keras.layers.Flatten()(image)), name="tinytracker")
+    scores = tf.keras.layers.Dense(10)(tf.keras.layers.Flatten()(image))
+    model = tf.keras.Model(image, scores, name="tinytracker")
     model.save(path)
     return path
 
@@ -154,6 +166,9 @@ def _datasets(root):
     first = sorted(p for p in paths["deep"].iterdir() if p.is_dir())[0]
     (first / "frames.json").write_text("[" * 100_000 + "]" * 100_000)
     paths["recording"] = sorted(p for p in paths["data"].iterdir() if p.is_dir())[0]
+    paths["huge_frame"] = shutil.copytree(paths["data"], root / "huge_frame")
+    frame = sorted(paths["huge_frame"].glob("*/frames/*.jpg"))[0]
+    frame.write_bytes(huge_jpeg(frame.read_bytes()))
     return paths
 
 
@@ -290,6 +305,8 @@ CASES = [
     case("zoo", "data stats {recording}", 2, "looks like one recording"),
     case("zoo", "data stats {deep}", 0, "1 recordings (malformed JSON)", lines=0),
     case("zoo", "data stats {corrupt}", 0, "frames (corrupt JPEG)", lines=0),
+    case("zoo", "data stats {huge_frame}", 2,
+         "declares 65,535 x 65,535 pixels, over the limit of 268,435,456"),
     # zoo build
     case("zoo", "build tinytracker_s --epochs 0", 2, "must be at least 1, got 0"),
     case("zoo", "build tinytracker_s --learning-rate 0", 2, "must be a positive number"),
@@ -314,6 +331,7 @@ CASES = [
     case("zoo", "build tinytracker_s --data {data} --out {root}", 2, "an input of zoo build"),
     case("zoo", "build tinytracker_s --data {data} --out {filled}/b --input-size 32 --epochs 1 --steps 1", 1,
          "no space left on the device of {filled}: b needs more than the 0 bytes written"),
+    case("zoo", "build tinytracker_s --data {huge_frame} --out {out}/b", 2, "over the limit of 268,435,456"),
     case("zoo", "build tinytracker_s --qat-epochs 3", 2, "--qat-epochs sets the fine-tuning of --qat"),
     case("zoo", "build tinytracker_s --int8-output", 2, "add --qat or --ptq, or drop --int8-output"),
     case("zoo", "build tinytracker_s --resume --overwrite", 2, "drop one of them"),
@@ -322,7 +340,8 @@ CASES = [
     case("zoo", "build tinytracker_s --batch-size 100000", 2, "must be at most 4096"),
     # zoo predict
     case("zoo", "predict {build} {photo} --out {build}", 2,
-         "holds {build}, an input of zoo predict, which never writes there; write to {build}/predict instead"),
+         "holds {build}, an input of zoo predict, which never writes there; write to {build}/predict "
+         "instead"),
     case("zoo", "predict {build} {photo} --out {build} --overwrite", 2, "write to {build}/predict instead"),
     case("zoo", "predict {build}/m_float.tflite {photo} --out {build}", 2, "holds {build}/m_float.tflite"),
     case("zoo", "predict {build} {photo} --out {packaged}", 2,
@@ -334,6 +353,9 @@ CASES = [
     case("zoo", "predict {build} {photo} --out {users}", 2, "or pass --overwrite to add to it"),
     case("zoo", "predict {build} {huge}", 2,
          "declares 100,000 x 100,000 pixels, over the limit of 268,435,456 pixels"),
+    case("zoo", "predict {build} {huge_jpeg}", 2, "declares 65,535 x 65,535 pixels, over the limit"),
+    case("zoo", "predict {build} {damaged}", 2,
+         "of the 60 frames its header declares (the file is cut short"),
     case("zoo", "predict {build} {cut}", 2, "of the 60 frames its header declares (the file is cut short"),
     case("zoo", "predict {build} {cut} --out {out}/p", 2, "or keep going on the frames it holds"),
     case("zoo", "predict {other_h5} {photo}", 2, "holds a Keras model named 'tinytracker' with inputs image"),
@@ -422,7 +444,8 @@ CASES = [
     case("compare", "--report_only --out={bad_results}", 2, "not a readable results.json"),
     case("compare", "--report_only --out={partial_results}", 2, "not a complete results.json"),
     case("compare", "--report_only --out={bad_rows}", 2, "is not a result row"),
-    case("compare", "--report_only --out={build}", 2, "is a zoo build, which benchmarks.compare never replaces"),
+    case("compare", "--report_only --out={build}", 2,
+         "is a zoo build, which benchmarks.compare never replaces"),
     case("compare", "--report_only --out={packaged}/imx500", 2, "is the output of compilers/imx500.py"),
     case("int8_speedup", "--layers=conv9x9", 2, "--layers must be"),
     case("int8_speedup", "--threads=0", 2, "flag --threads=0"),
@@ -497,7 +520,8 @@ def test_bad_input_is_one_line_and_changes_nothing(case, inputs, tmp_path, capsy
 def test_there_are_at_least_40_cases_over_every_command():
     commands = {param.values[0].command for param in CASES}
     assert len(CASES) >= 40 and commands == {"zoo", "edgetpu", "imx500", "latency", "accuracy", "compare",
-                                             "int8_speedup", "imx500_on_pi", "learnability", "predict", "scale"}
+                                             "int8_speedup", "imx500_on_pi", "learnability", "predict",
+                                             "scale"}
 
 
 # ---- the guard ---------------------------------------------------------------------------------

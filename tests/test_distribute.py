@@ -303,7 +303,8 @@ def test_a_worker_killed_mid_epoch_resumes_from_the_last_epoch(tiny_data, tmp_pa
         time.sleep(0.2)
     worker.send_signal(signal.SIGKILL)
     (status, output), _ = _finish([chief, worker], timeout=120)
-    assert status == 130 and "start every task again with --resume" in output, output[-3000:]
+    assert status == 130 and "zoo: interrupted; continue every task with: zoo build" in output, output[-3000:]
+    assert output.rstrip().endswith("--resume")
     assert not out.exists()
     results = _finish(_start_workers(_cluster(2), [*args, "--resume"]))
     assert [status for status, _ in results] == [0, 0], results[0][1][-3000:] + results[1][1][-3000:]
