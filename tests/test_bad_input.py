@@ -289,7 +289,8 @@ CASES = [
     case("zoo", "data render --out {out}/d --frames 99999999", 2, "must be 1 to 10,000"),
     case("zoo", "data render --out {out}/d --seed -1", 2, "must be at least 0"),
     case("zoo", "data render --out {out}/d --seed 99999999999", 2, "must be at most"),
-    case("zoo", "data render --out {users} --subjects 3 --frames 1", 2, "not written by this project"),
+    case("zoo", "data render --out {users} --subjects 3 --frames 1", 2, "already exists; choose a new --out, "
+         "or pass --overwrite"),
     case("zoo", "data render --out {text} --subjects 3 --frames 1", 2, "is a file"),
     case("zoo", "data render --out {build} --subjects 3 --frames 1 --overwrite", 2,
          "is a zoo build, which zoo data render never replaces; write to {build}/data instead"),
@@ -576,7 +577,8 @@ def test_a_benchmark_apps_unexpected_error_and_ctrl_c_are_one_line(inputs, monke
     assert err.count("\n") == 1 and err.startswith(f"benchmarks.latency: {line}"), err
 
 
-def test_a_java_that_hangs_is_one_line_before_the_imx500_toolchain_starts(inputs, tmp_path, monkeypatch, capsys):
+def test_a_java_that_hangs_is_one_line_before_the_imx500_toolchain_starts(inputs, tmp_path, monkeypatch,
+                                                                          capsys):
     from compilers import imx500_tools
     (tmp_path / "bin").mkdir()
     (tmp_path / "bin" / "java").write_text("#!/bin/sh\nsleep 60\n")

@@ -157,8 +157,8 @@ def _fit(model, train, val, epochs, steps_per_epoch, learning_rate, plan, stage,
 
     schedule = tf.keras.optimizers.schedules.CosineDecay(learning_rate, epochs * steps_per_epoch)
     model.compile(optimizer=tf.keras.optimizers.Adam(schedule), loss="mse")
-    callbacks = [*first, tf.keras.callbacks.BackupAndRestore(str(plan.shared / f"{stage}_backup")), KeepBest(),
-                 tf.keras.callbacks.TensorBoard(str(plan.work / "logs" / stage))]
+    callbacks = [*first, tf.keras.callbacks.BackupAndRestore(str(plan.shared / f"{stage}_backup")),
+                 KeepBest(), tf.keras.callbacks.TensorBoard(str(plan.work / "logs" / stage))]
     model.fit(train, validation_data=val, epochs=epochs, callbacks=callbacks,
               verbose=_keras_verbosity())
     runtime.barrier()  # the chief's best weights are written before anyone reads them
@@ -209,7 +209,8 @@ def _plan(name, mode, data, epochs, qat_epochs, batch_size, out, seed, resume, o
     empty = [split for split, count in index.split_counts().items() if count == 0]
     if empty:
         raise UsageError(f"{root} has no valid frames in the {' and '.join(empty)} split; a build "
-                         "trains on train, keeps the best weights on val and evaluates on test")
+                         "trains on train, keeps the best weights on val and evaluates on test: see "
+                         f"`zoo data stats {root}`")
     work = _work_folder(out, resume, distribution)
     settings = {"model": name, "mode": mode, "data": str(root), "epochs": epochs,
                 "qat_epochs": qat_epochs, "batch_size": batch_size, "seed": seed, "steps": steps,
@@ -293,8 +294,8 @@ def _run(plan, command, phase, remove):
         os.environ["TF_USE_LEGACY_KERAS"] = "1"
         importlib.import_module("tensorflow_model_optimization")  # before any model: tf.keras -> tf_keras
     if plan.distribution.strategy == "multi_worker":
-        print(f"[zoo build] every task answered; starting the cluster (at most {plan.distribution.timeout_s:g} "
-              "s)", flush=True)
+        print(f"[zoo build] every task answered; starting the cluster (at most "
+              f"{plan.distribution.timeout_s:g} s)", flush=True)
     phase.begin(plan.work, remove)
     runtime = distribute.start(plan.distribution)
     tf.keras.utils.set_random_seed(plan.settings["seed"])

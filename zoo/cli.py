@@ -168,10 +168,10 @@ def cmd_build(args):
     mode = "qat" if args.qat else "ptq" if args.ptq else "float"
     try:
         out = build(args.model, mode=mode, data=args.data, epochs=args.epochs,
-                    qat_epochs=args.qat_epochs or defaults.QAT_EPOCHS, batch_size=args.batch_size, out=args.out,
-                    seed=args.seed, resume=args.resume, int8_output=args.int8_output, steps=args.steps,
-                    overwrite=args.overwrite, learning_rate=args.learning_rate, builder_kwargs=kwargs,
-                    command=["zoo", *args.argv], distribution=distribution)
+                    qat_epochs=args.qat_epochs or defaults.QAT_EPOCHS, batch_size=args.batch_size,
+                    out=args.out, seed=args.seed, resume=args.resume, int8_output=args.int8_output,
+                    steps=args.steps, overwrite=args.overwrite, learning_rate=args.learning_rate,
+                    builder_kwargs=kwargs, command=["zoo", *args.argv], distribution=distribution)
     except KeyboardInterrupt:
         raise Interrupted(_how_to_continue(args)) from None
     from zoo.artifacts import read_build
@@ -325,14 +325,15 @@ def _add_build_command(commands):
     p.add_argument("--input-size", type=_whole(*INPUT_SIZES),
                    help=f"input side in pixels, {INPUT_SIZES[0]} to {INPUT_SIZES[1]} (default: the model's)")
     p.add_argument("--strategy", choices=distribute.STRATEGIES, default="default",
-                   help="tf.distribute strategy of the float and QAT training: default (one device), mirrored "
-                        "(every local GPU, or --cpu-replicas), multi_worker (the cluster in TF_CONFIG; every "
-                        "worker runs the same command, the chief writes --out); --batch-size is per replica")
+                   help="tf.distribute strategy of the float and QAT training: default (one device), "
+                        "mirrored (every local GPU, or --cpu-replicas), multi_worker (the cluster in "
+                        "TF_CONFIG; every worker runs the same command, the chief writes --out); "
+                        "--batch-size is per replica")
     p.add_argument("--cpu-replicas", type=_whole(1, distribute.MAX_CPU_REPLICAS),
                    help="with --strategy mirrored: split the CPU into this many replicas (no GPU needed)")
     p.add_argument("--cluster-timeout", type=_seconds, metavar="SECONDS",
-                   help="with --strategy multi_worker: how long a task waits for the other tasks of TF_CONFIG's "
-                        f"cluster to start, and then for the cluster to form (default "
+                   help="with --strategy multi_worker: how long a task waits for the other tasks of "
+                        "TF_CONFIG's cluster to start, and then for the cluster to form (default "
                         f"{distribute.CLUSTER_TIMEOUT_S:g}); Ctrl-C ends the wait at any moment")
     p.set_defaults(run=cmd_build)
 

@@ -111,7 +111,8 @@ def _parse_tf_config(text):
     except ValueError as error:
         raise UsageError(f"TF_CONFIG is not JSON ({error}); give e.g. {TF_CONFIG_EXAMPLE}") from None
     except RecursionError:
-        raise UsageError(f"TF_CONFIG is nested too deeply to be a cluster; give e.g. {TF_CONFIG_EXAMPLE}") from None
+        raise UsageError("TF_CONFIG is nested too deeply to be a cluster; give e.g. "
+                         f"{TF_CONFIG_EXAMPLE}") from None
     if not isinstance(config, dict) or not isinstance(config.get("cluster"), dict) \
             or not isinstance(config.get("task"), dict):
         raise UsageError(f'TF_CONFIG needs a "cluster" and a "task" object, e.g. {TF_CONFIG_EXAMPLE}')
@@ -119,21 +120,23 @@ def _parse_tf_config(text):
     unknown = sorted(set(cluster) - set(ROLES))
     if unknown or not cluster:
         raise UsageError(f"TF_CONFIG's cluster has {', '.join(unknown) or 'no tasks'}: zoo build runs "
-                         "chief and worker tasks only (no parameter servers, no evaluator)")
+                         "chief and worker tasks only (no parameter servers, no evaluator): list every task "
+                         "as a chief or a worker")
     addresses = []
     for role, tasks in cluster.items():
         if not isinstance(tasks, list) or not tasks or not all(_is_address(task) for task in tasks):
             raise UsageError(f'TF_CONFIG\'s cluster.{role} must be a list of "host:port" addresses, '
-                             f"got {json.dumps(tasks)}")
+                             f'got {json.dumps(tasks)}; give e.g. ["host1:12345"]')
         addresses += tasks
     if len(cluster.get("chief", [])) > 1:
-        raise UsageError("TF_CONFIG's cluster names more than one chief; a cluster has at most one")
+        raise UsageError("TF_CONFIG's cluster names more than one chief; a cluster has at most one: make the "
+                         "others worker tasks")
     if len(set(addresses)) < len(addresses):
         raise UsageError("TF_CONFIG's cluster names one address twice; give each task its own host:port")
     role, index = config["task"].get("type"), config["task"].get("index")
     if role not in cluster:
-        raise UsageError(f"TF_CONFIG's task.type {json.dumps(role)} is not a role of its cluster "
-                         f"({', '.join(cluster)})")
+        raise UsageError(f"TF_CONFIG's task.type {json.dumps(role)} is not a role of its cluster; give one "
+                         f"of {', '.join(cluster)}")
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(cluster[role]):
         raise UsageError(f"TF_CONFIG's task.index must be a whole number from 0 to "
                          f"{len(cluster[role]) - 1} (its cluster has {len(cluster[role])} {role} tasks), "
@@ -226,7 +229,8 @@ class Runtime:
         worker calls them, in the same order."""
         best = values.setdefault("best_val_loss", {})
         mine = [_fingerprint(settings), values.get("replicas", self.replicas),
-                *(float(stage in values["done"]) for stage in stages), *(best.get(s, math.inf) for s in stages)]
+                *(float(stage in values["done"]) for stage in stages),
+                *(best.get(s, math.inf) for s in stages)]
         chief = self.from_chief(mine)
         problem = (
             "this worker's zoo build settings differ from the chief's; start every task with the same "

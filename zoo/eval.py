@@ -27,19 +27,19 @@ def check_signature(path, suffix, what="the model file"):
     path = pathlib.Path(path)
     signature, kind = SIGNATURES[suffix]
     if not path.is_file():
-        raise UsageError(f"{what} {path}: no such file")
+        raise UsageError(f"{what} {path}: no such file; check the path")
     with open(path, "rb") as handle:
         if handle.read(len(signature)) != signature:
-            raise UsageError(f"{what} {path} is not {kind} file")
+            raise UsageError(f"{what} {path} is not {kind} file; give the file Keras saved")
     return path
 
 
 def _check_model_file(path):
     path = pathlib.Path(path)
     if path.suffix not in MODEL_SUFFIXES:
-        raise UsageError(f"{path}: not a .tflite, .h5 or .keras model file")
+        raise UsageError(f"{path}: not a .tflite, .h5 or .keras model file; give one of those")
     if not path.is_file():
-        raise UsageError(f"{path}: no such model file")
+        raise UsageError(f"{path}: no such model file; check the path")
     if path.suffix == ".tflite":
         from zoo.tflite import read_graph
         read_graph(path)  # an empty, truncated or foreign file fails here
@@ -152,7 +152,7 @@ def check_tflite_io(path, name):
     outputs = [graph.tensors[i].shape for i in graph.outputs]
     if len(outputs) != 1 or int(np.prod(outputs[0][1:])) != 2:
         raise UsageError(f"{path}: its outputs {[list(shape) for shape in outputs]} are not one gaze "
-                         "point (x, y); is it a gaze model of the zoo?")
+                         "point (x, y); give a gaze model of the zoo (zoo list)")
 
 
 def predict_cm(predictors, root, specs, split="test", limit=None):

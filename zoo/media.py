@@ -161,7 +161,8 @@ def check_sources(paths, camera=None):
     sources = [_file_source(pathlib.Path(path)) for path in paths]
     if camera is not None:
         if not _opens(camera):
-            raise UsageError(f"camera {camera} cannot be opened (no such camera, or it gives no frame)")
+            raise UsageError(f"camera {camera} cannot be opened (no such camera, or it gives no frame); give "
+                             "another --camera N (0 is the first) or video files")
         sources.append(Source("camera", camera, f"camera {camera}"))
     if not sources:
         raise UsageError("give at least one INPUT image or video file, or --camera N")
@@ -172,7 +173,7 @@ def _file_source(path):
     import cv2
     if not path.is_file():
         what = "a folder, not an image or video file" if path.is_dir() else "no such file"
-        raise UsageError(f"{path}: {what}")
+        raise UsageError(f"{path}: {what}; give image or video files")
     suffix = path.suffix.lower()
     if suffix not in VIDEO_SUFFIXES and check_image(path) is not None:
         with _native_stderr_silenced():
@@ -186,7 +187,8 @@ def _file_source(path):
         return Source("video", str(path), str(path))
     what = ("an image" if suffix in IMAGE_SUFFIXES else "a video" if suffix in VIDEO_SUFFIXES
             else "an image or a video")
-    raise UsageError(f"{path}: OpenCV cannot read it as {what} (damaged, empty or not that kind of file)")
+    raise UsageError(f"{path}: OpenCV cannot read it as {what} (damaged, empty or not that kind of file); "
+                     "convert it (e.g. to PNG or MP4) or give another file")
 
 
 def read_frames(source, max_frames=None, seconds=None, keep_going=False):
@@ -248,7 +250,8 @@ def _decode_jpeg(path):
     try:
         return recipes.decode(path).numpy()
     except tf.errors.OpError as error:
-        raise UsageError(f"{path}: the JPEG cannot be decoded ({error.message.splitlines()[0]})") from None
+        raise UsageError(f"{path}: the JPEG cannot be decoded ({error.message.splitlines()[0]}); save it "
+                         "again, e.g. as PNG") from None
 
 
 def frames_per_second(source):

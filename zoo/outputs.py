@@ -76,11 +76,12 @@ def _refusal(out, tool, inputs, overwrite, default):
                 f"pass --overwrite to replace it, or write to another folder")
     what = _what_it_is(out, marker)
     if what:
-        return f"{flag} {out} is {what}, which {tool.name} never replaces; write to {_instead(out, tool, default)} instead"
+        return (f"{flag} {out} is {what}, which {tool.name} never replaces; write to "
+                f"{_instead(out, tool, default)} instead")
     if overwrite:
         return None
-    return (f"{flag} {out} exists and was not written by this project (no {artifacts.MARKER}); choose another "
-            "folder, or pass --overwrite to add to it (nothing of yours is removed)")
+    return (f"{flag} {out} exists and was not written by this project (no {artifacts.MARKER}); choose "
+            "another folder, or pass --overwrite to add to it (nothing of yours is removed)")
 
 
 def _held_input(out, inputs):
@@ -130,7 +131,8 @@ def staging_folder(out):
         out.parent.mkdir(parents=True, exist_ok=True)
         return pathlib.Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     except OSError as error:
-        raise UsageError(f"{out}: cannot write there ({error.strerror}); choose another output folder") from None
+        raise UsageError(f"{out}: cannot write there ({error.strerror}); choose another output "
+                         "folder") from None
 
 
 def publish(work, out, tool, inputs=(), overwrite=False):
@@ -144,7 +146,8 @@ def publish(work, out, tool, inputs=(), overwrite=False):
         raise UsageError(refusal)
     os.chmod(work, 0o777 & ~artifacts.umask())  # mkdtemp made it private
     entries = sorted(path.name for path in work.iterdir() if path.name != artifacts.MARKER)
-    artifacts.write_record(artifacts.OutputMarker(tool.name, _resolved(inputs), entries), work / artifacts.MARKER)
+    written = artifacts.OutputMarker(tool.name, _resolved(inputs), entries)
+    artifacts.write_record(written, work / artifacts.MARKER)
     if not out.exists():
         os.replace(work, out)
         return out

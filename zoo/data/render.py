@@ -348,10 +348,10 @@ def _check_request(out, subjects, frames, overwrite=False):
     for flag, value, most in (("--subjects", subjects, MAX_SUBJECTS), ("--frames", frames, MAX_FRAMES)):
         if not 1 <= value <= most:
             raise UsageError(f"{flag} must be 1 to {most:,}, got {value:,}")
-    out = outputs.check_output(out, TOOL, (), overwrite)
-    if out.exists() and any(out.iterdir()) and not overwrite:
+    out = outputs.check_output(out, TOOL, (), overwrite=True)  # never a build, a package, ...
+    if out.exists() and any(out.iterdir()) and not overwrite:  # and, here, nothing else unasked
         raise UsageError(f"{out} already exists; choose a new --out, or pass --overwrite to replace an "
-                         "earlier rendering there")
+                         "earlier rendering there (files of yours are kept)")
     existing = next(folder for folder in out.parents if folder.exists())
     needed, free = subjects * frames * BYTES_PER_FRAME, shutil.disk_usage(existing).free
     if needed > free:
