@@ -408,6 +408,13 @@ CASES = [
     case("imx500", "{valid} --keras {out}/missing.h5", 2, "no such Keras model file"),
     case("imx500", "", 2, "required: model"),
     case("imx500", "{valid} --method bogus", 2, "invalid choice"),
+    case("imx500", "{build}/m_int8.tflite -o {build} --calibration-data {data} --recipe face_grid_grey", 2,
+         "holds {build}/m_int8.tflite, an input of compilers/imx500.py, which never writes there; write to "
+         "{build}/imx500 instead"),
+    case("imx500", "{build}/m_int8.tflite -o {packaged} --calibration-data {data} --recipe face_grid_grey "
+         "--overwrite", 2, "is a zoo build, which compilers/imx500.py never replaces"),
+    case("imx500", "{build}/m_int8.tflite -o {packaged}/imx500 --calibration-data {data} --recipe "
+         "face_grid_grey", 2, "holds compilers/imx500.py's output of other inputs (none); pass --overwrite"),
     # benchmark apps
     case("latency", "", 2, "give one or more build folders"),
     case("latency", "--num_runs=-1 m.tflite", 2, "flag --num_runs=-1"),
