@@ -437,7 +437,7 @@ CASES = [
     case("accuracy", "{bad_manifest}", 2, "not readable as JSON"),
     case("accuracy", "--data=/nonexistent {build}", 2, "no such folder"),
     case("accuracy", "{build} {bad_imx500}", 2, "not a zoo.imx500_report record"),
-    case("accuracy", "--runtimes=litert {build}", 2, "--runtimes does not apply to benchmarks.accuracy"),
+    case("accuracy", "--steps=5 {build}", 2, "--steps does not apply to benchmarks.accuracy"),
     case("compare", "--models=tinytracker,nosuchnet --data={data} --out={out}/c", 2,
          "--models must be registered models"),
     case("compare", "--data=/nonexistent --out={out}/c", 2, "no such folder"),
@@ -561,7 +561,7 @@ def test_ctrl_c_in_zoo_build_says_how_to_continue(inputs, tmp_path, monkeypatch,
     monkeypatch.setattr(zoo.build, "build", _raises(KeyboardInterrupt))
     if resumable:
         (tmp_path / "b.partial").mkdir()
-        (tmp_path / "b.partial" / zoo.build.STATE_FILE).write_text("{}")
+        (tmp_path / "b.partial" / "state.json").write_text("{}")
     argv = ["build", "tinytracker_s", "--data", str(inputs["data"]), "--out", str(tmp_path / "b")]
     assert run_command("zoo", argv) == 130
     err = capsys.readouterr().err

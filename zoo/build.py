@@ -18,7 +18,6 @@ and read the chief's files after a barrier; the chief alone converts, evaluates 
 import dataclasses
 import importlib
 import itertools
-import json
 import os
 import pathlib
 import shutil
@@ -33,11 +32,11 @@ from zoo.card import embed_card, model_card
 from zoo.eval import gaze_errors_of, load_predictor
 from zoo.errors import Interrupted, UsageError
 from zoo.files import file_record
+from zoo.resume import STATE_FILE, State, resumable, work_folder
 from zoo.quantize import calibrate_ranges as _calibrate_qat_ranges  # the name tests/test_build.py uses
 
 MODES = ("float", "qat", "ptq")
 TOOL = outputs.Tool("zoo build", "build")  # what it writes, for zoo.outputs
-STATE_FILE = "state.json"
 REPRESENTATIVE_FRAMES = 200
 CALIBRATION_FRAMES = 128  # QAT's starting activation ranges: one batch of training frames
 
@@ -54,59 +53,6 @@ def toolchain_versions():
             versions[name] = None
     versions["python"] = sys.version.split()[0]
     return versions
-
-
-def _work_folder(out, resume, request):
-    """``<out>.partial``: the interrupted build's with --resume (which must exist), else fresh. A
-    folder of that name is removed only when it is an interrupted build (it holds state.json).
-
-    A multi_worker task other than the chief gets ``<out>.TASK.partial``, always fresh: what it
-    resumes from (the backups, the stages done) is the chief's, and its own left-over folder (it
-    was killed) holds nothing to keep."""
-    if not request.is_chief:
-        work = out.with_name(f"{out.name}.{request.task_name}.partial")
-        if work.exists() and not (work / STATE_FILE).is_file():
-            raise UsageError(f"{work} exists and is not a zoo build worker's folder; move it away or "
-                             "choose another --out")
-        shutil.rmtree(work, ignore_errors=True)
-        return work
-    work = out.with_name(out.name + ".partial")
-    interrupted = (work / STATE_FILE).is_file()
-    if resume and not interrupted:
-        raise UsageError(f"nothing to resume: {work} holds no interrupted build; run without --resume")
-    if work.exists() and not interrupted:
-        raise UsageError(f"{work} exists and is not an interrupted zoo build; move it away or "
-                         "choose another --out")
-    if interrupted and not resume:
-        shutil.rmtree(work)
-    return work
-
-
-class _State:
-    """What an interrupted build has finished: read back by --resume."""
-
-    def __init__(self, work, settings):
-        self.path = work / STATE_FILE
-        if self.path.exists():
-            saved = json.loads(self.path.read_text())
-            if saved["settings"] != settings:
-                raise UsageError(f"--resume with different settings than the interrupted build "
-                                 f"({self.path}); run without --resume to start again")
-            self.values = saved
-        else:
-            self.values = {"settings": settings, "done": {}, "seconds": {}}
-            self.save()
-
-    def done(self, stage):
-        return stage in self.values["done"]
-
-    def finish(self, stage, seconds, **facts):
-        self.values["done"][stage] = facts
-        self.values["seconds"][stage] = round(self.values["seconds"].get(stage, 0) + seconds, 2)
-        self.save()
-
-    def save(self):
-        artifacts.write_text(self.path, json.dumps(self.values, indent=1))
 
 
 def _keras_verbosity():
@@ -211,7 +157,7 @@ def _plan(name, mode, data, epochs, qat_epochs, batch_size, out, seed, resume, o
         raise UsageError(f"{root} has no valid frames in the {' and '.join(empty)} split; a build "
                          "trains on train, keeps the best weights on val and evaluates on test: see "
                          f"`zoo data stats {root}`")
-    work = _work_folder(out, resume, distribution)
+    work = work_folder(out, resume, distribution)
     settings = {"model": name, "mode": mode, "data": str(root), "epochs": epochs,
                 "qat_epochs": qat_epochs, "batch_size": batch_size, "seed": seed, "steps": steps,
                 "int8_output": int8_output, "learning_rate": learning_rate,
@@ -252,7 +198,7 @@ def _build(plan, command, phase):
         plan.work.mkdir(parents=True, exist_ok=True)
         _run(plan, command, phase, remove)
     except BaseException as error:
-        if remove == "unstarted" and not _resumable(plan.work):
+        if remove == "unstarted" and not resumable(plan.work):
             shutil.rmtree(plan.work, ignore_errors=True)
         raise _failure(plan, error) from None
     finally:
@@ -271,24 +217,11 @@ def _failure(plan, error):
     return outputs.disk_full(error, plan.out, plan.work, "--out", kept=plan.work.exists()) or error
 
 
-def _resumable(work):
-    """Whether an interrupted build in ``work`` has anything --resume would continue from."""
-    return bool(_finished_stages(work)) or any(path.is_file() for path in work.glob("*_backup/**/*"))
-
-
-def _finished_stages(work):
-    """The stages an interrupted build in ``work`` has finished (none when it has no state)."""
-    try:
-        return json.loads((work / STATE_FILE).read_text()).get("done", {})
-    except (OSError, ValueError, AttributeError):
-        return {}
-
-
 def _run(plan, command, phase, remove):
     """Trains and converts (every worker), evaluates and publishes (the chief). ``phase``
     (zoo.startup.Startup) hands the port over to TensorFlow and tells a supervisor when its
     start-up begins and ends, and what to ``remove`` of the work folder if it is ended meanwhile."""
-    state = _State(plan.work, plan.settings)
+    state = State(plan.work, plan.settings)
     import tensorflow as tf  # before TF_USE_LEGACY_KERAS is set, which tfmot needs (BUILD_NOTES)
     if plan.mode == "qat":
         os.environ["TF_USE_LEGACY_KERAS"] = "1"

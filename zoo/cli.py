@@ -184,7 +184,7 @@ def cmd_build(args):
 
 def _how_to_continue(args):
     """After Ctrl-C: the command line that resumes the build when it left something to resume."""
-    from zoo.build import STATE_FILE
+    from zoo.resume import STATE_FILE
     out = pathlib.Path(args.out or pathlib.Path("runs") / args.model)
     if not (out.with_name(out.name + ".partial") / STATE_FILE).is_file():
         return "nothing was kept; run the command again"
