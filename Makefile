@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 OUT ?= runs/tinytracker
 
-.PHONY: demo test venv java clean
+.PHONY: demo test check venv java clean
 
 venv: $(VENV)/.installed
 
@@ -28,7 +28,12 @@ demo: venv java
 	$(BIN)/python compilers/edgetpu.py $(OUT)/tinytracker_int8.tflite -o $(OUT)/edgetpu; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 3 ]
 	$(BIN)/python compilers/imx500.py $(OUT)/tinytracker_int8.tflite -o $(OUT)/imx500
 
-test: venv java
+# flake8 (the project's own config in setup.cfg) and mypy on the typed modules, then the suite.
+check: venv
+	$(BIN)/flake8
+	$(BIN)/mypy
+
+test: venv java check
 	$(BIN)/python -m pytest -q tests
 
 clean:

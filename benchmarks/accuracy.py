@@ -18,7 +18,8 @@ from absl import flags
 
 import benchmarks
 from benchmarks import IMX500, MCT_INT8, MEASURED
-from zoo import artifacts, metrics
+from zoo import artifacts
+from zoo.inference import metrics
 from zoo.errors import UsageError
 
 for _name in ("data", "frames", "json"):
@@ -29,7 +30,7 @@ ERRORS = ("cm", "cm_phone", "cm_tablet", "frames")
 
 
 def _specs(manifest):
-    from zoo.registry import InputSpec
+    from zoo.models.registry import InputSpec
     return [InputSpec(i.name, i.recipe, tuple(i.shape)) for i in manifest.card.inputs]
 
 
@@ -66,7 +67,7 @@ def accuracy_rows(folder, data=None, frames=None, app_name="accuracy", reuse_bui
 
 def _evaluate(manifest, artifact_list, root, frames):
     """{artifact name: errors} of every artifact and the mean predictor, in one decode pass."""
-    from zoo.eval import gaze_errors_of, load_predictor
+    from zoo.inference.evaluate import gaze_errors_of, load_predictor
 
     predictors = {artifact.artifact: load_predictor(artifact.path)[0] for artifact in artifact_list}
     return gaze_errors_of(predictors, root, _specs(manifest), limit=frames)
@@ -85,12 +86,13 @@ def _build_figures(manifest, artifact_list):
 
 
 def imx500_report(folder):
-    """The IMX500 adapter's report of a build (BUILD/imx500/report.json, zoo.artifacts.Imx500Report)
+    """The IMX500 adapter's report of a build (BUILD/imx500/report.json, compilers.imx500.Report)
     or None when it was not compiled; UsageError for a damaged one."""
     path = pathlib.Path(folder) / IMX500 / artifacts.REPORT
     if not path.is_file():
         return None
-    report = artifacts.read_record(artifacts.Imx500Report, path)
+    from compilers import imx500
+    report = imx500.read_report(path.parent)
     if "packer_zip" not in report.files:
         raise UsageError(f"{path} lists no packer_zip; compile again with compilers/imx500.py")
     return report

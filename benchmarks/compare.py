@@ -34,7 +34,8 @@ from absl import flags
 import benchmarks
 from benchmarks import (EDGETPU, FLOAT, IMX500, MCT_INT8, MEASURED, ON_SENSOR, PUBLISHED, TFMOT_INT8,
                         accuracy, latency, report)
-from zoo import artifacts, defaults, outputs
+from zoo import artifacts
+from zoo.train import defaults
 from zoo.errors import UsageError
 
 DEFAULT_MODELS = ("tinytracker", "tinytracker_s", "itracker")
@@ -47,7 +48,7 @@ TARGETS = (EDGETPU, IMX500)
 TRAINING = {"itracker": {"epochs": 1, "qat_epochs": 1, "steps": 10}}
 DEFAULT_TRAINING = {"epochs": defaults.EPOCHS, "qat_epochs": defaults.QAT_EPOCHS, "steps": None}
 DEFAULT_OUT = "runs/compare"
-TOOL = outputs.Tool("benchmarks.compare", "compare")  # for zoo.outputs' rule; it writes no marker
+TOOL = artifacts.Tool("benchmarks.compare", "compare")  # for zoo.artifacts' rule; it writes no marker
 BUILD_TIMEOUT_S = 4 * 3600
 NOT_ON_PI = "not measured: needs the Raspberry Pi AI Camera (python -m benchmarks.imx500_on_pi)"
 
@@ -161,7 +162,7 @@ def compile_edgetpu(folder, int8):
 
 
 def compile_imx500(folder, int8, rebuild):
-    """The IMX500 adapter's report (zoo.artifacts.Imx500Report, reused when present), or the
+    """The IMX500 adapter's report (compilers.imx500.Report, reused when present), or the
     one-line reason it has none."""
     from compilers import imx500
     failure_path = folder / f"{IMX500}.failed"
@@ -190,11 +191,10 @@ def _errors(accuracy_rows, artifact):
 
 
 def edgetpu_fields(edgetpu_report):
-    """The Edge TPU pre-flight and compiler figures of a row, from compilers/edgetpu.py's report (a
-    dict); Failure, one line, when it lacks what the table shows."""
+    """The Edge TPU pre-flight and compiler figures of a row, from compilers/edgetpu.py's report; Failure, one line, when it lacks what the table shows."""
     try:
-        preflight, compiler = edgetpu_report["preflight"], edgetpu_report["compiler"]
-        return {"edgetpu_status": edgetpu_report["status_detail"],
+        preflight, compiler = edgetpu_report.preflight, edgetpu_report.compiler
+        return {"edgetpu_status": edgetpu_report.status_detail,
                 "preflight": {key: preflight[key] for key in (
                     "ops_total", "ops_on_tpu", "ops_on_cpu", "subgraphs", "cpu_ops", "param_bytes",
                     "param_bytes_on_chip", "param_bytes_streamed", "problems")},
@@ -322,7 +322,7 @@ def _checked_inputs():
     from zoo.data.gazecapture import check_root
     if FLAGS.data:
         check_root(pathlib.Path(FLAGS.data).absolute())
-    from zoo import registry
+    from zoo.models import registry
     unknown = [name for name in FLAGS.models if name not in registry.list_models()]
     if unknown or not FLAGS.models:
         raise UsageError("--models must be registered models (see `zoo list`), not "
@@ -335,8 +335,8 @@ def _checked_inputs():
 def main(argv):
     if len(argv) > 1:
         raise UsageError(f"unexpected arguments {argv[1:]}; choose models with --models=A,B")
-    out = outputs.check_output(FLAGS.out or DEFAULT_OUT, TOOL, [*FLAGS.extra_models, *filter(None, [FLAGS.data])],
-                                 overwrite=True)  # a workspace it adds to
+    inputs = [*FLAGS.extra_models, *filter(None, [FLAGS.data])]
+    out = artifacts.check_output(FLAGS.out or DEFAULT_OUT, TOOL, inputs, overwrite=True)  # it adds to it
     if FLAGS.report_only:
         results = report.rewrite_report(out)
     else:

@@ -20,7 +20,7 @@ from absl import flags
 
 import benchmarks
 from benchmarks import CPU, FLOAT, MEASURED, PTQ_INT8, latency
-from zoo import outputs
+from zoo import artifacts
 from zoo.errors import UsageError
 
 # name -> (input shape, Keras layer); sizes chosen so that each float layer takes 0.05-1 ms here.
@@ -38,7 +38,7 @@ flags.register_validator("layers", lambda names: bool(names) and set(names) <= s
 for _name in ("out", "overwrite", "runtimes", "threads", "warmup", "num_runs", "max_seconds", "json"):
     flags.declare_key_flag(_name)
 FLAGS = flags.FLAGS
-TOOL = outputs.Tool("benchmarks.int8_speedup", "int8_speedup")  # what it writes, for zoo.outputs
+TOOL = artifacts.Tool("benchmarks.int8_speedup", "int8_speedup")  # what it writes
 
 
 def dot_product_instructions():
@@ -54,7 +54,7 @@ def write_layer_models(names, folder):
     """NAME_float.tflite and NAME_int8.tflite (full int8, int8 in and out) for each layer."""
     import tensorflow as tf
 
-    from zoo.stats import count_macs
+    from zoo.models.facts import count_macs
 
     rng = np.random.default_rng(0)
     layer_models = []
@@ -112,12 +112,12 @@ def _time_layers(folder):
 def main(argv):
     if len(argv) > 1:
         raise UsageError(f"unexpected argument {argv[1]!r}; this app takes flags only")
-    out = FLAGS.out and outputs.check_output(FLAGS.out, TOOL, (), FLAGS.overwrite)
+    out = FLAGS.out and artifacts.check_output(FLAGS.out, TOOL, (), FLAGS.overwrite)
     instructions = dot_product_instructions()
     benchmarks.progress("int8_speedup", "8-bit dot-product instructions: "
                         + (", ".join(instructions) if instructions else "none reported"))
     if out:
-        with outputs.staged(out, TOOL, (), FLAGS.overwrite) as work:
+        with artifacts.staged(out, TOOL, (), FLAGS.overwrite) as work:
             rows = _time_layers(work)
     else:
         with tempfile.TemporaryDirectory() as scratch:

@@ -154,13 +154,13 @@ def compiled_model(build_folder):
 def edgetpu_row(artifact, compiled, timing=Timing(), app_name="latency"):
     """The Edge TPU row of a tfmot int8 artifact: timed through libedgetpu when the library and a
     device are present and ``compiled`` (its *_edgetpu.tflite) exists, else why it was not."""
-    from zoo.tflite import make_edgetpu_interpreter
+    from compilers.edgetpu.runtime import make_interpreter_on_tpu
     row = benchmarks.result_row(**artifact.facts(), target=EDGETPU, runtime=EDGETPU_RUNTIME,
                                 threads=timing.threads, source=MEASURED)
     if compiled is not None:
         row.update(file=str(compiled), bytes=pathlib.Path(compiled).stat().st_size)
     try:
-        interpreter = make_edgetpu_interpreter(str(compiled or artifact.path))
+        interpreter = make_interpreter_on_tpu(str(compiled or artifact.path))
     except UsageError:  # libedgetpu or the device is absent
         row["status"] = NO_DEVICE
     else:

@@ -55,8 +55,9 @@ def main(argv):
     import tensorflow as tf
 
     import zoo
-    from zoo import data, metrics
-    from zoo.eval import gaze_errors_of
+    from zoo import data
+    from zoo.inference import metrics
+    from zoo.inference.evaluate import gaze_errors_of
 
     tf.keras.utils.set_random_seed(FLAGS.seed)
     model = zoo.create_model(FLAGS.model)

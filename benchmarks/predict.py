@@ -5,12 +5,12 @@ video made from the photos in shared/images (faces that move and change size).
   python -m benchmarks.predict model_int8.tflite --thread_counts=1,2 --video_frames=300
 
 The video is made once in a temporary folder (or give one with --video). Each thread count runs
-the same FramePipeline as `zoo predict --out` (zoo.predict: the Haar detector, the training
+the same FramePipeline as `zoo predict --out` (zoo.inference.predict: the Haar detector, the training
 recipes, the interpreter, the annotated frame; encoding the output video is not timed) with
 OpenCV and the interpreter on that many threads, after --warmup_frames untimed frames. A row
 gives the frames per second of the whole loop and the milliseconds per frame of each stage
 (crop and infer summed over the faces of the frame). The detector's settings (--detect_side,
---scale_factor, --min_face, --min_neighbors) default to zoo.faces'.
+--scale_factor, --min_face, --min_neighbors) default to zoo.inference.faces'.
 """
 import pathlib
 import tempfile
@@ -21,7 +21,7 @@ from absl import app, flags
 
 import benchmarks
 from benchmarks import CPU, MEASURED
-from zoo import faces
+from zoo.inference import faces
 from zoo.errors import UsageError
 
 IMAGES = benchmarks.REPO.parent / "shared" / "images"
@@ -94,10 +94,11 @@ def _paste(frame, image, x, y):
 
 def measure(model_path, video, threads, runtime="litert", warmup=10, detector_settings=None):
     """One row: `zoo predict`'s pipeline on every frame of ``video`` with ``threads`` threads;
-    ``detector_settings``: zoo.faces.FaceDetector's keyword arguments."""
+    ``detector_settings``: zoo.inference.faces.FaceDetector's keyword arguments."""
     import cv2
 
-    from zoo import media, predict
+    from zoo.inference import media
+    from zoo.inference import predict
     file, card = predict.resolve_model(model_path, runtime)
     (source,) = media.check_sources([str(video)])
     cv2.setNumThreads(threads)

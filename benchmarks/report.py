@@ -11,7 +11,7 @@ import benchmarks
 from benchmarks import CPU, EDGETPU, FLOAT, IMX500, MCT_INT8, MEASURED, PTQ_INT8, PUBLISHED, TFMOT_INT8
 from zoo import artifacts
 from zoo.errors import UsageError
-from zoo.metrics import MEAN_BASELINE
+from zoo.inference.metrics import MEAN_BASELINE
 
 RESULTS, REPORT = "results.json", "RESULTS.md"
 PLOTS = {"error_vs_size": "error_vs_size.png", "latency": "latency.png"}

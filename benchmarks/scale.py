@@ -38,14 +38,15 @@ import time
 from absl import flags
 
 import benchmarks
-from zoo import defaults, outputs
+from zoo import artifacts
+from zoo.train import defaults
 from zoo.errors import UsageError
 
 STAGES = ("render", "index", "cache", "epoch")
 RESULT_TAG = "[scale result] "
 MIN_SUBJECTS = 20  # the renderer holds out 15% of the subjects for val and 15% for test
 MAX_TRAIN_BATCH = 4096  # as zoo build's --batch-size
-TOOL = outputs.Tool("benchmarks.scale", "scale")  # --datasets, for zoo.outputs' rule (a cache: no marker)
+TOOL = artifacts.Tool("benchmarks.scale", "scale")  # --datasets, for zoo.artifacts' rule (no marker)
 
 flags.DEFINE_list("sizes", ["10000", "50000"],
                   "dataset sizes in frames, each a multiple of --recording_frames")
@@ -97,7 +98,8 @@ def _cache_dir(root):
 
 
 def _model_and_specs(replicas):
-    from zoo import distribute, registry
+    from zoo.train import distribute
+    from zoo.models import registry
     runtime = distribute.start(distribute.check("mirrored" if replicas else "default", replicas or None))
     with runtime.scope():
         model = registry.create_model(FLAGS.network)
@@ -130,10 +132,10 @@ def _prepare(stage, root):
 
 
 def _prepare_epoch(root, runtime, model, specs, counts):
-    """One epoch of train (and val) through zoo.build's own pipeline and optimizer setup."""
+    """One epoch of train (and val) through zoo.train.build's own pipeline and optimizer setup."""
     import tensorflow as tf
 
-    from zoo.build import _training_datasets
+    from zoo.train.build import _training_datasets
     batch = runtime.global_batch(FLAGS.train_batch)
     train, val = (runtime.shard(d) for d in _training_datasets(root, specs, batch, 0, None, _cache_dir(root)))
     with runtime.scope():
@@ -199,10 +201,10 @@ def _check_flags():
                          f"got {FLAGS.recording_frames:,}")
     if not replica_counts or min(replica_counts) < 1:
         raise UsageError("--replica_counts must be whole numbers of at least 1")
-    from zoo import registry
+    from zoo.models import registry
     registry.get_entry(FLAGS.network)  # UsageError for an unknown name
     datasets = pathlib.Path(FLAGS.datasets).absolute() if FLAGS.datasets else render.cache_root() / "scale"
-    datasets = outputs.check_output(datasets, TOOL, overwrite=True)  # a folder it adds to, not replaces
+    datasets = artifacts.check_output(datasets, TOOL, overwrite=True)  # a folder it adds to, not replaces
     _check_space(datasets, [size for size in sizes if not _root(datasets, size).is_dir()], render)
     datasets.mkdir(parents=True, exist_ok=True)
     return sizes, replica_counts, datasets

@@ -9,6 +9,20 @@ import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+
+# What the tests read from ../shared (real photos, public models no one here wrote). Locally a test
+# without them skips; in CI (CI=true) their absence fails the run before any test starts.
+SHARED_FILES = ("images/grace_hopper.bmp", "images/face.jpg", "edgetpu/README.md",
+                "edgetpu/reference-models/mobilenet_v1_0.25_128_quant.tflite")
+
+
+def pytest_sessionstart(session):
+    missing = [name for name in SHARED_FILES if not (SHARED / name).is_file()]
+    if missing and os.environ.get("CI") == "true":
+        raise pytest.UsageError(f"CI needs {SHARED} beside the clone (missing: {', '.join(missing)}); "
+                                "the tests that read it would otherwise be skipped")
+
+
 TINY_RENDER = {"subjects": 6, "frames": 12, "seed": 7}
 # Small inputs keep conversions quick; the operators are the same as at full size.
 TINY_BUILD_ARGS = {"tinytracker": ["--input-size", "32"], "tinytracker_s": ["--input-size", "32"],

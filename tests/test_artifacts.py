@@ -1,4 +1,4 @@
-"""zoo.artifacts, the one reader and writer of records, and zoo.outputs, the one publisher of
+"""zoo.artifacts, the one reader and writer of records and the one publisher of
 output folders: typed records that refuse damaged, partial or older files with one line, and
 publishing that replaces only what the same command wrote (issue #23: never a build, a package,
 another command's output or a folder holding an input)."""
@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from zoo import artifacts, outputs
+from zoo import artifacts
 from zoo.errors import UsageError
 
 
@@ -33,7 +33,7 @@ def test_a_record_round_trips_through_json(tmp_path):
     (lambda v: v["inputs"][0].update(shape="32x32"), "inputs[0].shape should be a list"),
     (lambda v: v.update(seed=True), "seed should be an integer"),
     (lambda v: v.update(schema_version=0), "schema version 0"),
-    (lambda v: v.update(kind="zoo.build"), "not a zoo.model_card record"),
+    (lambda v: v.update(kind="zoo.train.build"), "not a zoo.model_card record"),
 ])
 def test_a_damaged_or_older_record_is_one_clear_line(tmp_path, damage, message):
     value = artifacts.to_json(_card())
@@ -71,22 +71,22 @@ def test_the_model_card_travels_inside_a_tflite_file(tmp_path):
                           run_tflite(make_interpreter(carded), {"x": batch}))
 
 
-TOOL = outputs.Tool("zoo test", "test")
-OTHER = outputs.Tool("zoo other", "other")
+TOOL = artifacts.Tool("zoo test", "test")
+OTHER = artifacts.Tool("zoo other", "other")
 
 
 def _publish(out, files, tool=TOOL, inputs=(), overwrite=False):
-    with outputs.staged(out, tool, inputs, overwrite) as work:
+    with artifacts.staged(out, tool, inputs, overwrite) as work:
         for name, text in files.items():
             (work / name).write_text(text)
     return out
 
 
 def test_publish_replaces_only_what_this_command_wrote(tmp_path):
-    out = outputs.check_output(tmp_path / "out", TOOL)
+    out = artifacts.check_output(tmp_path / "out", TOOL)
     _publish(out, {"model.tflite": "first", "report.json": "{}"})
     (out / "notes.txt").write_text("the user's")
-    outputs.check_output(out, TOOL)  # its own: may be replaced
+    artifacts.check_output(out, TOOL)  # its own: may be replaced
     _publish(out, {"model.tflite": "second"})
     assert (out / "model.tflite").read_text() == "second"
     assert not (out / "report.json").exists()  # its own, not made again
@@ -101,8 +101,8 @@ def test_a_folder_this_project_did_not_write_is_refused_or_kept(tmp_path):
     out.mkdir()
     (out / "thesis.tex").write_text("years of work")
     with pytest.raises(UsageError, match="not written by this project.*pass --overwrite"):
-        outputs.check_output(out, TOOL)
-    outputs.check_output(out, TOOL, overwrite=True)
+        artifacts.check_output(out, TOOL)
+    artifacts.check_output(out, TOOL, overwrite=True)
     _publish(out, {"model.tflite": "new"}, overwrite=True)
     assert (out / "thesis.tex").read_text() == "years of work" and (out / "model.tflite").is_file()
     with pytest.raises(UsageError, match="thesis.tex, not written by zoo test"):
@@ -112,7 +112,7 @@ def test_a_folder_this_project_did_not_write_is_refused_or_kept(tmp_path):
 
 def _build(folder):
     """A folder as `zoo build` leaves it: a manifest and a model, with its marker."""
-    with outputs.staged(folder, outputs.Tool("zoo build", "build")) as work:
+    with artifacts.staged(folder, artifacts.Tool("zoo build", "build")) as work:
         (work / artifacts.MANIFEST).write_text("{}")
         (work / "model.tflite").write_text("the model")
     return folder
@@ -135,7 +135,7 @@ def test_a_build_a_package_and_another_commands_output_are_never_replaced(tmp_pa
                                   (package, "is a compiler's package", package / "test")):
         refusal = f"{what}, which zoo test never replaces; write to {instead} instead"
         with pytest.raises(UsageError, match=refusal):
-            outputs.check_output(folder, TOOL, overwrite=overwrite)
+            artifacts.check_output(folder, TOOL, overwrite=overwrite)
         with pytest.raises(UsageError, match=what):
             _publish(folder, {"x": "y"}, overwrite=overwrite)  # the rule holds in publish too
     assert _tree(tmp_path) == before and sorted(p.name for p in tmp_path.iterdir()) == ["build", "package"]
@@ -145,20 +145,20 @@ def test_a_folder_holding_an_input_is_never_written(tmp_path):
     build = _build(tmp_path / "build")
     with pytest.raises(UsageError, match=f"holds {build / 'model.tflite'}, an input of zoo test, which never "
                        f"writes there; write to {build / 'test'} instead"):
-        outputs.check_output(build, TOOL, [build / "model.tflite"], overwrite=True)
+        artifacts.check_output(build, TOOL, [build / "model.tflite"], overwrite=True)
     with pytest.raises(UsageError, match=f"holds {build}, an input"):  # the input folder itself, or above it
-        outputs.check_output(tmp_path, TOOL, [build], overwrite=True)
+        artifacts.check_output(tmp_path, TOOL, [build], overwrite=True)
     with pytest.raises(UsageError, match="write to .*elsewhere instead"):
-        outputs.check_output(build, TOOL, [build / "model.tflite"], default=tmp_path / "elsewhere")
-    assert outputs.check_output(build / "test", TOOL, [build]) == build / "test"  # inside an input: fine
+        artifacts.check_output(build, TOOL, [build / "model.tflite"], default=tmp_path / "elsewhere")
+    assert artifacts.check_output(build / "test", TOOL, [build]) == build / "test"  # inside an input: fine
 
 
 def test_other_inputs_need_overwrite(tmp_path):
     first, second = tmp_path / "a.jpg", tmp_path / "b.jpg"
     out = _publish(tmp_path / "out", {"a.png": "a"}, inputs=[first])
-    outputs.check_output(out, TOOL, [first])
+    artifacts.check_output(out, TOOL, [first])
     with pytest.raises(UsageError, match=r"holds zoo test's output of other inputs \(a.jpg\); pass --over"):
-        outputs.check_output(out, TOOL, [second])
+        artifacts.check_output(out, TOOL, [second])
     _publish(out, {"b.png": "b"}, inputs=[second], overwrite=True)
     assert sorted(p.name for p in out.iterdir()) == [artifacts.MARKER, "b.png"]
     assert artifacts.read_marker(out).inputs == [str(second.resolve())]
@@ -176,7 +176,7 @@ def test_a_marker_of_the_first_format_is_read(tmp_path):
     (out / artifacts.MARKER).write_text("{damaged")
     assert artifacts.read_marker(out) is None
     with pytest.raises(UsageError, match="not written by this project"):
-        outputs.check_output(out, TOOL)
+        artifacts.check_output(out, TOOL)
 
 
 def test_a_full_disk_says_how_much_was_written_and_leaves_nothing(tmp_path, monkeypatch):
@@ -185,7 +185,7 @@ def test_a_full_disk_says_how_much_was_written_and_leaves_nothing(tmp_path, monk
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
     with pytest.raises(artifacts.WriteFailed, match="needs more than the 2.9 KiB written before it ran out; "
                        "nothing was kept: free more space there or choose another --out") as error:
-        with outputs.staged(tmp_path / "out", TOOL) as work:
+        with artifacts.staged(tmp_path / "out", TOOL) as work:
             write(work)
     assert error.value.errno == errno.ENOSPC and not list(tmp_path.iterdir())
 
@@ -194,4 +194,4 @@ def test_an_output_path_that_is_a_file_is_refused(tmp_path):
     target = tmp_path / "file"
     target.write_text("x")
     with pytest.raises(UsageError, match="is a file"):
-        outputs.check_output(target, TOOL)
+        artifacts.check_output(target, TOOL)

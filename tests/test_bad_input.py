@@ -87,8 +87,8 @@ def _manifest(data, files):
 def _build(folder, data, manifest_text=None):
     """A build folder as `zoo build` publishes it (its marker included), holding a float and an
     int8 TFLite file and a manifest (``manifest_text`` or a valid one)."""
-    from zoo import artifacts, outputs
-    with outputs.staged(folder, outputs.Tool("zoo build", "build"), [data]) as work:
+    from zoo import artifacts
+    with artifacts.staged(folder, artifacts.Tool("zoo build", "build"), [data]) as work:
         files = {"float_tflite": tiny_tflite(work / "m_float.tflite"),
                  "int8_tflite": tiny_tflite(work / "m_int8.tflite", int8=True)}
         if manifest_text is None:
@@ -100,8 +100,8 @@ def _build(folder, data, manifest_text=None):
 
 def _package(folder):
     """An IMX500 package as compilers/imx500.py publishes it (what matters here: its marker)."""
-    from zoo import outputs
-    with outputs.staged(folder, outputs.Tool("compilers/imx500.py", "imx500", "-o")) as work:
+    from zoo import artifacts
+    with artifacts.staged(folder, artifacts.Tool("compilers/imx500.py", "imx500", "-o")) as work:
         (work / "report.json").write_text("{}")
         (work / "packerOut.zip").write_bytes(b"PK\x05\x06" + bytes(18))
         (work / "network.rpk").write_bytes(b"an IMX500 network package")
@@ -217,7 +217,7 @@ def inputs(tmp_path_factory):
     paths["other_h5"] = _other_keras_model(root / "other.h5")
     for name, text in (("bad_manifest", '{"kind": "zoo.bu'),
                        ("old_manifest", json.dumps({"model": "tinytracker_s", "mode": "qat", "files": {}})),
-                       ("partial_manifest", json.dumps({"kind": "zoo.build", "schema_version": 1}))):
+                       ("partial_manifest", json.dumps({"kind": "zoo.train.build", "schema_version": 1}))):
         paths[name] = _build(root / name, paths["data"], text)
     paths["missing_file"] = shutil.copytree(paths["build"], root / "missing_file")
     (paths["missing_file"] / "m_int8.tflite").unlink()
@@ -382,7 +382,7 @@ CASES = [
     case("zoo", "eval {valid} --name tinytracker_s --data /nonexistent", 2, "no such folder"),
     case("zoo", "eval {valid} --split bogus", 2, "invalid choice: 'bogus'"),
     case("zoo", "eval {bad_manifest}/m_int8.tflite", 2, "not readable as JSON"),
-    case("zoo", "eval {old_manifest}/m_int8.tflite", 2, "not a zoo.build record"),
+    case("zoo", "eval {old_manifest}/m_int8.tflite", 2, "not a zoo.train.build record"),
     case("zoo", "eval {partial_manifest}/m_int8.tflite", 2, "lacks card"),
     case("zoo", "eval {valid} --name tinytracker_s --data {corrupt}", 2, "decodes as a JPEG"),
     case("zoo", "eval {other_h5} --name tinytracker --data {data}", 2, "give the model it is with --name"),
@@ -426,7 +426,7 @@ CASES = [
     case("latency", "{text}", 2, "not a TFLite model"),
     case("latency", "--reference={text} {valid}", 2, "not a TFLite model"),
     case("latency", "{bad_manifest}", 2, "not readable as JSON"),
-    case("latency", "{old_manifest}", 2, "not a zoo.build record"),
+    case("latency", "{old_manifest}", 2, "not a zoo.train.build record"),
     case("latency", "{partial_manifest}", 2, "lacks card"),
     case("latency", "{missing_file}", 2, "but missing"),
     case("latency", "{custom_op} --runtimes=litert --num_runs=1 --warmup=0 --reference=", 1,
@@ -492,9 +492,9 @@ def run_command(command, argv):
         if command == "zoo":
             from zoo.cli import main
             return main(argv)
-        if command in ("edgetpu", "imx500"):
-            module = importlib.import_module(f"compilers.{command}")
-            return (module._main if command == "edgetpu" else module.main)(argv)
+        from compilers.targets import TARGETS
+        if command in TARGETS:
+            return TARGETS[command].module().main(argv)
         import benchmarks
         return benchmarks.command(importlib.import_module(f"benchmarks.{command}").main)([command, *argv])
     except SystemExit as exit:
@@ -557,8 +557,8 @@ def test_an_unexpected_error_is_one_line_exit_1_and_debug_shows_the_traceback(in
 
 @pytest.mark.parametrize("resumable", [True, False])
 def test_ctrl_c_in_zoo_build_says_how_to_continue(inputs, tmp_path, monkeypatch, capsys, resumable):
-    import zoo.build
-    monkeypatch.setattr(zoo.build, "build", _raises(KeyboardInterrupt))
+    import zoo.train.build
+    monkeypatch.setattr(zoo.train.build, "build", _raises(KeyboardInterrupt))
     if resumable:
         (tmp_path / "b.partial").mkdir()
         (tmp_path / "b.partial" / "state.json").write_text("{}")
@@ -586,7 +586,7 @@ def test_a_benchmark_apps_unexpected_error_and_ctrl_c_are_one_line(inputs, monke
 
 def test_a_java_that_hangs_is_one_line_before_the_imx500_toolchain_starts(inputs, tmp_path, monkeypatch,
                                                                           capsys):
-    from compilers import imx500_tools
+    from compilers.imx500 import tools as imx500_tools
     (tmp_path / "bin").mkdir()
     (tmp_path / "bin" / "java").write_text("#!/bin/sh\nsleep 60\n")
     (tmp_path / "bin" / "java").chmod(0o755)

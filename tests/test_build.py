@@ -4,13 +4,13 @@ import hashlib
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
 from conftest import REPO, read_manifest, run_zoo
 from zoo.cli import main
+from zoo.train.build import RESUMABLE_LINE
 
 MODELS = ("tinytracker", "tinytracker_s", "itracker")
 
@@ -90,7 +90,7 @@ def test_ptq_build_and_int8_output(tiny_data, tmp_path):
     int8_path = out / manifest.files["int8_tflite"].path
     _assert_fully_int8(int8_path, float_output=False)
     from compilers import edgetpu
-    preflight = edgetpu.compile(int8_path, out_dir=tmp_path / "edgetpu", preflight_only=True)["preflight"]
+    preflight = edgetpu.compile(int8_path, out_dir=tmp_path / "edgetpu", preflight_only=True).preflight
     assert preflight["ops_on_tpu"] == preflight["ops_total"] and preflight["subgraphs"] == 1
 
 
@@ -130,12 +130,14 @@ def test_interrupted_build_leaves_nothing_and_resume_completes(tiny_data, tmp_pa
             "--batch-size", 4, "--steps", 2, "--input-size", 32]
     child = subprocess.Popen([sys.executable, "-m", "zoo", *map(str, args)], cwd=REPO,
                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 300
-    while not list(partial.glob("train_backup/**/*.index")) and time.monotonic() < deadline:
-        assert child.poll() is None, child.stdout.read()
-        time.sleep(0.2)
+    said = []
+    for line in child.stdout:  # kill on the state the build reports, not on a file that comes and goes
+        said.append(line)
+        if line.startswith(f"{RESUMABLE_LINE} train epoch 1/3"):
+            break
     child.send_signal(signal.SIGKILL)
     child.wait()
+    assert said and said[-1].startswith(RESUMABLE_LINE), "".join(said)
     assert not out.exists()
     result = run_zoo(*args, "--resume")
     assert "Epoch 1/3" not in result.stdout  # resumed after the checkpointed epoch
@@ -150,12 +152,12 @@ def test_resume_without_an_interrupted_build_is_refused(tiny_data, tmp_path, cap
     assert "nothing to resume" in capsys.readouterr().err
 
 
-# In the order `zoo build --qat` imports them (zoo.build first, tfmot after the tf_keras switch).
+# In the order `zoo build --qat` imports them (zoo.train.build first, tfmot after the tf_keras switch).
 CALIBRATION_CHECK = """
 import os
 import tensorflow  # before TF_USE_LEGACY_KERAS, as zoo build does (BUILD_NOTES, tfmot needs it)
 import numpy as np
-from zoo.build import _calibrate_qat_ranges
+from zoo.train.qat import calibrate_ranges
 os.environ["TF_USE_LEGACY_KERAS"] = "1"
 import tensorflow_model_optimization as tfmot
 import tensorflow as tf
@@ -166,12 +168,12 @@ hidden = tf.keras.layers.Dense(16, activation="relu", name="hidden")(inputs)
 model = tf.keras.Model(inputs, tf.keras.layers.Dense(2, name="out")(hidden))
 qat = tfmot.quantization.keras.quantize_model(model)
 batch = {"x": np.random.default_rng(0).normal(0, 3, (64, 8)).astype(np.float32)}
-assert _calibrate_qat_ranges(qat, batch) == 2
+assert calibrate_ranges(qat, batch) == 2
 weights = {v.name: v.numpy() for v in qat.non_trainable_variables}
 activations = np.maximum(batch["x"] @ model.get_layer("hidden").kernel.numpy()
                          + model.get_layer("hidden").bias.numpy(), 0)
-print(float(weights["quant_hidden/post_activation_min:0"]), float(weights["quant_hidden/post_activation_max:0"]),
-      float(activations.max()))
+print(float(weights["quant_hidden/post_activation_min:0"]),
+      float(weights["quant_hidden/post_activation_max:0"]), float(activations.max()))
 """
 
 

@@ -9,9 +9,9 @@ from PIL import Image
 
 import zoo
 from zoo import data
-from zoo.data import inputs
+from zoo.data import recipes as inputs
 from zoo.errors import UsageError
-from zoo.registry import InputSpec
+from zoo.models.registry import InputSpec
 
 VALIDITY = ("appleFace", "appleLeftEye", "appleRightEye", "faceGrid")
 ITRACKER_SMALL = [InputSpec("face", "face", (48, 48, 3)), InputSpec("left_eye", "left_eye", (32, 32, 3)),

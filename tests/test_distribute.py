@@ -1,6 +1,6 @@
 """`zoo build --strategy` (issue #15): TF_CONFIG and flag checks, a mirrored build on CPU replicas,
 a two-worker build on localhost, and a worker killed mid-epoch resumed with --resume. Start-up
-with a deadline (issue #23, zoo.startup): a peer that never comes, a port taken, TensorFlow's own
+with a deadline (issue #23, zoo.train.startup): a peer that never comes, a port taken, TensorFlow's own
 wait cut at --cluster-timeout, Ctrl-C within 5 s; 127.0.0.1 ports only, every wait bounded."""
 import json
 import os
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, read_manifest, run_zoo
-from zoo import distribute, startup
+from zoo.train import distribute, startup
 from zoo.errors import UsageError
 
 TINY = ["--input-size", 32, "--steps", 2, "--batch-size", 4]
@@ -261,7 +261,8 @@ def test_mirrored_build_on_cpu_replicas(tiny_data, tmp_path):
     out = tmp_path / "mirrored"
     result = run_zoo("build", "tinytracker_s", "--qat", "--data", tiny_data, "--out", out, "--epochs", 1,
                      "--qat-epochs", 1, *TINY, "--strategy", "mirrored", "--cpu-replicas", 2)
-    assert "strategy mirrored: 2 replicas on CPU:0, CPU:1; global batch 8 = 4 per replica x 2" in result.stdout
+    described = "strategy mirrored: 2 replicas on CPU:0, CPU:1; global batch 8 = 4 per replica x 2"
+    assert described in result.stdout
     assert "quantization-aware fine-tuning for 1 epochs on 2 replicas (mirrored)" in result.stdout
     training = read_manifest(out).training
     assert (training.strategy, training.replicas, training.batch_size, training.global_batch_size) == \
@@ -276,7 +277,7 @@ def test_mirrored_build_on_cpu_replicas(tiny_data, tmp_path):
 
 
 def test_two_workers_build_and_only_the_chief_writes(tiny_data, tmp_path):
-    from zoo.eval import evaluate_file
+    from zoo.inference.evaluate import evaluate_file
     out = tmp_path / "run"
     args = ["tinytracker_s", "--data", tiny_data, "--out", out, "--epochs", 1, *TINY]
     (chief_status, chief), (worker_status, worker) = _finish(_start_workers(_cluster(2), args))

@@ -4,6 +4,7 @@ one that breaks it, the compiler's output parsed from the recorded samples, the 
 driven by the stand-in under tests/fake_edgetpu_compiler, bad input, output handling, and the
 runtime helper. Each tiny model is converted once per module."""
 import collections
+import dataclasses
 import ctypes
 import errno
 import json
@@ -17,7 +18,9 @@ import time
 
 import pytest
 
-from compilers import edgetpu, edgetpu_log, edgetpu_rules
+from compilers import edgetpu
+from compilers.edgetpu import log as edgetpu_log, rules as edgetpu_rules
+from compilers.edgetpu.runtime import EDGETPU_LIBRARY
 from fake_edgetpu_compiler import edgetpu_cases as cases
 from zoo import tflite
 from zoo.errors import UsageError
@@ -70,7 +73,7 @@ def _run(*args, env=None):
 
 def _judged(report, op_name):
     """The pre-flight's row of the first ``op_name`` (or of the first CPU operator)."""
-    rows = report["preflight"]["operators"]
+    rows = report.preflight["operators"]
     return next(row for row in rows if (row["op"] == op_name if op_name else not row["on_tpu"]))
 
 
@@ -84,14 +87,14 @@ def test_rule_on_a_model_that_meets_it_and_one_that_breaks_it(rule_id, tflite_mo
     meets, breaks, op_name = cases.RULE_CASES[rule_id]
     rule = edgetpu_rules.RULES_BY_ID[rule_id]
     kept = edgetpu.compile(tflite_model(meets), out_dir=tmp_path / "meets", preflight_only=True)
-    assert all(row["rule"] != rule_id for row in kept["preflight"]["operators"])
+    assert all(row["rule"] != rule_id for row in kept.preflight["operators"])
     if op_name and rule_id != "dequantize":
         assert _judged(kept, op_name)["on_tpu"]
     broken = edgetpu.compile(tflite_model(breaks), out_dir=tmp_path / "breaks", preflight_only=True)
     row = _judged(broken, op_name)
     assert (row["on_tpu"], row["rule"], row["status"], row["basis"]) == \
         (False, rule_id, rule.status, rule.basis)
-    assert broken["preflight"]["rules"][rule_id]["source"] == rule.source
+    assert broken.preflight["rules"][rule_id]["source"] == rule.source
 
 
 @needs_shared
@@ -106,7 +109,7 @@ def test_lstm_rule_on_the_reference_lstm_and_on_one_with_a_run_time_weight(tmp_p
 
 def test_transpose_maps_as_compiler_16_maps_it(tflite_model, tmp_path):
     """Changed rule: compiler 16 maps TRANSPOSE (google-coral/edgetpu#193, #433)."""
-    preflight = edgetpu.compile(tflite_model("transpose"), out_dir=tmp_path, preflight_only=True)["preflight"]
+    preflight = edgetpu.compile(tflite_model("transpose"), out_dir=tmp_path, preflight_only=True).preflight
     assert [row["op"] for row in preflight["operators"]] == ["TRANSPOSE"]
     assert preflight["ops_on_tpu"] == 1 and preflight["cpu_ops"] == []
 
@@ -121,7 +124,7 @@ def test_nearest_resize_by_a_fraction_maps_but_bilinear_does_not(tflite_model, t
 
 
 def test_partition_keeps_what_the_cpu_operator_does_not_feed_on_the_tpu(tflite_model, tmp_path):
-    preflight = edgetpu.compile(tflite_model("partition"), out_dir=tmp_path, preflight_only=True)["preflight"]
+    preflight = edgetpu.compile(tflite_model("partition"), out_dir=tmp_path, preflight_only=True).preflight
     after, = [row for row in preflight["operators"] if row["status"] == edgetpu_rules.SUBGRAPH]
     assert (after["op"], after["rule"], after["basis"]) == ("CONV_2D", "partition", "documented")
     assert [row["on_tpu"] for row in preflight["operators"] if row["op"] == "CONV_2D"].count(True) == 2
@@ -130,7 +133,7 @@ def test_partition_keeps_what_the_cpu_operator_does_not_feed_on_the_tpu(tflite_m
 
 def test_grouped_convolution_is_predicted_to_be_refused_by_compiler_16(tflite_model, tmp_path):
     report = edgetpu.compile(tflite_model("grouped_conv"), out_dir=tmp_path, preflight_only=True)
-    (problem,) = report["preflight"]["problems"]
+    (problem,) = report.preflight["problems"]
     assert "Didn't find op for builtin opcode 'CONV_2D' version '6'" in problem
     assert "grouped convolution" in problem and "[inferred" in problem
 
@@ -158,20 +161,20 @@ def test_preflight_predicts_the_cpu_operators_left_in_the_compiled_twin(name, tm
     report = edgetpu.compile(REFERENCE / f"{name}.tflite", out_dir=tmp_path, preflight_only=True)
     twin = tflite.read_graph(REFERENCE / f"{name}_edgetpu.tflite")
     left_on_cpu = collections.Counter(op.name for op in twin.operators if op.name != "edgetpu-custom-op")
-    preflight = report["preflight"]
+    preflight = report.preflight
     assert edgetpu_log.op_counts(preflight["cpu_ops"]) == left_on_cpu
     assert preflight["subgraphs"] == sum(op.name == "edgetpu-custom-op" for op in twin.operators) == 1
     assert preflight["ops_on_tpu"] + preflight["ops_on_cpu"] == preflight["ops_total"]
     if not left_on_cpu:  # "all mapped"
         assert preflight["ops_on_tpu"] == preflight["ops_total"] and preflight["partition_at"] is None
-    assert report["status"] == "preflight-only" and report["compiler"] is None
-    assert _saved_report(tmp_path) == report
+    assert report.status == "preflight-only" and report.compiler is None
+    assert _saved_report(tmp_path) == dataclasses.asdict(report)
 
 
 @needs_shared
 def test_movenet_partition_ends_at_arg_max_after_a_cpu_input_cast(tmp_path):
     preflight = edgetpu.compile(REFERENCE / "movenet_single_pose_lightning_ptq.tflite", out_dir=tmp_path,
-                                preflight_only=True)["preflight"]
+                                preflight_only=True).preflight
     operators = preflight["operators"]
     assert [op["op"] for op in operators[:2] if not op["on_tpu"]] == ["CAST", "QUANTIZE"]
     assert preflight["partition_at"] == {"index": 89, "op": "ARG_MAX", "status": "Operation not supported",
@@ -182,7 +185,7 @@ def test_movenet_partition_ends_at_arg_max_after_a_cpu_input_cast(tmp_path):
 @pytest.mark.parametrize("name", ["tinytracker", "tinytracker_s"])
 def test_tinytracker_int8_is_predicted_fully_mapped_in_one_subgraph(name, tflite_model, tmp_path):
     report = edgetpu.compile(tflite_model(name), out_dir=tmp_path, preflight_only=True)
-    preflight = report["preflight"]
+    preflight = report.preflight
     assert preflight["ops_on_tpu"] == preflight["ops_total"] > 20
     assert preflight["cpu_ops"] == [] and preflight["subgraphs"] == 1 and preflight["problems"] == []
     graph = tflite.read_graph(tflite_model(name))
@@ -192,7 +195,7 @@ def test_tinytracker_int8_is_predicted_fully_mapped_in_one_subgraph(name, tflite
 
 def test_float_input_and_output_leave_only_their_conversions_on_the_cpu(tflite_model, tmp_path):
     preflight = edgetpu.compile(tflite_model("tinytracker_s", io_type="float32"), out_dir=tmp_path,
-                                preflight_only=True)["preflight"]
+                                preflight_only=True).preflight
     assert [(row["op"], row["count"], row["rule"]) for row in preflight["cpu_ops"]] == [
         ("QUANTIZE", 1, "quantize-from-8-bit"), ("DEQUANTIZE", 1, "dequantize")]
     assert preflight["subgraphs"] == 1 and preflight["ops_on_tpu"] == preflight["ops_total"] - 2
@@ -200,7 +203,7 @@ def test_float_input_and_output_leave_only_their_conversions_on_the_cpu(tflite_m
 
 def test_full_mobilenet_v3_is_predicted_to_stop_at_hard_swish(tflite_model, tmp_path):
     preflight = edgetpu.compile(tflite_model("mobilenet_v3_full"), out_dir=tmp_path,
-                                preflight_only=True)["preflight"]
+                                preflight_only=True).preflight
     stop = preflight["partition_at"]
     assert (stop["op"], stop["status"]) == ("HARD_SWISH", "Operation not supported")
     operators = preflight["operators"]
@@ -319,6 +322,7 @@ def test_partial_mapping_counts_and_the_compiled_models_cpu_operators(tmp_path):
     result = _run(model, "-o", tmp_path, "--compiler", FAKE_COMPILER, "--json", env=_fake("partial"))
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
+    assert (report.pop("kind"), report.pop("schema_version")) == ("zoo.edgetpu_report", 2)
     compiler = report["compiler"]
     assert (compiler["ops_on_tpu"], compiler["ops_on_cpu"]) == (261, 6)
     left_on_cpu = edgetpu_log.op_counts(compiler["compiled_model"]["cpu_ops"])
@@ -398,16 +402,13 @@ def test_files_the_tool_did_not_write_are_never_removed(tflite_model, tmp_path):
     for name, data in user_files.items():
         (tmp_path / name).write_bytes(data)
     report = edgetpu.compile(tflite_model("conv"), out_dir=tmp_path, preflight_only=True, overwrite=True)
-    assert report["status"] == "preflight-only"
+    assert report.status == "preflight-only"
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.name in user_files} == user_files
 
 
 def _saved_report(folder):
     """report.json as the adapter wrote it, read through the artifact contract (zoo.artifacts)."""
-    import dataclasses
-
-    from zoo.artifacts import EdgeTpuReport, read_record
-    return dataclasses.asdict(read_record(EdgeTpuReport, folder / "report.json"))
+    return dataclasses.asdict(edgetpu.read_report(folder))
 
 
 def _listing(folder):
@@ -480,7 +481,7 @@ def test_a_write_failing_part_way_is_one_failed_line_and_leaves_the_output_as_it
     def disk_full(*args, **kwargs):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
     monkeypatch.setattr(artifacts.os, "fdopen", disk_full)
-    status = edgetpu._main([str(tflite_model("conv")), "-o", str(tmp_path / "out"), "--preflight-only"])
+    status = edgetpu.main([str(tflite_model("conv")), "-o", str(tmp_path / "out"), "--preflight-only"])
     monkeypatch.undo()
     stderr = capsys.readouterr().err.splitlines()
     assert status == 1
@@ -502,7 +503,7 @@ def test_help_explains_the_exit_codes():
 
 def test_make_interpreter_without_the_edge_tpu_runtime_raises_one_clear_error(tflite_model):
     try:
-        ctypes.CDLL(tflite.EDGETPU_LIBRARY)
+        ctypes.CDLL(EDGETPU_LIBRARY)
         pytest.skip("libedgetpu is installed here; this test covers its absence")
     except OSError:
         pass

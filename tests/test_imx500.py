@@ -23,8 +23,8 @@ def _sha256(path):
 
 
 def _report(folder):
-    from zoo.artifacts import Imx500Report, read_record
-    return read_record(Imx500Report, folder / "report.json")
+    from compilers.imx500 import read_report
+    return read_report(folder)
 
 
 def test_tiny_build_becomes_an_imx500_package_whose_report_agrees_with_the_converter(tiny_imx500, tiny_build):
@@ -49,7 +49,7 @@ def test_tiny_build_becomes_an_imx500_package_whose_report_agrees_with_the_conve
     assert memory.utilization == pytest.approx(memory.usage_bytes / memory.available_bytes, abs=1e-4)
 
     # It started from the TFLite: the import reproduces the file within the threshold.
-    from zoo.import_check import MAX_IMPORT_STEPS
+    from compilers.imx500.import_check import MAX_IMPORT_STEPS
     check = report.import_check
     assert check["frames"] >= 32 and 0 <= check["mean_abs_steps"] <= check["max_abs_steps"] <= MAX_IMPORT_STEPS
     assert report.source["tflite"] == str(build / manifest.files["int8_tflite"].path)
@@ -155,7 +155,7 @@ def test_help_explains_the_command_and_the_pi_step(capsys):
 
 
 def test_imxconv_failure_surfaces_its_own_error_line_and_leaves_no_package(tmp_path):
-    from compilers import imx500_tools as tools
+    from compilers.imx500 import tools
     convert_dir = tmp_path / "imxconv"
     with pytest.raises(tools.CompileError, match=r"imxconv-tf failed \(exit 1\): .*does not exist"):
         tools.run_imxconv(tools.imxconv(), tmp_path / "missing.keras", convert_dir, lambda message: None)
@@ -164,14 +164,14 @@ def test_imxconv_failure_surfaces_its_own_error_line_and_leaves_no_package(tmp_p
 
 
 def test_a_hung_tool_is_stopped_at_its_time_limit(tmp_path):
-    from compilers import imx500_tools as tools
+    from compilers.imx500 import tools
     returncode, timed_out = tools.run_logged([sys.executable, "-c", "import time; time.sleep(60)"],
                                              tmp_path / "log", lambda line: None, timeout_s=1)
     assert timed_out and returncode != 0
 
 
 def test_a_model_too_big_for_the_chip_fails_with_the_memory_figures(tmp_path):
-    from compilers import imx500_tools as tools
+    from compilers.imx500 import tools
     report = tmp_path / "big_MemoryReport.json"
     report.write_text(json.dumps({"Memory Report": {  # imxconv-tf's layout, with --report-size-unit B
         "Runtime Memory Physical Size": "2411520B", "Model Memory Physical Size": "7340032B",

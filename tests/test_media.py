@@ -1,6 +1,6 @@
-"""zoo.media (issue #23, and #22 item 3): photos turned upright by their EXIF orientation (a rotated
-copy gives `zoo predict` the same faces), the pixel limit read from headers without decoding, and
-a video cut short kept only with --keep-going."""
+"""zoo.inference.media and zoo.data.images (issue #23, and #22 item 3): photos turned upright by
+their EXIF orientation (a rotated copy gives `zoo predict` the same faces), the pixel limit read
+from headers without decoding, and a video cut short kept only with --keep-going."""
 import json
 import os
 
@@ -11,7 +11,7 @@ from PIL import Image, ImageOps
 
 from conftest import SHARED
 from test_bad_input import _build, run_command
-from zoo import media
+from zoo.data import images
 
 GROUP = SHARED / "images" / "face.jpg"  # four faces
 
@@ -29,11 +29,11 @@ def test_upright_is_pillows_exif_transpose(tmp_path, orientation):
     stored = np.random.default_rng(orientation).integers(0, 255, (3, 5, 3), np.uint8)
     image = Image.fromarray(stored)
     exif = image.getexif()
-    exif[media.EXIF_ORIENTATION] = orientation
+    exif[images.EXIF_ORIENTATION] = orientation
     image.save(tmp_path / "o.png", exif=exif.tobytes())
-    assert media.exif_orientation(tmp_path / "o.png") == orientation
+    assert images.exif_orientation(tmp_path / "o.png") == orientation
     expected = np.asarray(ImageOps.exif_transpose(Image.open(tmp_path / "o.png")))
-    assert np.array_equal(media.upright(stored, orientation), expected)
+    assert np.array_equal(images.upright(stored, orientation), expected)
 
 
 def _predicted_boxes(build, photos, capsys):
@@ -51,7 +51,7 @@ def _rotated_copy(upright, path, orientation, **save):
     stored = {6: np.rot90(upright, 1), 8: np.rot90(upright, -1), 3: np.rot90(upright, 2)}[orientation]
     image = Image.fromarray(np.ascontiguousarray(stored))
     exif = image.getexif()
-    exif[media.EXIF_ORIENTATION] = orientation
+    exif[images.EXIF_ORIENTATION] = orientation
     image.save(path, exif=exif.tobytes(), **save)
     return path
 
@@ -92,20 +92,20 @@ def test_the_size_is_read_from_the_header_as_pillow_reads_it(tmp_path):
     for suffix in ("png", "bmp", "webp", "tif"):
         Image.fromarray(image).save(tmp_path / f"plain.{suffix}")
     for path in [_shared(GROUP), *sorted(tmp_path.iterdir())]:
-        assert media.check_image(path) == Image.open(path).size, path.name
+        assert images.check_image(path) == Image.open(path).size, path.name
     (tmp_path / "text.png").write_text("not an image")
-    assert media.check_image(tmp_path / "text.png") is None  # left to the decoder to refuse
+    assert images.check_image(tmp_path / "text.png") is None  # left to the decoder to refuse
 
 
 def test_the_pixel_limit_is_named(tmp_path):
     from test_bad_input import huge_jpeg
     path = tmp_path / "huge.jpg"
     path.write_bytes(huge_jpeg(cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))[1].tobytes()))
-    with pytest.raises(media.UsageError, match="65,535 x 65,535 pixels, over the limit of 268,435,456"):
-        media.check_image(path)
+    with pytest.raises(images.UsageError, match="65,535 x 65,535 pixels, over the limit of 268,435,456"):
+        images.check_image(path)
     Image.new("L", (20_000, 20_000)).save(tmp_path / "big.tif")  # 400 M pixels: over Pillow's own limit
-    with pytest.raises(media.UsageError, match="more pixels than Pillow reads"):
-        media.check_image(tmp_path / "big.tif")
+    with pytest.raises(images.UsageError, match="more pixels than Pillow reads"):
+        images.check_image(tmp_path / "big.tif")
 
 
 def test_keep_going_uses_the_frames_a_cut_video_holds(build, tmp_path, capsys):

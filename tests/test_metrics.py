@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from zoo import metrics
+from zoo.inference import metrics
 
 
 def test_gaze_errors_are_mean_euclidean_cm_overall_and_per_device():

@@ -6,7 +6,7 @@ import pytest
 
 import zoo
 from zoo.cli import main
-from zoo.stats import count_macs, model_facts
+from zoo.models.facts import count_macs, model_facts
 
 # Published parameter counts; a model must be within 5%.
 PUBLISHED_PARAMS = {"itracker": 6.29e6, "tinytracker": 455e3, "tinytracker_s": 85.8e3}
@@ -65,6 +65,7 @@ def test_mac_counter_reproduces_the_mobilenet_papers(application, kwargs, publis
     model = getattr(tf.keras.applications, application)(input_shape=(224, 224, 3), weights=None, **kwargs)
     assert abs(count_macs(model) - published) / published < 0.02
 
+
 def test_shared_eye_tower_counts_weights_once_and_macs_twice(built):
     itracker = built["itracker"]
     eye_conv = itracker.get_layer("eye_conv1")
@@ -73,7 +74,7 @@ def test_shared_eye_tower_counts_weights_once_and_macs_twice(built):
 
 
 def count_macs_of(model, layer_name):
-    from zoo.stats import _layer_macs
+    from zoo.models.facts import _layer_macs
     return _layer_macs(model.get_layer(layer_name))
 
 

@@ -116,7 +116,7 @@ def test_a_video_gives_one_record_per_face_per_frame_and_an_annotated_video(buil
 def test_eye_boxes_for_itracker_sit_in_the_upper_face_subjects_left_on_the_image_right():
     import cv2
 
-    from zoo.faces import FaceDetector
+    from zoo.inference.faces import FaceDetector
     found = FaceDetector(eyes=True).detect(cv2.imread(str(GROUP)))
     right_man = [face for face in found if _centre_in(face.box, GROUP_FACES["right man"])]
     assert len(right_man) == 1 and right_man[0].eyes_found  # no glasses: the eye cascade finds both
@@ -144,7 +144,7 @@ def _training_frame(tiny_data, specs):
     from PIL import Image
 
     from zoo import data
-    from zoo.data.render import face_grid
+    from zoo.data.recipes import face_grid
     frames = data.load_index(tiny_data).select("test")
     dataset = data.make_dataset(tiny_data, specs, "test", 1, progress=False)
     for number, (inputs, _) in enumerate(dataset):
@@ -156,7 +156,9 @@ def _training_frame(tiny_data, specs):
 
 
 def test_predict_feeds_the_model_what_training_feeds_it(build, tiny_data, capsys, monkeypatch):
-    from zoo import artifacts, faces, predict
+    from zoo import artifacts
+    from zoo.inference import faces
+    from zoo.inference import predict
     card = artifacts.read_build(build).card
     specs = predict._card_specs(card, build)
     path, box, grid, trained = _training_frame(tiny_data, specs)

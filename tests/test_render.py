@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from zoo.data import face, render
+from zoo.data import render
+from zoo.data.render import painter as face
 from zoo.errors import UsageError
 
 JSON_FIELDS = {

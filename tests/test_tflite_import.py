@@ -1,4 +1,4 @@
-"""zoo.tflite_import: tiny Keras models that together use every operator the importer maps are
+"""compilers.imx500.importer: tiny Keras models that together use every operator the importer maps are
 converted to int8 TFLite (and one to float), imported back into Keras and compared with LiteRT by
 import_check; the public mobilenet_v1 file imports and agrees, an LSTM file is refused by name."""
 import subprocess
@@ -11,8 +11,8 @@ import pytest
 from conftest import REPO, SHARED
 from zoo.errors import UsageError
 from zoo.tflite import read_graph
-from zoo.import_check import MAX_IMPORT_STEPS, import_check
-from zoo.tflite_import import UnsupportedOperator, tflite_to_keras
+from compilers.imx500.import_check import MAX_IMPORT_STEPS, import_check
+from compilers.imx500.importer import UnsupportedOperator, tflite_to_keras
 
 REFERENCE = SHARED / "edgetpu" / "reference-models"
 MOBILENET = REFERENCE / "mobilenet_v1_0.25_128_quant.tflite"
@@ -256,7 +256,7 @@ def test_refusal_comes_before_tensorflow_is_imported():
     """Argument checking stays fast: neither the module nor a refusal imports TensorFlow."""
     if not LSTM.is_file():
         pytest.skip(f"{LSTM} is not here")
-    script = ("import sys\nfrom zoo.tflite_import import tflite_to_keras, UnsupportedOperator\n"
+    script = ("import sys\nfrom compilers.imx500.importer import tflite_to_keras, UnsupportedOperator\n"
               f"try:\n    tflite_to_keras({str(LSTM)!r})\nexcept UnsupportedOperator:\n    pass\n"
               "print(sorted(m for m in ('tensorflow', 'tensorflow_model_optimization') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO,

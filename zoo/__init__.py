@@ -1,4 +1,5 @@
-"""Edge-vision model zoo: gaze estimation (iTracker, TinyTracker) for the Edge TPU and the IMX500.
+"""Edge-vision model zoo: gaze estimation (iTracker, TinyTracker) trained and quantized to int8 for
+edge accelerators (the targets are compilers/, above this package).
 
 The registry's names are loaded on first use, so `import zoo` (and `zoo --help`) stays instant.
 """
@@ -15,6 +16,6 @@ __all__ = ["UsageError", *_REGISTRY_NAMES]
 
 def __getattr__(name):
     if name in _REGISTRY_NAMES:
-        from zoo import registry
+        from zoo.models import registry
         return getattr(registry, name)
     raise AttributeError(f"module 'zoo' has no attribute {name!r}")

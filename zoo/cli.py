@@ -12,7 +12,7 @@ import math
 import pathlib
 import shlex
 
-from zoo import defaults, distribute, startup
+from zoo.train import defaults, distribute, startup
 from zoo.artifacts import WriteFailed
 from zoo.errors import ArgumentParser, Interrupted, UsageError, one_line_errors
 
@@ -36,8 +36,8 @@ def _millions(value):
 
 
 def cmd_list(args):
-    from zoo import registry
-    from zoo.stats import model_facts
+    from zoo.models import registry
+    from zoo.models.facts import model_facts
     rows = []
     for name in registry.list_models():
         facts = model_facts(registry.create_model(name))
@@ -53,8 +53,8 @@ def cmd_list(args):
 def _describe_keras(name):
     from collections import Counter
 
-    from zoo import registry
-    from zoo.stats import model_facts
+    from zoo.models import registry
+    from zoo.models.facts import model_facts
     entry = registry.get_entry(name)
     model = entry.build()
     facts = model_facts(model)
@@ -77,6 +77,7 @@ def cmd_info(args):
         info = describe(target)
         card = read_model_card(target)
         info["model_card"] = to_json(card) if card else None
+        info["targets"] = _targets(target)
     else:
         info = _describe_keras(target)
     if args.json:
@@ -105,6 +106,36 @@ def cmd_info(args):
               "model card: none (not written by `zoo build`)")
         if info["model_card"]:
             print(json.dumps(info["model_card"], indent=2))
+    if "targets" in info:
+        _print_targets(info["targets"])
+
+
+def _targets(tflite_path):
+    """What each target of compilers.targets made of this file, from the report in its default
+    output folder (the CLI is the application layer: it may read the target table)."""
+    from compilers.report import performance_line
+    from compilers.targets import compiled_outputs
+    rows = []
+    for target, folder, headline in compiled_outputs(tflite_path):
+        row = {"target": target.name, "title": target.title, "folder": str(folder),
+               "compiled": headline is not None}
+        if headline is not None:
+            row.update(status=headline.status, fits=headline.fits, ops_total=headline.ops_total,
+                       ops_on_accelerator=headline.ops_on_accelerator,
+                       performance=performance_line(headline.performance).strip())
+        rows.append(row)
+    return rows
+
+
+def _print_targets(rows):
+    print("targets (python compilers/TARGET.py MODEL.tflite):")
+    for row in rows:
+        if not row["compiled"]:
+            print(f"  {row['target']:8s} not compiled (would write {row['folder']})")
+            continue
+        on = "?" if row["ops_on_accelerator"] is None else row["ops_on_accelerator"]
+        print(f"  {row['target']:8s} {row['status']}, fits: {row['fits']}, {on} of {row['ops_total']} "
+              f"operators on the accelerator; {row['performance']}")
 
 
 def cmd_data_render(args):
@@ -131,7 +162,7 @@ def _builder_kwargs(args):
 
 
 def _check_weights(path):
-    from zoo.eval import check_signature
+    from zoo.inference.evaluate import check_signature
     return str(check_signature(path, ".h5", "--weights"))
 
 
@@ -164,14 +195,16 @@ def cmd_build(args):
     if distribution.strategy == "multi_worker" and not startup.supervised():
         # the build runs in a child process, which this one ends where it cannot end itself
         return startup.supervise(args.argv, distribution.timeout_s, lambda: _how_to_continue(args))
-    from zoo.build import build
+    from zoo.train.build import BuildRequest, build
     mode = "qat" if args.qat else "ptq" if args.ptq else "float"
+    request = BuildRequest(args.model, mode=mode, data=args.data, epochs=args.epochs,
+                           qat_epochs=args.qat_epochs or defaults.QAT_EPOCHS, batch_size=args.batch_size,
+                           out=args.out, seed=args.seed, resume=args.resume, int8_output=args.int8_output,
+                           steps=args.steps, overwrite=args.overwrite, learning_rate=args.learning_rate,
+                           builder_kwargs=kwargs, command=["zoo", *args.argv], strategy=args.strategy,
+                           cpu_replicas=args.cpu_replicas, cluster_timeout=args.cluster_timeout)
     try:
-        out = build(args.model, mode=mode, data=args.data, epochs=args.epochs,
-                    qat_epochs=args.qat_epochs or defaults.QAT_EPOCHS, batch_size=args.batch_size,
-                    out=args.out, seed=args.seed, resume=args.resume, int8_output=args.int8_output,
-                    steps=args.steps, overwrite=args.overwrite, learning_rate=args.learning_rate,
-                    builder_kwargs=kwargs, command=["zoo", *args.argv], distribution=distribution)
+        out = build(request)
     except KeyboardInterrupt:
         raise Interrupted(_how_to_continue(args)) from None
     from zoo.artifacts import read_build
@@ -184,7 +217,7 @@ def cmd_build(args):
 
 def _how_to_continue(args):
     """After Ctrl-C: the command line that resumes the build when it left something to resume."""
-    from zoo.resume import STATE_FILE
+    from zoo.train.resume import STATE_FILE
     out = pathlib.Path(args.out or pathlib.Path("runs") / args.model)
     if not (out.with_name(out.name + ".partial") / STATE_FILE).is_file():
         return "nothing was kept; run the command again"
@@ -194,7 +227,7 @@ def _how_to_continue(args):
 
 
 def cmd_eval(args):
-    from zoo.eval import evaluate_file
+    from zoo.inference.evaluate import evaluate_file
     result = evaluate_file(args.model_file, data=args.data, model=args.name, split=args.split)
     if args.json:
         print(json.dumps(result, indent=2))
@@ -236,7 +269,7 @@ def _seconds(text):
 
 
 def _learning_rate(text):
-    """A positive, finite float: zoo.build takes 0 (and None) for "the model's default"."""
+    """A positive, finite float: zoo.train.build takes 0 (and None) for "the model's default"."""
     try:
         rate = float(text)
     except ValueError:
@@ -247,9 +280,11 @@ def _learning_rate(text):
 
 
 def make_parser():
+    from compilers.targets import TARGETS  # the application layer reads the table of targets
+    titles = "; ".join(f"{target.title} (compilers/{target.name}.py)" for target in TARGETS.values())
     parser = ArgumentParser(
-        prog="zoo", description="Edge-vision model zoo: gaze models built, int8-quantized and "
-        "compiled for the Coral Edge TPU (compilers/edgetpu.py) and the Sony IMX500 (compilers/imx500.py).")
+        prog="zoo",
+        description=f"Edge-vision model zoo: gaze models built, int8-quantized and compiled for: {titles}.")
     parser.add_argument("--debug", action="store_true", help="print the traceback of an error "
                         "(anywhere on the command line; ZOO_DEBUG=1 does the same)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -266,7 +301,7 @@ def make_parser():
     _add_build_command(commands)
     _add_eval_command(commands)
 
-    from zoo import predict as _predict  # `zoo predict`: all of it lives in zoo/predict.py
+    from zoo.inference import predict as _predict  # `zoo predict`: all of it is in zoo/inference/predict.py
     _predict.add_parser(commands)
     return parser
 

@@ -1,4 +1,4 @@
-"""How every command line of the project (`zoo`, compilers/edgetpu.py, compilers/imx500.py and the
+"""How every command line of the project (`zoo`, the target adapters compilers/TARGET.py and the
 benchmark apps) ends: one line on stderr and an exit status, never a traceback.
 
 Exit status, the same for every command:
@@ -9,7 +9,8 @@ Exit status, the same for every command:
        with ``--debug`` or ``ZOO_DEBUG=1`` the traceback is printed before that line)
   2    bad input: a wrong name, flag value, path or file (``prog: error: ...``); checked before
        anything is written, so nothing was
-  3    compilers/edgetpu.py only: the pre-flight report was written, no compiler ran
+  3    a target adapter wrote its pre-flight report, but the target's own compiler is not
+       installed (compilers/targets.py says which targets have one)
   130  interrupted (Ctrl-C): ``prog: interrupted``, with how to continue where that is possible
   ===  ==========================================================================================
 

@@ -1,5 +1,5 @@
 """The tiny int8 models tests/test_edgetpu.py converts: for every rule of the Edge TPU pre-flight
-(compilers/edgetpu_rules.py) one that meets it and one that breaks it, plus a few models of the
+(compilers/edgetpu/rules.py) one that meets it and one that breaks it, plus a few models of the
 changed rules. Most are Keras functions converted with TFLiteConverter (full int8, a random
 representative dataset); the cases no converter makes (it folds, fuses or rewrites them) are a
 converted case with its flatbuffer edited through ai_edge_litert.tools.flatbuffer_utils.
@@ -156,8 +156,8 @@ CASES = {
     "slice_ellipsis": ("slice_unit", _set_option("STRIDED_SLICE", ellipsisMask=1)),
     "alpha_1d": ((6, 6, 8), lambda x, tf, L: x * tf.constant(np.linspace(0.1, 0.8, 8), tf.float32)),
     "prelu_1d": ("alpha_1d", _recode("MUL", "PRELU")),
-    "alpha_3d": ((6, 6, 8), lambda x, tf, L: x * tf.constant(np.linspace(0.1, 0.8, 288).reshape(6, 6, 8),
-                                                            tf.float32)),
+    "alpha_3d": ((6, 6, 8), lambda x, tf, L: x * tf.constant(
+        np.linspace(0.1, 0.8, 288).reshape(6, 6, 8), tf.float32)),
     "prelu_3d": ("alpha_3d", _recode("MUL", "PRELU")),
     "partition": ((6, 6, 8), lambda x, tf, L: [  # conv -> hard-swish -> conv, and a conv beside them
         L.Conv2D(4, 1)((lambda h: h * tf.nn.relu6(h + 3) / 6)(L.Conv2D(8, 1)(x))), L.Conv2D(4, 1)(x)]),

@@ -29,7 +29,7 @@ import re
 import numpy as np
 
 from zoo.data.progress import Progress
-from zoo.media import JPEG_MAGIC, check_pixels, jpeg_size
+from zoo.data.images import JPEG_MAGIC, check_pixels, jpeg_size
 from zoo.errors import UsageError
 
 GRID_CELLS = 25
@@ -196,7 +196,7 @@ def format_stats(stats):
 def _jpeg_problem(path):
     """(kind, detail) when ``path`` is not a complete JPEG, else None. Reads 3 bytes at the start,
     the headers up to the frame size and a few bytes at the end: truncated or foreign files are
-    caught without decoding. A frame whose header declares more pixels than zoo.media allows is
+    caught without decoding. A frame whose header declares more pixels than zoo.data.images allows is
     a UsageError: the data is refused."""
     try:
         with open(path, "rb") as handle:

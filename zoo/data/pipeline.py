@@ -13,8 +13,8 @@ import pathlib
 
 import numpy as np
 
-from zoo import outputs
-from zoo.data import inputs as recipes
+from zoo import artifacts
+from zoo.data import recipes
 from zoo.data.gazecapture import load_index
 from zoo.data.progress import Progress
 from zoo.errors import UsageError
@@ -23,7 +23,7 @@ PIPELINE_VERSION = 1  # part of the disk cache's key: bump when the crops change
 MEMORY_CACHE_BYTES = 1 << 30
 SHUFFLE_BUFFER_BYTES = 256 << 20
 SHARD_FRAMES = 1024
-CACHE_TOOL = outputs.Tool("zoo.data.pipeline", "cache")  # what writes the crop cache, for zoo.outputs
+CACHE_TOOL = artifacts.Tool("zoo.data.pipeline", "cache")  # what writes the crop cache
 
 log = logging.getLogger("zoo.data")
 
@@ -55,8 +55,8 @@ def _decoded(table, specs, deterministic=True):
 
 
 def _cache_key(frames, specs, split):
-    digest = hashlib.sha256(json.dumps([PIPELINE_VERSION, split, [(s.name, s.recipe, list(s.shape))
-                                                                    for s in specs]]).encode())
+    described = [(s.name, s.recipe, list(s.shape)) for s in specs]
+    digest = hashlib.sha256(json.dumps([PIPELINE_VERSION, split, described]).encode())
     digest.update("\n".join(frames.paths).encode())
     for column in (frames.face, frames.left_eye, frames.right_eye, frames.grid, frames.label):
         digest.update(np.ascontiguousarray(column).tobytes())
@@ -70,7 +70,7 @@ def _shard_cache(frames, specs, split, cache_dir, progress, root):
     import tensorflow as tf
     folder = pathlib.Path(cache_dir) / f"crops-{split}-{_cache_key(frames, specs, split)}"
     if not folder.is_dir():
-        with outputs.staged(folder, CACHE_TOOL) as work:  # over another process's, if it was first
+        with artifacts.staged(folder, CACHE_TOOL) as work:  # over another process's, if it was first
             written = _write_shards(_decoded(_frame_table(frames), specs), work, specs,
                                     Progress(f"caching decoded {split} crops", len(frames), enabled=progress))
             if not written:

@@ -1,1 +1,1 @@
-"""Model builders: one plain function per architecture. The registry (zoo.registry) names them."""
+"""Model builders: one plain function per architecture. The registry (zoo.models.registry) names them."""

@@ -1,8 +1,8 @@
 """iTracker (Krafka et al., CVPR 2016): face, two eyes and a 25x25 face-grid mask.
 
 Two departures from the Caffe original, both so that every layer quantizes to int8:
-- LRN is left out. It has no int8 kernel in TFLite, tfmot or MCT, and its usual stand-in,
-  BatchNormalization, cannot be folded by tfmot into the weight-shared eye tower (tfmot folds
+- LRN is left out. It has no int8 kernel in TFLite, tfmot or the sensor target's quantizer, and its
+  usual stand-in, BatchNormalization, cannot be folded by tfmot into the weight-shared eye tower (tfmot folds
   Conv+BN only in a layer called once, and refuses a BN it cannot fold).
 - CONV2's "group 2" is a Conv2D with ``groups=2`` (same weights, same parameter count).
 Caffe's explicit padding of CONV2 (2) and CONV3 (1) is "same" padding at stride 1.
@@ -32,7 +32,7 @@ def _apply(tower, x):
 
 
 def itracker(input_size=224, grid_size=25):
-    """Builds iTracker; outputs (XCam, YCam) scaled to [-1, 1] (see zoo.registry.GAZE_RANGE_CM)."""
+    """Builds iTracker; outputs (XCam, YCam) scaled to [-1, 1] (see zoo.models.registry.GAZE_RANGE_CM)."""
     layers = tf.keras.layers
     face = tf.keras.Input((input_size, input_size, 3), name="face")
     left_eye = tf.keras.Input((input_size, input_size, 3), name="left_eye")

@@ -1,0 +1,10 @@
+"""The Sony IMX500 target (Raspberry Pi AI Camera): any int8 TFLite imported as a float Keras model
+(importer.py, checked against the file by import_check.py), quantized by Sony's MCT for the IMX500
+(child.py, in a process that never imports tfmot) and converted by imxconv-tf (tools.py).
+
+Public names, the same for every target (compilers.targets): compile, read_report, main, Report."""
+from compilers.imx500.adapter import compile, main
+from compilers.imx500.report import Imx500Report, MemoryRecord, Report, read_report
+from compilers.imx500.tools import CompileError
+
+__all__ = ["compile", "read_report", "main", "Report", "Imx500Report", "MemoryRecord", "CompileError"]
