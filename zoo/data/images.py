@@ -3,7 +3,6 @@ reader of image files, zoo predict, the GazeCapture reader and the IMX500 calibr
 ``check_image`` or ``check_pixels`` before decoding, so that a header claiming 100000x100000
 pixels is one line naming the limit, not an allocator's failure) and the EXIF orientation that
 turns a photo upright. Headers only: no decoder, no TensorFlow."""
-import math
 import os
 import struct
 import warnings
@@ -23,7 +22,8 @@ UPRIGHT = {  # EXIF orientation -> what turns the stored pixels upright (as PIL.
 
 def check_image(path):
     """(width, height) that image file ``path`` declares in its header, read without decoding it;
-    None where no reader here knows the format. UsageError when that is more than MAX_PIXELS."""
+    None where no reader here knows the format. UsageError when that is more than MAX_PIXELS, or
+    (a format only Pillow reads here) more than Pillow itself reads."""
     return check_pixels(path, _declared_size(path))
 
 
@@ -31,11 +31,13 @@ def check_pixels(path, size):
     """``size`` (width, height, or None when unknown) of image file ``path``; UsageError naming the
     limit when it has more than MAX_PIXELS pixels."""
     if size is not None and size[0] * size[1] > MAX_PIXELS:
-        declared = "more pixels than Pillow reads" if math.isinf(size[0]) else \
-            f"{size[0]:,} x {size[1]:,} pixels"
-        raise UsageError(f"{path}: its header declares {declared}, over the limit of {MAX_PIXELS:,} pixels "
-                         "an image may have here; scale it down (or check the file)")
+        raise _too_large(path, f"{size[0]:,} x {size[1]:,} pixels", MAX_PIXELS)
     return size
+
+
+def _too_large(path, declared, limit):
+    return UsageError(f"{path}: its header declares {declared}, over the limit of {limit:,} pixels an "
+                      "image may have here; scale it down (or check the file)")
 
 
 def _declared_size(path):
@@ -51,8 +53,8 @@ def _declared_size(path):
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             with Image.open(path) as image:
                 return image.size
-    except Image.DecompressionBombError:  # over twice Pillow's own limit, which is over MAX_PIXELS / 2
-        return math.inf, math.inf
+    except Image.DecompressionBombError:  # Pillow's own limit, below MAX_PIXELS, is the limit of its formats
+        raise _too_large(path, "more pixels than Pillow reads", 2 * Image.MAX_IMAGE_PIXELS) from None
     except (OSError, SyntaxError, ValueError):
         return None
 
