@@ -13,7 +13,10 @@ reader (through zoo.artifacts), the table renderer, the flags more than one app 
 entry point every app runs through (``run``), which makes every way an app can end one line on
 stderr and an exit status of zoo.errors: a bad flag value, a missing argument or a bad file 2, a
 tool that failed or a write that failed 1 (``Failure``, zoo.artifacts.WriteFailed), Ctrl-C 130.
+Before an app runs, ``check_flags`` refuses what absl lets through: a flag the app does not read
+(every app shares one set of flags), a number that is not finite, a list left empty.
 """
+import math
 import dataclasses
 import json
 import pathlib
@@ -47,6 +50,9 @@ flags.DEFINE_integer("frames", None, "frames: accuracy and compare evaluate this
                      lower_bound=1)
 flags.DEFINE_string("out", None, "output folder (compare: builds, results.json, RESULTS.md and plots, "
                     "default runs/compare; int8_speedup: keeps the one-layer .tflite files, default none)")
+flags.DEFINE_bool("overwrite", False, "with --out: replace this app's earlier output made from other "
+                  "inputs, or add to a folder this project did not write (its files are kept); never "
+                  "a build, a package or another command's output")
 flags.DEFINE_integer("steps", None, "training batches: compare caps each build's epochs at this many "
                      "(default: the whole split; itracker 10); learnability trains this many (default 1500)",
                      lower_bound=1)
@@ -77,11 +83,33 @@ def command(main):
             rest = FLAGS(argv)
         except flags.Error as error:
             raise UsageError(f"{error} (see {prog} --help)") from None
+        check_flags(module, prog)
         try:
             return main(rest) or errors.EXIT_OK
         except app.UsageError as error:  # absl's, as an app may raise for its arguments
             raise UsageError(str(error)) from None
     return guarded
+
+
+def check_flags(module, prog):
+    """UsageError for a flag given on the command line that ``module`` does not read (not one of
+    its key flags: it would be ignored), a float flag that is not finite, or a list flag left empty
+    where its default is not."""
+    mine = {flag.name for flag in FLAGS.get_key_flags_for_module(module)}
+    for name in FLAGS:
+        flag = FLAGS[name]
+        if not flag.present or name != flag.name or FLAGS.find_module_defining_flag(name).startswith("absl"):
+            continue
+        if name not in mine:
+            raise UsageError(f"--{name} does not apply to {prog}, which would ignore it; drop it "
+                             f"(see {prog} --help for its flags)")
+        if isinstance(flag.value, float) and not math.isfinite(flag.value):
+            raise UsageError(f"--{name}={flag.value} is not a finite number; give a number such as "
+                             f"{flag.default}")
+        if isinstance(flag.value, list) and not flag.value and flag.default:
+            raise UsageError(f"--{name} is empty; give at least one value (default {','.join(flag.default)})")
+    if FLAGS.overwrite and not FLAGS.out:
+        raise UsageError("--overwrite is about the --out folder, and there is none; add --out or drop it")
 
 
 def run(main):

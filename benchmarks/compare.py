@@ -51,6 +51,7 @@ DEFAULT_MODELS = ("tinytracker", "tinytracker_s", "itracker")
 TRAINING = {"itracker": {"epochs": 1, "qat_epochs": 1, "steps": 10}}
 DEFAULT_TRAINING = {"epochs": defaults.EPOCHS, "qat_epochs": defaults.QAT_EPOCHS, "steps": None}
 DEFAULT_OUT = "runs/compare"
+TOOL = artifacts.Tool("benchmarks.compare", "compare")  # for zoo.artifacts' rule; it writes no marker
 BUILD_TIMEOUT_S = 4 * 3600
 
 # Published figures, each with its source; never mixed with measured rows.
@@ -264,7 +265,8 @@ def _checked_inputs():
 def main(argv):
     if len(argv) > 1:
         raise UsageError(f"unexpected arguments {argv[1:]}; choose models with --models=A,B")
-    out = artifacts.check_output(FLAGS.out or DEFAULT_OUT, "--out", overwrite=True)
+    inputs = [*FLAGS.extra_models, *filter(None, [FLAGS.data])]
+    out = artifacts.check_output(FLAGS.out or DEFAULT_OUT, TOOL, inputs, overwrite=True)  # it adds to it
     if FLAGS.report_only:
         results = report.rewrite_report(out)
     else:

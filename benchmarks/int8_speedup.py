@@ -35,9 +35,10 @@ DOT_PRODUCT_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp")  # /proc/
 flags.DEFINE_list("layers", list(LAYERS), f"layers to time, any of {', '.join(LAYERS)}")
 flags.register_validator("layers", lambda names: bool(names) and set(names) <= set(LAYERS),
                          f"--layers must be a comma-separated subset of {', '.join(LAYERS)}")
-for _name in ("out", "runtimes", "threads", "warmup", "num_runs", "max_seconds", "json"):
+for _name in ("out", "overwrite", "runtimes", "threads", "warmup", "num_runs", "max_seconds", "json"):
     flags.declare_key_flag(_name)
 FLAGS = flags.FLAGS
+TOOL = artifacts.Tool("benchmarks.int8_speedup", "int8_speedup")  # what it writes
 
 
 def dot_product_instructions():
@@ -111,17 +112,13 @@ def _time_layers(folder):
 def main(argv):
     if len(argv) > 1:
         raise UsageError(f"unexpected argument {argv[1]!r}; this app takes flags only")
-    out = FLAGS.out and artifacts.check_output(FLAGS.out, "--out")
+    out = FLAGS.out and artifacts.check_output(FLAGS.out, TOOL, (), FLAGS.overwrite)
     instructions = dot_product_instructions()
     benchmarks.progress("int8_speedup", "8-bit dot-product instructions: "
                         + (", ".join(instructions) if instructions else "none reported"))
     if out:
-        work = artifacts.staging_folder(out)
-        try:
+        with artifacts.staged(out, TOOL, (), FLAGS.overwrite) as work:
             rows = _time_layers(work)
-            artifacts.publish(work, out, "benchmarks.int8_speedup")
-        finally:
-            artifacts.remove_staging(work)
     else:
         with tempfile.TemporaryDirectory() as scratch:
             rows = _time_layers(pathlib.Path(scratch))

@@ -30,6 +30,7 @@ import json
 import math
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import time
@@ -37,18 +38,23 @@ import time
 from absl import flags
 
 import benchmarks
+from zoo import artifacts
 from zoo.train import defaults
 from zoo.errors import UsageError
 
 STAGES = ("render", "index", "cache", "epoch")
 RESULT_TAG = "[scale result] "
 MIN_SUBJECTS = 20  # the renderer holds out 15% of the subjects for val and 15% for test
+MAX_TRAIN_BATCH = 4096  # as zoo build's --batch-size
+TOOL = artifacts.Tool("benchmarks.scale", "scale")  # --datasets, for zoo.artifacts' rule (no marker)
 
-flags.DEFINE_list("sizes", ["10000", "50000"], "dataset sizes in frames, each a multiple of --recording_frames")
+flags.DEFINE_list("sizes", ["10000", "50000"],
+                  "dataset sizes in frames, each a multiple of --recording_frames")
 flags.DEFINE_integer("recording_frames", 100, "frames per rendered recording (subjects = size / this)",
                      lower_bound=1)
 flags.DEFINE_string("network", "tinytracker", "registered model trained in the epoch stage (zoo list)")
-flags.DEFINE_integer("train_batch", defaults.BATCH_SIZE, "batch size per replica", lower_bound=1)
+flags.DEFINE_integer("train_batch", defaults.BATCH_SIZE, "batch size per replica", lower_bound=1,
+                     upper_bound=MAX_TRAIN_BATCH)
 flags.DEFINE_string("datasets", None, "folder for the rendered datasets and their crop caches, kept "
                     "for the next run (default: the zoo cache folder's scale/)")
 flags.DEFINE_integer("mirrored_replicas", 2, "also time the smallest size's epoch under MirroredStrategy "
@@ -56,7 +62,8 @@ flags.DEFINE_integer("mirrored_replicas", 2, "also time the smallest size's epoc
 flags.DEFINE_list("replica_counts", ["1", "2", "8"], "replica counts of the extrapolation")
 flags.DEFINE_integer("full_frames", 2_400_000, "frames of the extrapolation (GazeCapture: about 2.4M)",
                      lower_bound=1)
-flags.DEFINE_integer("full_epochs", 20, "training epochs of the extrapolation (the paper's: 20)", lower_bound=1)
+flags.DEFINE_integer("full_epochs", 20, "training epochs of the extrapolation (the paper's: 20)",
+                     lower_bound=1)
 flags.DEFINE_enum("stage", None, STAGES, "internal: run this one stage here and print its figures")
 flags.DEFINE_string("stage_root", None, "internal: the dataset of --stage")
 flags.DEFINE_integer("stage_replicas", 0, "internal: CPU replicas of --stage=epoch (0: the default strategy)")
@@ -111,7 +118,7 @@ def _prepare(stage, root):
             return {"frames": subjects * FLAGS.recording_frames}
         return render
     if stage == "index":
-        return lambda: {"frames": int(sum(data.open_gazecapture(root, progress=False).split_counts().values()))}
+        return lambda: {"frames": sum(data.open_gazecapture(root, progress=False).split_counts().values())}
     runtime, model, specs = _model_and_specs(FLAGS.stage_replicas)
     counts = data.open_gazecapture(root, progress=False).split_counts()
     if stage == "epoch":
@@ -177,27 +184,40 @@ def _root(datasets, size):
 
 
 def _check_flags():
-    """(sizes, replica counts, datasets folder), checked before anything runs."""
+    """(sizes, replica counts, datasets folder), checked before anything runs or is written."""
     try:
         sizes = sorted({int(size) for size in FLAGS.sizes})
         replica_counts = [int(count) for count in FLAGS.replica_counts]
     except ValueError:
         raise UsageError("--sizes and --replica_counts must be comma-separated whole numbers") from None
+    from zoo.data import render
     for size in sizes:
-        if size % FLAGS.recording_frames or _subjects(size) < MIN_SUBJECTS:
-            raise UsageError(f"--sizes: {size} frames is not {MIN_SUBJECTS} or more recordings of "
-                             f"--recording_frames={FLAGS.recording_frames}; give a multiple of it")
+        if size % FLAGS.recording_frames or not MIN_SUBJECTS <= _subjects(size) <= render.MAX_SUBJECTS:
+            raise UsageError(f"--sizes: {size:,} frames is not {MIN_SUBJECTS} to {render.MAX_SUBJECTS:,} "
+                             f"recordings of --recording_frames={FLAGS.recording_frames}; give a multiple "
+                             "of it in that range")
+    if FLAGS.recording_frames > render.MAX_FRAMES:
+        raise UsageError(f"--recording_frames must be at most {render.MAX_FRAMES:,}, "
+                         f"got {FLAGS.recording_frames:,}")
     if not replica_counts or min(replica_counts) < 1:
         raise UsageError("--replica_counts must be whole numbers of at least 1")
     from zoo.models import registry
     registry.get_entry(FLAGS.network)  # UsageError for an unknown name
-    if FLAGS.datasets:
-        datasets = pathlib.Path(FLAGS.datasets).absolute()
-    else:
-        from zoo.data.render import cache_root
-        datasets = cache_root() / "scale"
+    datasets = pathlib.Path(FLAGS.datasets).absolute() if FLAGS.datasets else render.cache_root() / "scale"
+    datasets = artifacts.check_output(datasets, TOOL, overwrite=True)  # a folder it adds to, not replaces
+    _check_space(datasets, [size for size in sizes if not _root(datasets, size).is_dir()], render)
     datasets.mkdir(parents=True, exist_ok=True)
     return sizes, replica_counts, datasets
+
+
+def _check_space(datasets, sizes, render):
+    """UsageError when the datasets still to render cannot fit (the renderer's own floor per frame)."""
+    existing = next(folder for folder in (datasets, *datasets.parents) if folder.exists())
+    needed, free = sum(sizes) * render.BYTES_PER_FRAME, shutil.disk_usage(existing).free
+    if needed > free:
+        raise UsageError(f"rendering {', '.join(f'{size:,}' for size in sizes)} frames needs at least "
+                         f"{needed // 1_000_000:,} MB and {existing} has {free // 1_000_000:,} MB free; free "
+                         "some space, choose other --sizes or another --datasets")
 
 
 def _child(stage, root, replicas=0):
@@ -208,7 +228,8 @@ def _child(stage, root, replicas=0):
                f"--stage_replicas={replicas}", f"--network={FLAGS.network}",
                f"--train_batch={FLAGS.train_batch}",
                f"--recording_frames={FLAGS.recording_frames}"]
-    benchmarks.progress("scale", f"{stage} {root.name}" + (f" on {replicas} CPU replicas" if replicas else ""))
+    on = f" on {replicas} CPU replicas" if replicas else ""
+    benchmarks.progress("scale", f"{stage} {root.name}{on}")
     with log.open("w") as output:
         child = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, cwd=benchmarks.REPO)
         _, status, usage = os.wait4(child.pid, 0)
@@ -227,7 +248,8 @@ def measure(sizes, datasets):
         rendered = pathlib.Path(f"{root}.render.json")
         if not (root.is_dir() and rendered.is_file()):
             if root.exists():
-                raise UsageError(f"{root} exists without {rendered.name}: remove it (an interrupted rendering)")
+                raise UsageError(f"{root} exists without {rendered.name}: remove it (an interrupted "
+                                 "rendering)")
             rendered.write_text(json.dumps(_child("render", root)))
         rows.append({"size": size, "stage": "render", **json.loads(rendered.read_text())})
         rows.append({"size": size, "stage": "index", **_child("index", root)})
@@ -241,7 +263,6 @@ def measure(sizes, datasets):
 
 
 def _remove_cache(root):
-    import shutil
     shutil.rmtree(_cache_dir(root), ignore_errors=True)
 
 
@@ -335,6 +356,9 @@ def report(rows, exponents, full, own_peak_mib):
 
 
 def main(argv):
+    if not FLAGS.stage and (FLAGS["stage_root"].present or FLAGS["stage_replicas"].present):
+        raise UsageError("--stage_root and --stage_replicas are for --stage, this app's own child processes; "
+                         "drop them")
     if FLAGS.stage:
         if not FLAGS.stage_root:
             raise UsageError("--stage needs --stage_root")

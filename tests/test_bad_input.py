@@ -21,17 +21,22 @@ FAKE_JPEG = b"\xff\xd8\xff" + bytes(200) + b"\xff\xd9"  # passes the marker chec
 
 # ---- inputs ------------------------------------------------------------------------------------
 
-def tiny_tflite(path, inputs=(("face", (1, 8, 8, 3)),), output=(1, 2), custom_op=None):
+def tiny_tflite(path, inputs=(("face", (1, 8, 8, 3)),), output=(1, 2), custom_op=None, int8=False):
     """A small valid TFLite flatbuffer, written without TensorFlow: its inputs (name, shape with -1
     for a dynamic size) feed one FULLY_CONNECTED (or the custom operator ``custom_op``) with
-    ``output``'s shape, so that every runtime loads and runs it."""
+    ``output``'s shape, so that every runtime loads and runs it; ``int8``: every tensor int8,
+    quantized (what the compilers take)."""
     from ai_edge_litert import schema_py_generated as schema
     from ai_edge_litert.tools import flatbuffer_utils
 
-    def tensor(name, shape, kind=schema.TensorType.FLOAT32, buffer=0, signature=None):
+    def tensor(name, shape, buffer=0, signature=None):
         made = schema.TensorT()
-        made.name, made.type, made.shape, made.buffer = name.encode(), kind, list(shape), buffer
+        made.name, made.shape, made.buffer = name.encode(), list(shape), buffer
+        made.type = schema.TensorType.INT8 if int8 else schema.TensorType.FLOAT32
         made.shapeSignature = list(signature) if signature else None
+        if int8:
+            made.quantization = schema.QuantizationParametersT()
+            made.quantization.scale, made.quantization.zeroPoint = [0.05], [0]
         return made
 
     model, code = schema.ModelT(), schema.OperatorCodeT()
@@ -43,7 +48,8 @@ def tiny_tflite(path, inputs=(("face", (1, 8, 8, 3)),), output=(1, 2), custom_op
     first = [max(size, 1) for size in inputs[0][1]]
     weights = schema.BufferT()
     weight_shape = [int(np.prod(output[1:])), int(np.prod(first[1:]))]
-    weights.data = np.full(weight_shape, 0.01, np.float32).view(np.uint8).ravel()
+    weights.data = (np.ones(weight_shape, np.int8) if int8 else np.full(weight_shape, 0.01, np.float32)
+                    ).view(np.uint8).ravel()
     model.buffers = [schema.BufferT(), weights]
     tensors += [tensor("weights", weight_shape, buffer=1),
                 tensor("gaze", output)]
@@ -79,16 +85,73 @@ def _manifest(data, files):
 
 
 def _build(folder, data, manifest_text=None):
-    """A build folder holding two small TFLite files and a manifest (``manifest_text`` or a valid one)."""
+    """A build folder as `zoo build` publishes it (its marker included), holding a float and an
+    int8 TFLite file and a manifest (``manifest_text`` or a valid one)."""
     from zoo import artifacts
-    folder.mkdir()
-    files = {"float_tflite": tiny_tflite(folder / "m_float.tflite"),
-             "int8_tflite": tiny_tflite(folder / "m_int8.tflite")}
-    if manifest_text is None:
-        artifacts.write_record(_manifest(data, files), folder / artifacts.MANIFEST)
-    else:
-        (folder / artifacts.MANIFEST).write_text(manifest_text)
+    with artifacts.staged(folder, artifacts.Tool("zoo build", "build"), [data]) as work:
+        files = {"float_tflite": tiny_tflite(work / "m_float.tflite"),
+                 "int8_tflite": tiny_tflite(work / "m_int8.tflite", int8=True)}
+        if manifest_text is None:
+            artifacts.write_record(_manifest(data, files), work / artifacts.MANIFEST)
+        else:
+            (work / artifacts.MANIFEST).write_text(manifest_text)
     return folder
+
+
+def _package(folder):
+    """An IMX500 package as compilers/imx500.py publishes it (what matters here: its marker)."""
+    from zoo import artifacts
+    with artifacts.staged(folder, artifacts.Tool("compilers/imx500.py", "imx500", "-o")) as work:
+        (work / "report.json").write_text("{}")
+        (work / "packerOut.zip").write_bytes(b"PK\x05\x06" + bytes(18))
+        (work / "network.rpk").write_bytes(b"an IMX500 network package")
+    return folder
+
+
+def huge_jpeg(jpeg):
+    """``jpeg`` (bytes) with its frame header claiming 65535 x 65535 pixels."""
+    at = jpeg.index(b"\xff\xc0") + 5  # SOF0: marker, length (2), precision, then height and width
+    return jpeg[:at] + b"\xff\xff\xff\xff" + jpeg[at + 4:]
+
+
+def _media(root):
+    """{name: path} of photos and videos: a plain photo (no face), a PNG and a JPEG whose headers
+    claim too many pixels, an MJPG video of 60 frames cut in half and one damaged in the middle."""
+    import struct
+    import zlib
+
+    import cv2
+    photos = root / "photos"
+    photos.mkdir()
+    paths = {"photos": photos, "photo": photos / "noise.png"}
+    cv2.imwrite(str(paths["photo"]), np.random.default_rng(0).integers(0, 255, (400, 400, 3), np.uint8))
+    header = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
+    paths["huge"] = root / "huge.png"
+    paths["huge"].write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + b"IHDR" + header
+                              + struct.pack(">I", zlib.crc32(b"IHDR" + header)))
+    paths["huge_jpeg"] = root / "huge.jpg"
+    small = cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))[1].tobytes()
+    paths["huge_jpeg"].write_bytes(huge_jpeg(small))
+    paths["cut"], paths["damaged"] = root / "cut.avi", root / "damaged.avi"
+    writer = cv2.VideoWriter(str(paths["cut"]), cv2.VideoWriter_fourcc(*"MJPG"), 30, (64, 48))
+    for frame in range(60):
+        writer.write(np.full((48, 64, 3), frame * 4, np.uint8))
+    writer.release()
+    whole = paths["cut"].read_bytes()
+    paths["cut"].write_bytes(whole[:len(whole) // 2])
+    third = len(whole) // 3
+    paths["damaged"].write_bytes(whole[:third] + b"\x55" * 2000 + whole[third + 2000:])
+    return paths
+
+
+def _other_keras_model(path):
+    """A Keras .h5 of a model that is not the zoo's tinytracker, though named so."""
+    import tensorflow as tf
+    image = tf.keras.Input((16, 16, 3), name="image")
+    scores = tf.keras.layers.Dense(10)(tf.keras.layers.Flatten()(image))
+    model = tf.keras.Model(image, scores, name="tinytracker")
+    model.save(path)
+    return path
 
 
 def _datasets(root):
@@ -103,6 +166,9 @@ def _datasets(root):
     first = sorted(p for p in paths["deep"].iterdir() if p.is_dir())[0]
     (first / "frames.json").write_text("[" * 100_000 + "]" * 100_000)
     paths["recording"] = sorted(p for p in paths["data"].iterdir() if p.is_dir())[0]
+    paths["huge_frame"] = shutil.copytree(paths["data"], root / "huge_frame")
+    frame = sorted(paths["huge_frame"].glob("*/frames/*.jpg"))[0]
+    frame.write_bytes(huge_jpeg(frame.read_bytes()))
     return paths
 
 
@@ -145,6 +211,10 @@ def inputs(tmp_path_factory):
     paths["rpk"] = root / "network.rpk"
     paths["rpk"].write_bytes(b"an IMX500 network package")
     paths["build"] = _build(root / "build", paths["data"])
+    paths["packaged"] = shutil.copytree(paths["build"], root / "packaged")
+    _package(paths["packaged"] / "imx500")
+    paths.update(_media(root))
+    paths["other_h5"] = _other_keras_model(root / "other.h5")
     for name, text in (("bad_manifest", '{"kind": "zoo.bu'),
                        ("old_manifest", json.dumps({"model": "tinytracker_s", "mode": "qat", "files": {}})),
                        ("partial_manifest", json.dumps({"kind": "zoo.train.build", "schema_version": 1}))):
@@ -157,12 +227,16 @@ def inputs(tmp_path_factory):
     return paths
 
 
+MOUNTS = {"full": "size=64k", "readonly": "ro,size=64k", "filled": "size=16k"}
+
+
 @pytest.fixture(scope="module")
 def mounts(tmp_path_factory):
-    """{"full": a 64 KiB tmpfs, "readonly": a read-only tmpfs}; skips where mounting is refused."""
+    """{"full": a 64 KiB tmpfs, "readonly": a read-only tmpfs, "filled": a 16 KiB tmpfs with no
+    byte free}; skips where mounting is refused."""
     root = tmp_path_factory.mktemp("mounts")
     made = {}
-    for name, options in (("full", "size=64k"), ("readonly", "ro,size=64k")):
+    for name, options in MOUNTS.items():
         (root / name).mkdir()
         result = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(root / name)],
                                 capture_output=True, text=True)
@@ -170,8 +244,14 @@ def mounts(tmp_path_factory):
             break
         made[name] = root / name
     try:
-        if len(made) < 2:
+        if len(made) < len(MOUNTS):
             pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()}")
+        filler = os.open(made["filled"] / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            while True:
+                os.write(filler, bytes(1024))
+        except OSError:  # full
+            os.close(filler)
         yield made
     finally:
         for path in made.values():
@@ -209,17 +289,25 @@ CASES = [
     case("zoo", "data render --out {out}/d --frames 99999999", 2, "must be 1 to 10,000"),
     case("zoo", "data render --out {out}/d --seed -1", 2, "must be at least 0"),
     case("zoo", "data render --out {out}/d --seed 99999999999", 2, "must be at most"),
-    case("zoo", "data render --out {users} --subjects 3 --frames 1", 2, "already exists"),
-    case("zoo", "data render --out {text} --subjects 3 --frames 1", 2, "already exists"),
+    case("zoo", "data render --out {users} --subjects 3 --frames 1", 2, "already exists; choose a new --out, "
+         "or pass --overwrite"),
+    case("zoo", "data render --out {text} --subjects 3 --frames 1", 2, "is a file"),
+    case("zoo", "data render --out {build} --subjects 3 --frames 1 --overwrite", 2,
+         "is a zoo build, which zoo data render never replaces; write to {build}/data instead"),
+    case("zoo", "data render --out {packaged}/imx500 --subjects 3 --frames 1 --overwrite", 2,
+         "is the output of compilers/imx500.py"),
     case("zoo", "data render --out /proc/zoo-data --subjects 3 --frames 1", 2, "choose another --out"),
     case("zoo", "data render --out {readonly}/d --subjects 3 --frames 1", 2, "cannot write there"),
     case("zoo", "data render --out {full}/d --subjects 3 --frames 40", 2, "kB free"),
-    case("zoo", "data render --out {full}/d --subjects 3 --frames 2", 1, "No space left on device"),
+    case("zoo", "data render --out {full}/d --subjects 3 --frames 2", 1,
+         "no space left on the device of {full}: d needs more than the"),
     case("zoo", "data stats /nonexistent", 2, "no such folder"),
     case("zoo", "data stats {text}", 2, "it is a file"),
     case("zoo", "data stats {recording}", 2, "looks like one recording"),
     case("zoo", "data stats {deep}", 0, "1 recordings (malformed JSON)", lines=0),
     case("zoo", "data stats {corrupt}", 0, "frames (corrupt JPEG)", lines=0),
+    case("zoo", "data stats {huge_frame}", 2,
+         "declares 65,535 x 65,535 pixels, over the limit of 268,435,456"),
     # zoo build
     case("zoo", "build tinytracker_s --epochs 0", 2, "must be at least 1, got 0"),
     case("zoo", "build tinytracker_s --learning-rate 0", 2, "must be a positive number"),
@@ -237,6 +325,46 @@ CASES = [
     case("zoo", "build tinytracker_s --data {data} --out {out}/b --resume", 2, "nothing to resume"),
     case("zoo", "build tinytracker_s --input-size 32 --data {corrupt} --out {out}/b --epochs 1 --steps 1", 2,
          "decodes as a JPEG"),
+    case("zoo", "build tinytracker_s --data {corrupt} --out {build}", 2,
+         "holds zoo build's output of other inputs (data); pass --overwrite to replace it"),
+    case("zoo", "build tinytracker_s --data {data} --out {packaged}/imx500 --overwrite", 2,
+         "is the output of compilers/imx500.py, which zoo build never replaces; write to runs/tinytracker_s"),
+    case("zoo", "build tinytracker_s --data {data} --out {root}", 2, "an input of zoo build"),
+    case("zoo", "build tinytracker_s --data {data} --out {filled}/b --input-size 32 --epochs 1 --steps 1", 1,
+         "no space left on the device of {filled}: b needs more than the 0 bytes written"),
+    case("zoo", "build tinytracker_s --data {huge_frame} --out {out}/b", 2, "over the limit of 268,435,456"),
+    case("zoo", "build tinytracker_s --qat-epochs 3", 2, "--qat-epochs sets the fine-tuning of --qat"),
+    case("zoo", "build tinytracker_s --int8-output", 2, "add --qat or --ptq, or drop --int8-output"),
+    case("zoo", "build tinytracker_s --resume --overwrite", 2, "drop one of them"),
+    case("zoo", "build tinytracker_s --cluster-timeout 5", 2, "add --strategy multi_worker or drop"),
+    case("zoo", "build tinytracker_s --strategy multi_worker --cluster-timeout nan", 2, "must be above 0"),
+    case("zoo", "build tinytracker_s --batch-size 100000", 2, "must be at most 4096"),
+    # zoo predict
+    case("zoo", "predict {build} {photo} --out {build}", 2,
+         "holds {build}, an input of zoo predict, which never writes there; write to {build}/predict "
+         "instead"),
+    case("zoo", "predict {build} {photo} --out {build} --overwrite", 2, "write to {build}/predict instead"),
+    case("zoo", "predict {build}/m_float.tflite {photo} --out {build}", 2, "holds {build}/m_float.tflite"),
+    case("zoo", "predict {build} {photo} --out {packaged}", 2,
+         "is a zoo build, which zoo predict never replaces; write to {packaged}/predict instead"),
+    case("zoo", "predict {build} {photo} --out {packaged}/imx500 --overwrite", 2,
+         "is the output of compilers/imx500.py, which zoo predict never replaces; write to "
+         "{packaged}/predict instead"),
+    case("zoo", "predict {build} {photo} --out {photos} --overwrite", 2, "holds {photo}, an input"),
+    case("zoo", "predict {build} {photo} --out {users}", 2, "or pass --overwrite to add to it"),
+    case("zoo", "predict {build} {huge}", 2,
+         "declares 100,000 x 100,000 pixels, over the limit of 268,435,456 pixels"),
+    case("zoo", "predict {build} {huge_jpeg}", 2, "declares 65,535 x 65,535 pixels, over the limit"),
+    case("zoo", "predict {build} {damaged}", 2,
+         "of the 60 frames its header declares (the file is cut short"),
+    case("zoo", "predict {build} {cut}", 2, "of the 60 frames its header declares (the file is cut short"),
+    case("zoo", "predict {build} {cut} --out {out}/p", 2, "or keep going on the frames it holds"),
+    case("zoo", "predict {other_h5} {photo}", 2, "holds a Keras model named 'tinytracker' with inputs image"),
+    case("zoo", "predict {build} {photo} --max-frames 3", 2, "every INPUT is a photo; drop it"),
+    case("zoo", "predict {build} {photo} --keep-going", 2, "no INPUT is a video file"),
+    case("zoo", "predict {build} {photo} --overwrite", 2, "add --out or drop it"),
+    case("zoo", "predict {build} {photo} --out {full}/p", 1,
+         "no space left on the device of {full}: p needs more than the"),
     # zoo eval
     case("zoo", "eval model.onnx", 2, "not a .tflite, .h5 or .keras"),
     case("zoo", "eval {out}/missing.tflite", 2, "no such model file"),
@@ -257,12 +385,22 @@ CASES = [
     case("zoo", "eval {old_manifest}/m_int8.tflite", 2, "not a zoo.train.build record"),
     case("zoo", "eval {partial_manifest}/m_int8.tflite", 2, "lacks card"),
     case("zoo", "eval {valid} --name tinytracker_s --data {corrupt}", 2, "decodes as a JPEG"),
+    case("zoo", "eval {other_h5} --name tinytracker --data {data}", 2, "give the model it is with --name"),
+    case("zoo", "eval {custom_op} --name tinytracker_s --data {data}", 2,
+         "has no kernel for one of its operators (Encountered unresolved custom op: NoSuchOp"),
     # the compiler adapters, up to their toolchains
     case("edgetpu", "", 2, "required: model"),
     case("edgetpu", "{out}/missing.tflite", 2, "no such file"),
     case("edgetpu", "{text}", 2, "not a TFLite model"),
     case("edgetpu", "{valid}", 2, "is a float model"),
     case("edgetpu", "{valid} --timeout 0", 2, "give a number of seconds above 0"),
+    case("edgetpu", "{build}/m_int8.tflite -o {build} --preflight-only", 2,
+         "holds {build}/m_int8.tflite, an input of compilers/edgetpu.py, which never writes there; write to "
+         "{build}/edgetpu instead"),
+    case("edgetpu", "{build}/m_int8.tflite -o {packaged} --overwrite", 2, "is a zoo build"),
+    case("edgetpu", "{build}/m_int8.tflite -o {packaged}/imx500 --overwrite", 2,
+         "is the output of compilers/imx500.py, which compilers/edgetpu.py never replaces; write to "
+         "{build}/edgetpu instead"),
     case("imx500", "{out}/missing.tflite", 2, "no such file"),
     case("imx500", "{random}", 2, "not a TFLite model"),
     case("imx500", "{valid} --calibration-frames 0", 2, "must be at least 1"),
@@ -270,11 +408,20 @@ CASES = [
     case("imx500", "{valid} --keras {out}/missing.h5", 2, "no such Keras model file"),
     case("imx500", "", 2, "required: model"),
     case("imx500", "{valid} --method bogus", 2, "invalid choice"),
+    case("imx500", "{build}/m_int8.tflite -o {build} --calibration-data {data} --recipe face_grid_grey", 2,
+         "holds {build}/m_int8.tflite, an input of compilers/imx500.py, which never writes there; write to "
+         "{build}/imx500 instead"),
+    case("imx500", "{build}/m_int8.tflite -o {packaged} --calibration-data {data} --recipe face_grid_grey "
+         "--overwrite", 2, "is a zoo build, which compilers/imx500.py never replaces"),
+    case("imx500", "{build}/m_int8.tflite -o {packaged}/imx500 --calibration-data {data} --recipe "
+         "face_grid_grey", 2, "holds compilers/imx500.py's output of other inputs (none); pass --overwrite"),
     # benchmark apps
     case("latency", "", 2, "give one or more build folders"),
     case("latency", "--num_runs=-1 m.tflite", 2, "flag --num_runs=-1"),
     case("latency", "--runtimes=onnxruntime m.tflite", 2, "--runtimes must be"),
     case("latency", "--no_such_flag {valid}", 2, "Unknown command line flag 'no_such_flag'"),
+    case("latency", "--data={data} {valid}", 2, "--data does not apply to benchmarks.latency"),
+    case("latency", "--max_seconds=nan {valid}", 2, "--max_seconds=nan is not a finite number"),
     case("latency", "{out}/missing.tflite", 2, "no such .tflite file"),
     case("latency", "{text}", 2, "not a TFLite model"),
     case("latency", "--reference={text} {valid}", 2, "not a TFLite model"),
@@ -290,6 +437,7 @@ CASES = [
     case("accuracy", "{bad_manifest}", 2, "not readable as JSON"),
     case("accuracy", "--data=/nonexistent {build}", 2, "no such folder"),
     case("accuracy", "{build} {bad_imx500}", 2, "not a zoo.imx500_report record"),
+    case("accuracy", "--steps=5 {build}", 2, "--steps does not apply to benchmarks.accuracy"),
     case("compare", "--models=tinytracker,nosuchnet --data={data} --out={out}/c", 2,
          "--models must be registered models"),
     case("compare", "--data=/nonexistent --out={out}/c", 2, "no such folder"),
@@ -304,10 +452,15 @@ CASES = [
     case("compare", "--report_only --out={bad_results}", 2, "not a readable results.json"),
     case("compare", "--report_only --out={partial_results}", 2, "not a complete results.json"),
     case("compare", "--report_only --out={bad_rows}", 2, "is not a result row"),
+    case("compare", "--report_only --out={build}", 2,
+         "is a zoo build, which benchmarks.compare never replaces"),
+    case("compare", "--report_only --out={packaged}/imx500", 2, "is the output of compilers/imx500.py"),
     case("int8_speedup", "--layers=conv9x9", 2, "--layers must be"),
     case("int8_speedup", "--threads=0", 2, "flag --threads=0"),
     case("int8_speedup", "surprise", 2, "unexpected argument"),
     case("int8_speedup", "--out={users}", 2, "not written by this project"),
+    case("int8_speedup", "--out={packaged} --overwrite", 2, "is a zoo build"),
+    case("int8_speedup", "--overwrite", 2, "--overwrite is about the --out folder"),
     case("imx500_on_pi", "", 2, "--rpk must have a value"),
     case("imx500_on_pi", "--rpk=/nonexistent/network.rpk", 2, "--rpk must be an existing .rpk file"),
     case("imx500_on_pi", "--rpk={rpk} --results={bad_results}/results.json", 2,
@@ -319,6 +472,17 @@ CASES = [
     case("learnability", "--learning_rate=0", 2, "--learning_rate must be positive"),
     case("learnability", "--data=/nonexistent", 2, "no such folder"),
     case("learnability", "--model=nosuchnet --data={data}", 2, "unknown model 'nosuchnet'"),
+    case("predict", "--scale_factor=nan {build}", 2, "--scale_factor=nan is not a finite number"),
+    case("predict", "--scale_factor=inf {build}", 2, "--scale_factor=inf is not a finite number"),
+    case("scale", "--sizes= --datasets={out}/s", 2, "--sizes is empty; give at least one value"),
+    case("scale", "--sizes=0 --datasets={out}/s", 2, "give a multiple of it in that range"),
+    case("scale", "--sizes=100000000 --datasets={out}/s", 2, "give a multiple of it in that range"),
+    case("scale", "--datasets={text}", 2, "is a file; give a folder path"),
+    case("scale", "--datasets={readonly}/s", 2, "cannot write there"),
+    case("scale", "--datasets={build}", 2, "is a zoo build, which benchmarks.scale never replaces"),
+    case("scale", "--sizes=2000,100000 --recording_frames=100 --datasets={full}/s", 2, "MB free"),
+    case("scale", "--stage_root=x --datasets={out}/s", 2, "are for --stage, this app's own child processes"),
+    case("scale", "--train_batch=100000000", 2, "flag --train_batch=100000000"),
 ]
 
 
@@ -347,24 +511,25 @@ def tree(folder):
 @pytest.mark.parametrize("case", CASES)
 def test_bad_input_is_one_line_and_changes_nothing(case, inputs, tmp_path, capsys, request):
     paths = {**inputs, "out": tmp_path}
-    if any(mount in " ".join(case.argv) for mount in ("{full}", "{readonly}")):
+    if any(f"{{{mount}}}" in " ".join(case.argv) for mount in MOUNTS):
         paths.update(request.getfixturevalue("mounts"))
     argv = [arg.format(**paths) for arg in case.argv]
-    watched = [inputs["root"], tmp_path] + [paths[m] for m in ("full", "readonly") if m in paths]
+    watched = [inputs["root"], tmp_path] + [paths[m] for m in MOUNTS if m in paths]
     before = [tree(folder) for folder in watched]
     status = run_command(case.command, argv)
     out, err = capsys.readouterr()
     lines = err.strip().splitlines()
     assert status == case.status, err
     assert "Traceback" not in err and len(lines) == case.lines, err
-    assert case.message in (lines[-1] if case.lines else out), err or out
+    assert case.message.format(**paths) in (lines[-1] if case.lines else out), err or out
     assert [tree(folder) for folder in watched] == before
 
 
 def test_there_are_at_least_40_cases_over_every_command():
     commands = {param.values[0].command for param in CASES}
     assert len(CASES) >= 40 and commands == {"zoo", "edgetpu", "imx500", "latency", "accuracy", "compare",
-                                             "int8_speedup", "imx500_on_pi", "learnability"}
+                                             "int8_speedup", "imx500_on_pi", "learnability", "predict",
+                                             "scale"}
 
 
 # ---- the guard ---------------------------------------------------------------------------------
@@ -390,14 +555,19 @@ def test_an_unexpected_error_is_one_line_exit_1_and_debug_shows_the_traceback(in
     assert "Traceback" in capsys.readouterr().err
 
 
-def test_ctrl_c_in_zoo_build_says_how_to_continue(inputs, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("resumable", [True, False])
+def test_ctrl_c_in_zoo_build_says_how_to_continue(inputs, tmp_path, monkeypatch, capsys, resumable):
     import zoo.train.build
     monkeypatch.setattr(zoo.train.build, "build", _raises(KeyboardInterrupt))
+    if resumable:
+        (tmp_path / "b.partial").mkdir()
+        (tmp_path / "b.partial" / "state.json").write_text("{}")
     argv = ["build", "tinytracker_s", "--data", str(inputs["data"]), "--out", str(tmp_path / "b")]
     assert run_command("zoo", argv) == 130
     err = capsys.readouterr().err
     assert err.count("\n") == 1
-    assert err.strip() == f"zoo: interrupted; continue with: zoo {' '.join(argv)} --resume"
+    assert err.strip() == (f"zoo: interrupted; continue it with: zoo {' '.join(argv)} --resume" if resumable
+                           else "zoo: interrupted; nothing was kept; run the command again")
 
 
 @pytest.mark.parametrize("error, status, line", [
@@ -414,7 +584,8 @@ def test_a_benchmark_apps_unexpected_error_and_ctrl_c_are_one_line(inputs, monke
     assert err.count("\n") == 1 and err.startswith(f"benchmarks.latency: {line}"), err
 
 
-def test_a_java_that_hangs_is_one_line_before_the_imx500_toolchain_starts(inputs, tmp_path, monkeypatch, capsys):
+def test_a_java_that_hangs_is_one_line_before_the_imx500_toolchain_starts(inputs, tmp_path, monkeypatch,
+                                                                          capsys):
     from compilers.imx500 import tools as imx500_tools
     (tmp_path / "bin").mkdir()
     (tmp_path / "bin" / "java").write_text("#!/bin/sh\nsleep 60\n")

@@ -1,5 +1,7 @@
 """`zoo build --strategy` (issue #15): TF_CONFIG and flag checks, a mirrored build on CPU replicas,
-a two-worker build on localhost, and a worker killed mid-epoch resumed with --resume."""
+a two-worker build on localhost, and a worker killed mid-epoch resumed with --resume. Start-up
+with a deadline (issue #23, zoo.train.startup): a peer that never comes, a port taken, TensorFlow's own
+wait cut at --cluster-timeout, Ctrl-C within 5 s; 127.0.0.1 ports only, every wait bounded."""
 import json
 import os
 import signal
@@ -12,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import REPO, read_manifest, run_zoo
-from zoo.train import distribute
+from zoo.train import distribute, startup
 from zoo.errors import UsageError
 
 TINY = ["--input-size", 32, "--steps", 2, "--batch-size", 4]
@@ -77,6 +79,7 @@ def _assert_only_the_chief_wrote(out):
      "is not a role of its cluster"),
     ("multi_worker", None, '{"cluster": {"worker": ["a:1"]}, "task": {"type": "worker", "index": 1}}',
      "task.index must be a whole number from 0 to 0"),
+    ("multi_worker", None, "[" * 50_000 + "]" * 50_000, "TF_CONFIG is nested too deeply"),
 ])
 def test_bad_strategy_settings_are_one_usage_error(monkeypatch, strategy, replicas, tf_config, message):
     if tf_config is None:
@@ -86,6 +89,140 @@ def test_bad_strategy_settings_are_one_usage_error(monkeypatch, strategy, replic
     with pytest.raises(UsageError, match=message.replace("(", r"\(")) as error:
         distribute.check(strategy, replicas)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("strategy, timeout, message", [
+    ("default", 5, "--cluster-timeout is how long a --strategy multi_worker task waits"),
+    ("multi_worker", 0, "--cluster-timeout must be a number of seconds above 0"),
+    ("multi_worker", float("nan"), "--cluster-timeout must be a number of seconds above 0"),
+    ("multi_worker", float("inf"), "--cluster-timeout must be a number of seconds above 0"),
+])
+def test_a_bad_cluster_timeout_is_one_usage_error(monkeypatch, strategy, timeout, message):
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["127.0.0.1:1"]},
+                                                "task": {"type": "worker", "index": 0}}))
+    if strategy != "multi_worker":
+        monkeypatch.delenv("TF_CONFIG")
+    with pytest.raises(UsageError, match=message):
+        distribute.check(strategy, None, timeout)
+
+
+def _request(monkeypatch, cluster, index, timeout):
+    config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
+    monkeypatch.setenv("TF_CONFIG", json.dumps(config))
+    return distribute.check("multi_worker", None, timeout)
+
+
+def _local_cluster(workers):
+    """{"worker": [127.0.0.1:PORT, ...]} on ports free now."""
+    return {"worker": [address.replace("localhost", "127.0.0.1") for address in _cluster(workers)["worker"]]}
+
+
+@pytest.mark.parametrize("index, missing", [(0, "worker1"), (1, "worker0")])
+def test_a_task_whose_peer_never_comes_gives_up_at_its_deadline(monkeypatch, index, missing):
+    """The chief with the worker's port closed, and a worker with the chief's: one line naming the
+    task it could not reach, after --cluster-timeout and not much later."""
+    cluster = _local_cluster(2)
+    request = _request(monkeypatch, cluster, index, 1.5)
+    started = time.monotonic()
+    with pytest.raises(UsageError, match=f"could not reach {missing} \\({cluster['worker'][1 - index]}\\) "
+                       r"within 1.5 s \(--cluster-timeout\)") as error:
+        startup.Startup(request).meet(say=lambda line: None)
+    assert 1.5 <= time.monotonic() - started < 4 and "\n" not in str(error.value)
+
+
+def test_a_taken_port_is_one_line_naming_the_address(monkeypatch):
+    cluster = _local_cluster(2)
+    request = _request(monkeypatch, cluster, 0, 30)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", int(cluster["worker"][0].rpartition(":")[2])))
+        taken.listen(1)
+        started = time.monotonic()
+        address = cluster["worker"][0]
+        with pytest.raises(UsageError, match=f"gives this task \\(worker0\\) {address}, and port "
+                           r"\d+ is taken here \(Address already in use\); stop what listens there"):
+            startup.Startup(request).meet(say=lambda line: None)
+    assert time.monotonic() - started < 1  # at once, not after the deadline
+
+
+def test_every_task_meets_the_others_whichever_starts_first(monkeypatch):
+    import threading
+    cluster = _local_cluster(3)
+    requests = [_request(monkeypatch, cluster, index, 20) for index in range(3)]
+    errors = []
+
+    def meet(request):
+        phase = startup.Startup(request)
+        try:
+            phase.meet(say=lambda line: None)
+        except UsageError as error:
+            errors.append(error)
+        time.sleep(2)  # holding the port as TensorFlow would, until the last one has met the others
+        phase.close()
+    threads = [threading.Thread(target=meet, args=(request,)) for request in requests]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.5)  # one after the other, as a scheduler starts them
+    for thread in threads:
+        thread.join(30)
+    assert not errors and not any(thread.is_alive() for thread in threads)
+
+
+def _fake_peer(address):
+    """A socket listening at ``address`` that is not a TensorFlow task: every task answers, and
+    TensorFlow's own start-up then waits for it forever."""
+    peer = socket.socket()
+    peer.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    peer.bind(("127.0.0.1", int(address.rpartition(":")[2])))
+    peer.listen(16)
+    return peer
+
+
+def _start_chief(cluster, args):
+    config = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}})
+    command = [sys.executable, "-m", "zoo", "build", *map(str, args), "--strategy", "multi_worker"]
+    return subprocess.Popen(command,
+                            cwd=REPO, env={**os.environ, "TF_CONFIG": config}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_line(child, text, timeout=240):
+    """Reads the child's stdout until a line holding ``text``."""
+    deadline = time.monotonic() + timeout
+    for line in child.stdout:
+        if text in line:
+            return
+        assert time.monotonic() < deadline, f"no line with {text!r} within {timeout} s"
+    raise AssertionError(f"the child ended without a line holding {text!r}: {child.stderr.read()[-3000:]}")
+
+
+def test_tensorflows_own_wait_is_cut_at_the_deadline_and_leaves_nothing(tiny_data, tmp_path):
+    cluster = _local_cluster(2)
+    out = tmp_path / "run"
+    with _fake_peer(cluster["worker"][1]):
+        chief = _start_chief(cluster, ["tinytracker_s", "--data", tiny_data, "--out", out, *TINY,
+                                       "--cluster-timeout", 5])
+        _wait_for_line(chief, "starting the cluster")
+        started = time.monotonic()
+        _, err = chief.communicate(timeout=60)
+    assert chief.returncode == 2 and 5 <= time.monotonic() - started < 10, err
+    assert err.splitlines() == ["zoo: error: the cluster's tasks answered, but TensorFlow's start-up did not "
+                                "complete within 5 s (--cluster-timeout); start every task again"]
+    assert not list(tmp_path.iterdir())  # no run.partial
+
+
+def test_ctrl_c_ends_a_task_blocked_in_tensorflow_within_5_s(tiny_data, tmp_path):
+    cluster = _local_cluster(2)
+    out = tmp_path / "run"
+    with _fake_peer(cluster["worker"][1]):
+        chief = _start_chief(cluster, ["tinytracker_s", "--data", tiny_data, "--out", out, *TINY])
+        _wait_for_line(chief, "starting the cluster")
+        time.sleep(2)  # inside TensorFlow's start-up, which waits for the peer with no limit of its own
+        chief.send_signal(signal.SIGINT)
+        started = time.monotonic()
+        _, err = chief.communicate(timeout=30)
+    assert chief.returncode == 130 and time.monotonic() - started < 5, err
+    assert err.splitlines() == ["zoo: interrupted; nothing was kept; run the command again"]
+    assert not list(tmp_path.iterdir())
 
 
 def test_chief_is_the_chief_task_or_worker_0(monkeypatch):
@@ -124,7 +261,8 @@ def test_mirrored_build_on_cpu_replicas(tiny_data, tmp_path):
     out = tmp_path / "mirrored"
     result = run_zoo("build", "tinytracker_s", "--qat", "--data", tiny_data, "--out", out, "--epochs", 1,
                      "--qat-epochs", 1, *TINY, "--strategy", "mirrored", "--cpu-replicas", 2)
-    assert "strategy mirrored: 2 replicas on CPU:0, CPU:1; global batch 8 = 4 per replica x 2" in result.stdout
+    described = "strategy mirrored: 2 replicas on CPU:0, CPU:1; global batch 8 = 4 per replica x 2"
+    assert described in result.stdout
     assert "quantization-aware fine-tuning for 1 epochs on 2 replicas (mirrored)" in result.stdout
     training = read_manifest(out).training
     assert (training.strategy, training.replicas, training.batch_size, training.global_batch_size) == \
@@ -166,7 +304,8 @@ def test_a_worker_killed_mid_epoch_resumes_from_the_last_epoch(tiny_data, tmp_pa
         time.sleep(0.2)
     worker.send_signal(signal.SIGKILL)
     (status, output), _ = _finish([chief, worker], timeout=120)
-    assert status == 130 and "start every task again with --resume" in output, output[-3000:]
+    assert status == 130 and "zoo: interrupted; continue every task with: zoo build" in output, output[-3000:]
+    assert output.rstrip().endswith("--resume")
     assert not out.exists()
     results = _finish(_start_workers(_cluster(2), [*args, "--resume"]))
     assert [status for status, _ in results] == [0, 0], results[0][1][-3000:] + results[1][1][-3000:]

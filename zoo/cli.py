@@ -12,13 +12,16 @@ import math
 import pathlib
 import shlex
 
-from zoo.train import defaults
-from zoo.train import distribute
+from zoo.train import defaults, distribute, startup
 from zoo.artifacts import WriteFailed
 from zoo.errors import ArgumentParser, Interrupted, UsageError, one_line_errors
 
 MAX_SEED = 2**32 - 1  # numpy's and Keras' seeds are unsigned 32-bit
+OVERWRITE_HELP = ("replace this command's earlier output in --out made from other inputs, or add to a folder "
+                  "this project did not write (its files are kept); never a build, a package, another "
+                  "command's output or a folder holding an input")
 INPUT_SIZES = (32, 1024)  # pixels: MobileNetV3 (TinyTracker) takes no less than 32
+MAX_BATCH_SIZE = 4096  # per replica: far beyond any batch of these models, short of an allocation failure
 
 
 def _table(rows, headers):
@@ -114,7 +117,8 @@ def _targets(tflite_path):
     from compilers.targets import compiled_outputs
     rows = []
     for target, folder, headline in compiled_outputs(tflite_path):
-        row = {"target": target.name, "title": target.title, "folder": str(folder), "compiled": headline is not None}
+        row = {"target": target.name, "title": target.title, "folder": str(folder),
+               "compiled": headline is not None}
         if headline is not None:
             row.update(status=headline.status, fits=headline.fits, ops_total=headline.ops_total,
                        ops_on_accelerator=headline.ops_on_accelerator,
@@ -137,7 +141,8 @@ def _print_targets(rows):
 def cmd_data_render(args):
     from zoo import data
     stats = data.render_dataset(args.out, subjects=args.subjects or data.DEFAULT_RENDER["subjects"],
-                                frames=args.frames or data.DEFAULT_RENDER["frames"], seed=args.seed)
+                                frames=args.frames or data.DEFAULT_RENDER["frames"], seed=args.seed,
+                                overwrite=args.overwrite)
     print(data.format_stats(stats))
 
 
@@ -169,28 +174,56 @@ def _check_data(root):
     return root
 
 
+def _check_build_flags(args):
+    """Refuses a flag that the rest of the command line makes meaningless (it would be ignored)."""
+    if args.qat_epochs is not None and not args.qat:
+        raise UsageError("--qat-epochs sets the fine-tuning of --qat; add --qat or drop --qat-epochs")
+    if args.int8_output and not (args.qat or args.ptq):
+        raise UsageError("--int8-output makes the int8 model's output int8, and a float build makes none; "
+                         "add --qat or --ptq, or drop --int8-output")
+    if args.resume and args.overwrite:
+        raise UsageError("--resume continues the interrupted build of --out, and --overwrite is for starting "
+                         "one; drop one of them")
+
+
 def cmd_build(args):
+    _check_build_flags(args)
     kwargs = _builder_kwargs(args)
     _check_data(args.data)
-    distribute.check(args.strategy, args.cpu_replicas)  # and TF_CONFIG, before TensorFlow is imported
+    # --strategy, --cpu-replicas, --cluster-timeout and TF_CONFIG, before TensorFlow is imported
+    distribution = distribute.check(args.strategy, args.cpu_replicas, args.cluster_timeout)
+    if distribution.strategy == "multi_worker" and not startup.supervised():
+        # the build runs in a child process, which this one ends where it cannot end itself
+        return startup.supervise(args.argv, distribution.timeout_s, lambda: _how_to_continue(args))
     from zoo.train.build import BuildRequest, build
     mode = "qat" if args.qat else "ptq" if args.ptq else "float"
-    request = BuildRequest(args.model, mode=mode, data=args.data, epochs=args.epochs, qat_epochs=args.qat_epochs,
-                           batch_size=args.batch_size, out=args.out, seed=args.seed, resume=args.resume,
-                           int8_output=args.int8_output, steps=args.steps, overwrite=args.overwrite,
-                           learning_rate=args.learning_rate, builder_kwargs=kwargs, command=["zoo", *args.argv],
-                           strategy=args.strategy, cpu_replicas=args.cpu_replicas)
+    request = BuildRequest(args.model, mode=mode, data=args.data, epochs=args.epochs,
+                           qat_epochs=args.qat_epochs or defaults.QAT_EPOCHS, batch_size=args.batch_size,
+                           out=args.out, seed=args.seed, resume=args.resume, int8_output=args.int8_output,
+                           steps=args.steps, overwrite=args.overwrite, learning_rate=args.learning_rate,
+                           builder_kwargs=kwargs, command=["zoo", *args.argv], strategy=args.strategy,
+                           cpu_replicas=args.cpu_replicas, cluster_timeout=args.cluster_timeout)
     try:
         out = build(request)
     except KeyboardInterrupt:
-        again = args.argv + ([] if args.resume else ["--resume"])
-        raise Interrupted(f"continue with: zoo {shlex.join(again)}") from None
+        raise Interrupted(_how_to_continue(args)) from None
     from zoo.artifacts import read_build
     manifest = read_build(out)
     print(f"[zoo build] wrote {out}")
     for kind, record in manifest.metrics.items():
         print(f"  {kind:18s} {record['cm']:.3f} cm" +
               (f"  ({manifest.files[kind].bytes:,} bytes)" if kind in manifest.files else ""))
+
+
+def _how_to_continue(args):
+    """After Ctrl-C: the command line that resumes the build when it left something to resume."""
+    from zoo.train.resume import STATE_FILE
+    out = pathlib.Path(args.out or pathlib.Path("runs") / args.model)
+    if not (out.with_name(out.name + ".partial") / STATE_FILE).is_file():
+        return "nothing was kept; run the command again"
+    again = args.argv + ([] if args.resume else ["--resume"])
+    where = "every task" if args.strategy == "multi_worker" else "it"
+    return f"continue {where} with: zoo {shlex.join(again)}"
 
 
 def cmd_eval(args):
@@ -223,6 +256,18 @@ def _whole(minimum, maximum=None):
 _positive = _whole(1)
 
 
+def _seconds(text):
+    """A number of seconds above 0, finite."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not (math.isfinite(seconds) and 0 < seconds <= distribute.MAX_CLUSTER_TIMEOUT_S):
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most {distribute.MAX_CLUSTER_TIMEOUT_S:g}, "
+                                         f"got {text}")
+    return seconds
+
+
 def _learning_rate(text):
     """A positive, finite float: zoo.train.build takes 0 (and None) for "the model's default"."""
     try:
@@ -238,7 +283,8 @@ def make_parser():
     from compilers.targets import TARGETS  # the application layer reads the table of targets
     titles = "; ".join(f"{target.title} (compilers/{target.name}.py)" for target in TARGETS.values())
     parser = ArgumentParser(
-        prog="zoo", description=f"Edge-vision model zoo: gaze models built, int8-quantized and compiled for: {titles}.")
+        prog="zoo",
+        description=f"Edge-vision model zoo: gaze models built, int8-quantized and compiled for: {titles}.")
     parser.add_argument("--debug", action="store_true", help="print the traceback of an error "
                         "(anywhere on the command line; ZOO_DEBUG=1 does the same)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -255,7 +301,7 @@ def make_parser():
     _add_build_command(commands)
     _add_eval_command(commands)
 
-    from zoo.inference import predict as _predict  # `zoo predict`: all of it lives in zoo/inference/predict.py
+    from zoo.inference import predict as _predict  # `zoo predict`: all of it is in zoo/inference/predict.py
     _predict.add_parser(commands)
     return parser
 
@@ -270,6 +316,7 @@ def _add_data_commands(commands):
     q.add_argument("--frames", type=_positive, default=None,
                    help="frames per recording, up to 10,000 (default: as the default dataset)")
     q.add_argument("--seed", type=_whole(0, MAX_SEED), default=0, help="random seed; same seed, same dataset")
+    q.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     q.set_defaults(run=cmd_data_render)
     q = data_commands.add_parser("stats", help="recordings, frames and valid frames per split and device")
     q.add_argument("root", help="a GazeCapture root folder (real or rendered)")
@@ -293,10 +340,10 @@ def _add_build_command(commands):
     p.add_argument("--data", help="GazeCapture root (default: the rendered dataset, made on first use)")
     p.add_argument("--epochs", type=_positive, default=defaults.EPOCHS,
                    help=f"float training epochs (default {defaults.EPOCHS})")
-    p.add_argument("--qat-epochs", type=_positive, default=defaults.QAT_EPOCHS,
-                   help=f"QAT fine-tuning epochs (default {defaults.QAT_EPOCHS})")
-    p.add_argument("--batch-size", type=_positive, default=defaults.BATCH_SIZE,
-                   help=f"batch size (default {defaults.BATCH_SIZE})")
+    p.add_argument("--qat-epochs", type=_positive,
+                   help=f"with --qat: QAT fine-tuning epochs (default {defaults.QAT_EPOCHS})")
+    p.add_argument("--batch-size", type=_whole(1, MAX_BATCH_SIZE), default=defaults.BATCH_SIZE,
+                   help=f"batch size per replica, 1 to {MAX_BATCH_SIZE} (default {defaults.BATCH_SIZE})")
     model_rates = ", ".join(f"{name} {rate:g}" for name, rate in defaults.MODEL_LEARNING_RATES.items())
     p.add_argument("--learning-rate", type=_learning_rate,
                    help=f"Adam learning rate, cosine-decayed to 0 over the float epochs; QAT starts at "
@@ -305,19 +352,24 @@ def _add_build_command(commands):
     p.add_argument("--out", help="output folder (default runs/NAME)")
     p.add_argument("--seed", type=_whole(0, MAX_SEED), default=0, help="random seed (default 0)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted build from its last epoch")
-    p.add_argument("--overwrite", action="store_true",
-                   help="write into an existing --out folder not made by zoo (its files are kept)")
-    p.add_argument("--int8-output", action="store_true", help="int8 output tensor (default float32)")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
+    p.add_argument("--int8-output", action="store_true",
+                   help="with --qat or --ptq: int8 output tensor (default float32)")
     p.add_argument("--steps", type=_positive, help="cap on batches per epoch (for smoke tests)")
     p.add_argument("--weights", help="local backbone weights file, .h5 (tinytracker; nothing is downloaded)")
     p.add_argument("--input-size", type=_whole(*INPUT_SIZES),
                    help=f"input side in pixels, {INPUT_SIZES[0]} to {INPUT_SIZES[1]} (default: the model's)")
     p.add_argument("--strategy", choices=distribute.STRATEGIES, default="default",
-                   help="tf.distribute strategy of the float and QAT training: default (one device), mirrored "
-                        "(every local GPU, or --cpu-replicas), multi_worker (the cluster in TF_CONFIG; every "
-                        "worker runs the same command, the chief writes --out); --batch-size is per replica")
+                   help="tf.distribute strategy of the float and QAT training: default (one device), "
+                        "mirrored (every local GPU, or --cpu-replicas), multi_worker (the cluster in "
+                        "TF_CONFIG; every worker runs the same command, the chief writes --out); "
+                        "--batch-size is per replica")
     p.add_argument("--cpu-replicas", type=_whole(1, distribute.MAX_CPU_REPLICAS),
                    help="with --strategy mirrored: split the CPU into this many replicas (no GPU needed)")
+    p.add_argument("--cluster-timeout", type=_seconds, metavar="SECONDS",
+                   help="with --strategy multi_worker: how long a task waits for the other tasks of "
+                        "TF_CONFIG's cluster to start, and then for the cluster to form (default "
+                        f"{distribute.CLUSTER_TIMEOUT_S:g}); Ctrl-C ends the wait at any moment")
     p.set_defaults(run=cmd_build)
 
 
@@ -341,5 +393,4 @@ def main(argv):
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     args.argv = list(argv)
-    args.run(args)
-    return 0
+    return args.run(args) or 0

@@ -48,6 +48,7 @@ from zoo import artifacts, tflite
 from zoo.errors import ArgumentParser, UsageError, one_line_errors, progress
 
 
+TOOL = artifacts.Tool("compilers/edgetpu.py", "edgetpu", "-o")  # what it writes, for zoo.artifacts' rule
 TARGET = "edgetpu"
 _EXIT_CODES = {"compiled": 0, "failed": 1, "preflight-only": 3}  # report["status"] -> exit status
 _INSTALL_HINT = ("install it on x86-64 Debian/Ubuntu from Coral's apt repository "
@@ -110,8 +111,8 @@ def compile(model: "str | pathlib.Path", out_dir: "str | pathlib.Path | None" = 
     settings = _checked_options(options)
     model = pathlib.Path(model)
     graph = _read_model(model)
-    out_dir = artifacts.check_output(out_dir or artifacts.compiler_output(model, TARGET), "-o",
-                                     overwrite=overwrite)
+    default = artifacts.compiler_output(model, TARGET)
+    out_dir = artifacts.check_output(out_dir or default, TOOL, [model], overwrite, default)
     compiler_path = None if settings.preflight_only else edgetpu_run.find_compiler(settings.compiler)
     work_dir = artifacts.staging_folder(out_dir)  # the last check: nothing is said before it
     try:
@@ -130,7 +131,7 @@ def compile(model: "str | pathlib.Path", out_dir: "str | pathlib.Path | None" = 
                            if result and not result["error"] else []),
             headline=_headline(status, graph, preflight, result))
         artifacts.write_record(report, work_dir / artifacts.REPORT)
-        artifacts.publish(work_dir, out_dir, "compilers/edgetpu.py")
+        artifacts.publish(work_dir, out_dir, TOOL, [model], overwrite)
     finally:
         artifacts.remove_staging(work_dir)
     return report

@@ -33,6 +33,7 @@ from compilers.common import MAX_TIMEOUT_S, timeout_seconds
 from zoo import artifacts, tflite
 from zoo.errors import ArgumentParser, UsageError, one_line_errors, progress
 
+TOOL = artifacts.Tool("compilers/ethosu.py", "ethosu", "-o")  # what it writes, for zoo.artifacts' rule
 TARGET = "ethosu"
 LOG = "vela.log"
 
@@ -77,8 +78,8 @@ def compile(model: "str | pathlib.Path", out_dir: "str | pathlib.Path | None" = 
     configuration, timeout_s = _checked_options(options)
     model = pathlib.Path(model)
     graph = _read_model(model)
-    out_dir = artifacts.check_output(out_dir or artifacts.compiler_output(model, TARGET), "-o",
-                                     overwrite=overwrite)
+    default = artifacts.compiler_output(model, TARGET)
+    out_dir = artifacts.check_output(out_dir or default, TOOL, [model], overwrite, default)
     work_dir = artifacts.staging_folder(out_dir)  # the last check: nothing is said before it
     try:
         say(f"Vela {config.vela_version()}: {len(graph.operators)} operators of {model.name} for "
@@ -89,7 +90,7 @@ def compile(model: "str | pathlib.Path", out_dir: "str | pathlib.Path | None" = 
         artifacts.write_text(work_dir / LOG, vela_output.log_text(run.output, run.per_layer_csv.name))
         report = _report(model, graph, out_dir, configuration, run)
         artifacts.write_record(report, work_dir / artifacts.REPORT)
-        artifacts.publish(work_dir, out_dir, "compilers/ethosu.py")
+        artifacts.publish(work_dir, out_dir, TOOL, [model], overwrite)
     finally:
         artifacts.remove_staging(work_dir)
     return report

@@ -59,6 +59,7 @@ METHODS = ("ptq", "gptq", "qat")
 # newest converter it lists (3.19.2 is pinned here). BUILD_NOTES: "IMX500 target platform".
 TPC_VERSION = "5.0"
 TPC_VERSIONS = ("1.0", "4.0", "4.1", "5.0")
+TOOL = artifacts.Tool("compilers/imx500.py", "imx500", "-o")  # what it writes, for zoo.artifacts' rule
 TARGET = "imx500"
 
 
@@ -167,8 +168,9 @@ def compile(model: "str | pathlib.Path", out_dir: "str | pathlib.Path | None" = 
     model = pathlib.Path(model).absolute()
     graph, card, job = _checked_job(model, Options(**options))
     java_line, converter = tools.java_version(), tools.imxconv()
-    out_dir = artifacts.check_output(out_dir or artifacts.compiler_output(model, TARGET), "-o",
-                                     overwrite=overwrite)
+    default = artifacts.compiler_output(model, TARGET)
+    inputs = [path for path in (model, options.get("calibration_data"), options.get("keras")) if path]
+    out_dir = artifacts.check_output(out_dir or default, TOOL, inputs, overwrite, default)
     work = artifacts.staging_folder(out_dir)
     started = time.monotonic()
     try:
@@ -179,7 +181,7 @@ def compile(model: "str | pathlib.Path", out_dir: "str | pathlib.Path | None" = 
         report.seconds["total"] = round(time.monotonic() - started, 2)
         shutil.rmtree(scratch)
         artifacts.write_record(report, work / artifacts.REPORT)
-        artifacts.publish(work, out_dir, "compilers/imx500.py")
+        artifacts.publish(work, out_dir, TOOL, inputs, overwrite)
     except BaseException:
         artifacts.remove_staging(work)
         raise

@@ -3,10 +3,10 @@ and the model card embedded in every TFLite file `zoo build` writes.
 
 Each record is a typed dataclass written with its kind and a schema version. Reading checks both
 and every field's type, so a malformed, partial or older file gives one UsageError line that says
-what to do, never a KeyError in a caller. Publishing goes through one helper: the output is made
-in a temporary folder beside its destination and renamed into place, and a folder is replaced
-only when it carries the marker this project writes into every output folder; files in it that
-this project did not write are kept.
+what to do, never a KeyError in a caller. Publishing (zoo.artifacts.folders, its names exported
+here) makes every output in a temporary folder beside its destination and renames it into place;
+every output folder carries an OutputMarker, the record of which command wrote it, from which
+inputs, and what it wrote.
 
 No TensorFlow here: the compiler adapters and benchmark apps read records before importing it.
 """
@@ -14,7 +14,6 @@ import dataclasses
 import json
 import os
 import pathlib
-import shutil
 import tempfile
 import typing
 
@@ -28,7 +27,12 @@ MODEL_CARD_METADATA = "zoo.model_card"  # the TFLite metadata entry holding the 
 
 class WriteFailed(Exception):
     """Writing an output failed part-way (disk full, folder made read-only, removed): the command
-    failed (exit 1) and what was there before is as it was. The message is one line."""
+    failed (exit 1) and what was there before is as it was. The message is one line; ``errno``
+    is the file system's reason (errno.ENOSPC for a full disk), None when unknown."""
+
+    def __init__(self, message, errno=None):
+        super().__init__(message)
+        self.errno = errno
 
 
 # ---- records ---------------------------------------------------------------------------------
@@ -133,6 +137,22 @@ class BuildManifest:
         return self.card.mode
 
 
+@dataclasses.dataclass
+class OutputMarker:
+    """MARKER, in every output folder: which command wrote it (``tool``), from which inputs
+    (resolved paths; None in a marker of the first format, which did not record them), and the
+    entries it wrote, the only ones a later run of that command replaces (zoo.artifacts.folders)."""
+    KIND: typing.ClassVar[str] = "zoo.output_marker"
+    SCHEMA_VERSION: typing.ClassVar[int] = 2  # 1: {"tool", "schema_version", "entries"}, no kind
+    tool: str
+    inputs: typing.Optional[typing.List[str]]
+    entries: typing.List[str]
+
+    @staticmethod
+    def upgrade(value, version):
+        return {**value, "inputs": None}  # version 1 did not record the inputs
+
+
 # ---- JSON <-> records -------------------------------------------------------------------------
 
 def to_json(record):
@@ -218,7 +238,8 @@ def read_record(cls, path):
     return from_json(cls, value, path)
 
 
-def _umask():
+def umask():
+    """The process umask (os.umask can only be read by setting it)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -242,10 +263,11 @@ def write_text(path, text):
         handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(handle, "wb" if isinstance(text, bytes) else "w") as file:
             file.write(text)
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, 0o666 & ~umask())
         os.replace(tmp, path)
     except OSError as error:
-        raise WriteFailed(f"cannot write {path.name} ({error.strerror or error})") from None
+        raise WriteFailed(f"cannot write {path.name} ({error.strerror or error})",
+                          error.errno) from None
     finally:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
@@ -307,76 +329,22 @@ def compiler_output(model_path, target):
     return folder / f"{model_path.stem}_{target}"
 
 
-# ---- publishing ------------------------------------------------------------------------------
-
-def check_output(out, flag="--out", overwrite=False):
-    """``out`` as an absolute path, after checking, before any work, that it may be written: it
-    is absent, an empty folder, a folder this project wrote (its marker), or ``overwrite`` is set
-    (then the files already there are kept). Also checks that it can be made (its nearest
-    existing parent is a writable folder), making nothing."""
-    out = pathlib.Path(out).absolute()
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{flag} {out} is a file; give a folder path")
-    if out.is_dir() and not overwrite and any(out.iterdir()) and not (out / MARKER).is_file():
-        raise UsageError(f"{flag} {out} exists and was not written by this project (no {MARKER}); "
-                         "choose another folder, or pass --overwrite to add to it (nothing of yours "
-                         "is removed)")
-    existing = next(p for p in out.parents if p.exists())
-    if not existing.is_dir():
-        raise UsageError(f"{flag} {out}: {existing} is a file, not a folder; choose another {flag}")
-    try:  # a real write: permission bits say yes to root, and /proc says yes to everyone
-        os.rmdir(tempfile.mkdtemp(dir=existing, prefix=".zoo-write-test-"))
-    except OSError as error:
-        raise UsageError(f"{flag} {out}: cannot write there ({error.strerror}); choose another {flag}") from None
-    return out
-
-
-def staging_folder(out):
-    """A fresh temporary folder beside ``out`` (its parents made), on the same file system, for the
-    work; UsageError when the file system refuses."""
-    out = pathlib.Path(out)
+def read_marker(folder):
+    """The OutputMarker of ``folder``; None when it has none, or one this project cannot read
+    (then nothing in the folder counts as written by this project)."""
+    path = pathlib.Path(folder) / MARKER
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        return pathlib.Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    except OSError as error:
-        raise UsageError(f"{out}: cannot write there ({error.strerror}); choose another output folder") from None
-
-
-def _written_by_us(folder):
-    """The entry names this project wrote into ``folder`` (from its marker), or None."""
+        value = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if isinstance(value, dict) and "kind" not in value:
+        value = {**value, "kind": OutputMarker.KIND}  # the first format had no kind
     try:
-        entries = json.loads((folder / MARKER).read_text())["entries"]
-        return {str(name) for name in entries} if isinstance(entries, list) else None
-    except (OSError, ValueError, KeyError, TypeError):
+        return from_json(OutputMarker, value, path)
+    except UsageError:
         return None
 
 
-def publish(work, out, tool):
-    """Moves the finished ``work`` folder to ``out`` in one rename. An earlier output at ``out``
-    loses only the entries its marker lists; any other entry (the user's) is moved across."""
-    work, out = pathlib.Path(work), pathlib.Path(out)
-    os.chmod(work, 0o777 & ~_umask())  # mkdtemp made it private
-    entries = sorted(path.name for path in work.iterdir() if path.name != MARKER)
-    write_text(work / MARKER, json.dumps({"tool": tool, "schema_version": SCHEMA_VERSION,
-                                          "entries": entries}, indent=1) + "\n")
-    if not out.exists():
-        os.replace(work, out)
-        return out
-    ours = _written_by_us(out) or set()
-    theirs = [path for path in out.iterdir() if path.name not in ours and path.name != MARKER]
-    clash = [path.name for path in theirs if path.name in entries]
-    if clash:
-        raise UsageError(f"{out} holds {', '.join(clash)}, not written by this project, where the new "
-                         "output goes; move them away or choose another output folder")
-    old = pathlib.Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-    os.replace(out, old / "previous")
-    os.replace(work, out)
-    for path in theirs:
-        os.replace(old / "previous" / path.name, out / path.name)
-    shutil.rmtree(old)
-    return out
-
-
-def remove_staging(work):
-    """Removes a staging folder made by ``staging_folder`` (only ever that)."""
-    shutil.rmtree(work, ignore_errors=True)
+# The publishing half, in its own module; its names are the contract's.
+from zoo.artifacts.folders import (Tool, check_output, disk_full, publish, remove_staging,  # noqa: E402,F401
+                                   staged, staging_folder)

@@ -29,6 +29,7 @@ import re
 import numpy as np
 
 from zoo.data.progress import Progress
+from zoo.data.images import JPEG_MAGIC, check_pixels, jpeg_size
 from zoo.errors import UsageError
 
 GRID_CELLS = 25
@@ -193,11 +194,14 @@ def format_stats(stats):
 
 
 def _jpeg_problem(path):
-    """(kind, detail) when ``path`` is not a complete JPEG, else None. Reads 3 bytes at the start
-    and a few at the end: truncated or foreign files are caught without decoding."""
+    """(kind, detail) when ``path`` is not a complete JPEG, else None. Reads 3 bytes at the start,
+    the headers up to the frame size and a few bytes at the end: truncated or foreign files are
+    caught without decoding. A frame whose header declares more pixels than zoo.data.images allows is
+    a UsageError: the data is refused."""
     try:
         with open(path, "rb") as handle:
             head = handle.read(3)
+            frame = jpeg_size(handle) if head == JPEG_MAGIC else None
             size = os.fstat(handle.fileno()).st_size
             handle.seek(max(size - 32, 0))
             tail = handle.read()
@@ -207,10 +211,11 @@ def _jpeg_problem(path):
         return "missing_jpeg", error.strerror or str(error)
     except ValueError as error:  # a frame name open() refuses, e.g. with a NUL character
         return "missing_jpeg", str(error)
-    if head != b"\xff\xd8\xff":
+    if head != JPEG_MAGIC:
         return "corrupt_jpeg", "no JPEG start marker"
     if not tail.rstrip(b"\x00").endswith(b"\xff\xd9"):
         return "corrupt_jpeg", "no JPEG end marker (truncated?)"
+    check_pixels(path, frame)
     return None
 
 

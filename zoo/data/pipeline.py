@@ -23,6 +23,7 @@ PIPELINE_VERSION = 1  # part of the disk cache's key: bump when the crops change
 MEMORY_CACHE_BYTES = 1 << 30
 SHUFFLE_BUFFER_BYTES = 256 << 20
 SHARD_FRAMES = 1024
+CACHE_TOOL = artifacts.Tool("zoo.data.pipeline", "cache")  # what writes the crop cache
 
 log = logging.getLogger("zoo.data")
 
@@ -69,8 +70,7 @@ def _shard_cache(frames, specs, split, cache_dir, progress, root):
     import tensorflow as tf
     folder = pathlib.Path(cache_dir) / f"crops-{split}-{_cache_key(frames, specs, split)}"
     if not folder.is_dir():
-        work = artifacts.staging_folder(folder)
-        try:
+        with artifacts.staged(folder, CACHE_TOOL) as work:  # over another process's, if it was first
             written = _write_shards(_decoded(_frame_table(frames), specs), work, specs,
                                     Progress(f"caching decoded {split} crops", len(frames), enabled=progress))
             if not written:
@@ -79,9 +79,6 @@ def _shard_cache(frames, specs, split, cache_dir, progress, root):
             if written < len(frames):
                 log.warning("%d of %d %s frames could not be decoded and were skipped",
                             len(frames) - written, len(frames), split)
-            artifacts.publish(work, folder, "zoo.data.pipeline")  # over another process's, if it was first
-        finally:
-            artifacts.remove_staging(work)
     names = [s.name for s in recipes.image_specs(specs)]
     features = {name: tf.io.FixedLenFeature([], tf.string) for name in names}
     features.update(grid=tf.io.FixedLenFeature([4], tf.int64), label=tf.io.FixedLenFeature([2], tf.float32),

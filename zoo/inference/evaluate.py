@@ -28,19 +28,19 @@ def check_signature(path, suffix, what="the model file"):
     path = pathlib.Path(path)
     signature, kind = SIGNATURES[suffix]
     if not path.is_file():
-        raise UsageError(f"{what} {path}: no such file")
+        raise UsageError(f"{what} {path}: no such file; check the path")
     with open(path, "rb") as handle:
         if handle.read(len(signature)) != signature:
-            raise UsageError(f"{what} {path} is not {kind} file")
+            raise UsageError(f"{what} {path} is not {kind} file; give the file Keras saved")
     return path
 
 
 def _check_model_file(path):
     path = pathlib.Path(path)
     if path.suffix not in MODEL_SUFFIXES:
-        raise UsageError(f"{path}: not a .tflite, .h5 or .keras model file")
+        raise UsageError(f"{path}: not a .tflite, .h5 or .keras model file; give one of those")
     if not path.is_file():
-        raise UsageError(f"{path}: no such model file")
+        raise UsageError(f"{path}: no such model file; check the path")
     if path.suffix == ".tflite":
         from zoo.tflite import read_graph
         read_graph(path)  # an empty, truncated or foreign file fails here
@@ -58,6 +58,34 @@ def load_keras(path):
         detail = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise UsageError(f"{path}: cannot load the Keras model ({detail}); give a .h5 or .keras file "
                          "saved by Keras 2.15") from None
+
+
+def keras_specs(path, model, name=None):
+    """(registered model name, input specs) of Keras ``model`` loaded from ``path`` as registered
+    model ``name`` (default: its Keras name). UsageError saying what the file holds when it is
+    not that model: a Keras name alone (any model can be named "tinytracker") proves nothing."""
+    name = name or model.name
+    known = zoo.list_models()
+    inputs = {t.name.split(":")[0]: tuple(-1 if d is None else d for d in t.shape[1:]) for t in model.inputs}
+    if name in known:
+        model_recipes = zoo.get_entry(name).recipes
+        if set(inputs) == set(model_recipes) and _gives_one_point(model):
+            return name, [_spec(path, name, n, model_recipes[n], shape) for n, shape in inputs.items()]
+    holds = (f"{path} holds a Keras model named {model.name!r} with inputs "
+             f"{', '.join(f'{n} {list(shape)}' for n, shape in inputs.items())} and outputs "
+             f"{[list(t.shape[1:]) for t in model.outputs]}")
+    like = [other for other in known if set(zoo.get_entry(other).recipes) == set(inputs)]
+    if name not in known:
+        raise UsageError(f"{holds}; that name is not a registered model ({', '.join(known)}) and no "
+                         "manifest.json is beside it: give a build folder or a .h5 that `zoo build` wrote")
+    raise UsageError(f"{holds}, not this zoo's {name}, which takes {', '.join(zoo.get_entry(name).recipes)} "
+                     "and gives one gaze point"
+                     + (f" (its inputs are those of {like[0]})" if like and like[0] != name else "")
+                     + f"; give a {name} model file, e.g. a build's float .h5")
+
+
+def _gives_one_point(model):
+    return len(model.outputs) == 1 and int(np.prod([d or 1 for d in model.outputs[0].shape[1:]])) == 2
 
 
 def keras_predictor(model):
@@ -90,7 +118,8 @@ def _spec(path, name, input_name, recipe, shape):
     try:
         recipes.check_specs([spec])
     except ValueError as error:
-        raise UsageError(f"{path} is not a {name} model: {error}") from None
+        raise UsageError(f"{path} is not a {name} model: {error}; give the model it is with --name, "
+                         "or a file of this one") from None
     return spec
 
 
@@ -101,8 +130,10 @@ def _specs(path, name, shapes):
         (input_name, recipe), = model_recipes.items()
         return [_spec(path, name, input_name, recipe, next(iter(shapes.values())))]
     if set(model_recipes) != set(shapes):
+        like = [other for other in zoo.list_models() if set(zoo.get_entry(other).recipes) == set(shapes)]
+        hint = f"they are {like[0]}'s: give --name {like[0]}" if like else "give the model it is with --name"
         raise UsageError(f"{path}: its inputs {sorted(shapes)} are not {name}'s inputs "
-                         f"{sorted(model_recipes)}")
+                         f"{sorted(model_recipes)}; {hint}")
     return [_spec(path, name, n, model_recipes[n], shapes[n]) for n in model_recipes]
 
 
@@ -122,7 +153,7 @@ def check_tflite_io(path, name):
     outputs = [graph.tensors[i].shape for i in graph.outputs]
     if len(outputs) != 1 or int(np.prod(outputs[0][1:])) != 2:
         raise UsageError(f"{path}: its outputs {[list(shape) for shape in outputs]} are not one gaze "
-                         "point (x, y); is it a gaze model of the zoo?")
+                         "point (x, y); give a gaze model of the zoo (zoo list)")
 
 
 def predict_cm(predictors, root, specs, split="test", limit=None):

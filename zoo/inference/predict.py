@@ -31,6 +31,7 @@ KERAS_SUFFIXES = {".h5", ".keras"}
 BOX_NAMES = ("face", "left_eye", "right_eye")
 EYE_RECIPES = {"left_eye", "right_eye"}
 STAGES = ("decode", "detect", "crop", "infer", "draw")
+TOOL = artifacts.Tool("zoo predict", "predict")  # what --out is, for zoo.artifacts' output rule
 DESCRIPTION = ("Finds the faces in each frame with OpenCV's Haar cascades, makes each face's model inputs "
                "with the training recipes (face crop, 25x25 face grid over the frame) and prints the gaze "
                "in cm from the camera (x right, y up: GazeCapture's XCam, YCam). MODEL: a build folder "
@@ -48,7 +49,13 @@ def add_parser(commands):
     p.add_argument("inputs", metavar="INPUT", nargs="*", help="image or video files")
     p.add_argument("--camera", type=_index, metavar="N", help="also read camera N (cv2.VideoCapture(N)) "
                    "until it stops, --max-frames or Ctrl-C")
-    p.add_argument("--out", help="folder for the annotated images/videos and predictions.jsonl")
+    p.add_argument("--out", help="folder for the annotated images/videos and predictions.jsonl (e.g. "
+                   "BUILD/predict; never a build, a package or a folder holding an input)")
+    p.add_argument("--overwrite", action="store_true", help="with --out: replace zoo predict's earlier "
+                   "output of other inputs there, or add to a folder this project did not write (its files "
+                   "are kept)")
+    p.add_argument("--keep-going", action="store_true", help="use the frames a video cut short or damaged "
+                   "holds (it is reported either way; without this flag it is an error)")
     p.add_argument("--max-faces", type=_positive, metavar="K", help="largest K faces per frame (default all)")
     p.add_argument("--max-frames", type=_positive, metavar="N", help="stop each video/camera after N frames")
     p.add_argument("--runtime", choices=("litert", "tflite_runtime"), help="TFLite runtime (default litert)")
@@ -118,7 +125,7 @@ def _model_file(path, runtime, device):
         manifest = artifacts.read_build(path)
         kind = "int8_tflite" if "int8_tflite" in manifest.files else "float_tflite"
         file = artifacts.build_file(path, manifest, kind)
-        compiled = artifacts.compiler_output(file, artifacts.EDGETPU) / f"{file.stem}_edgetpu.tflite"
+        compiled = artifacts.compiler_output(file, "edgetpu") / f"{file.stem}_edgetpu.tflite"
         return (compiled if device and compiled.is_file() else file), manifest.card
     if path.suffix in KERAS_SUFFIXES:
         if runtime or device:
@@ -175,15 +182,12 @@ def load_model(file, card, runtime=None, device=None, threads=1):
 
 def _keras_model(file, card):
     from zoo.models import registry
-    from zoo.inference.evaluate import keras_predictor, load_keras
+    from zoo.inference.evaluate import keras_predictor, keras_specs, load_keras
     model = load_keras(file)
     if card is not None:
         name, specs, scale = card.model, _card_specs(card, file), card.output.scale_cm
-    elif model.name in registry.list_models():
-        name, specs, scale = model.name, registry.input_specs(model.name, model), registry.GAZE_SCALE_CM
     else:
-        raise UsageError(f"MODEL {file}: no manifest.json beside it and its Keras name {model.name!r} is not "
-                         f"a registered model ({', '.join(registry.list_models())})")
+        (name, specs), scale = keras_specs(file, model), registry.GAZE_SCALE_CM
     return GazeModel(name, file, specs, scale, keras_predictor(model))
 
 
@@ -294,38 +298,45 @@ def cmd_predict(args):
     import cv2
 
     from zoo.inference.faces import FaceDetector
-    out = artifacts.check_output(args.out, "--out") if args.out else None
+    inputs = [args.model, *args.inputs]
+    out = artifacts.check_output(args.out, TOOL, inputs, args.overwrite) if args.out else None
     file, card = resolve_model(args.model, args.runtime, args.device)
     sources = media.check_sources(args.inputs, args.camera)
+    _check_flags(args, sources)
     cv2.setNumThreads(args.threads)
     model = load_model(file, card, args.runtime, args.device, args.threads)
     pipeline = FramePipeline(model, FaceDetector(eyes=model.needs_eyes, max_faces=args.max_faces),
                              draw=out is not None)
-    work = artifacts.staging_folder(out) if out else None
-    started, outputs = time.perf_counter(), None
-    try:
-        outputs = media.Outputs(work) if work else None
+    started = time.perf_counter()
+    if out:
+        with artifacts.staged(out, TOOL, inputs, args.overwrite) as work, media.Outputs(work) as written:
+            for source in sources:
+                _run_source(source, pipeline, written, args)
+    else:
         for source in sources:
-            _run_source(source, pipeline, outputs, args)
-        if outputs:
-            outputs.close()
-            artifacts.publish(work, out, "zoo predict")
-    except BaseException:
-        if outputs:
-            outputs.close()
-        if work:
-            artifacts.remove_staging(work)
-        raise
+            _run_source(source, pipeline, None, args)
     seconds = time.perf_counter() - started
     progress(f"[zoo predict] {pipeline.frames} frames, {pipeline.faces} faces in {seconds:.1f} s "
              f"({pipeline.frames / max(seconds, 1e-9):.1f} frames/s) with {model.file}"
              + (f"; wrote {out}" if out else ""))
 
 
+def _check_flags(args, sources):
+    """Refuses a flag that none of the inputs takes (it would be ignored)."""
+    kinds = {source.kind for source in sources}
+    if args.max_frames is not None and kinds == {"image"}:
+        raise UsageError("--max-frames stops a video or camera, and every INPUT is a photo; drop it")
+    if args.keep_going and "video" not in kinds:
+        raise UsageError("--keep-going is for a video file cut short or damaged, and no INPUT is a video "
+                         "file; drop it")
+    if args.overwrite and not args.out:
+        raise UsageError("--overwrite is about the --out folder, and there is none; add --out or drop it")
+
+
 def _run_source(source, pipeline, outputs, args):
     if outputs:
         outputs.start(source)
-    frames = media.read_frames(source, args.max_frames, pipeline.seconds)
+    frames = media.read_frames(source, args.max_frames, pipeline.seconds, args.keep_going)
     try:
         for number, bgr, rgb in frames:
             results, annotated = pipeline.process(bgr, rgb)

@@ -7,6 +7,11 @@ from zoo.errors import UsageError
 RUNTIMES = ("litert", "tflite_runtime")
 
 
+class NoKernel(UsageError, RuntimeError):
+    """The runtime has no kernel for an operator of the model (a custom operator, or a newer
+    version of a builtin one): bad input for a command (exit 2), a row that failed for a benchmark."""
+
+
 def _interpreter_module(runtime):
     if runtime == "litert":
         from ai_edge_litert import interpreter
@@ -22,9 +27,17 @@ def make_interpreter(path, runtime="litert", num_threads=1, delegates=None):
     if not os.path.isfile(path):
         raise UsageError(f"{path}: no such TFLite file")
     module = _interpreter_module(runtime)
-    interpreter = module.Interpreter(model_path=str(path), num_threads=num_threads,
-                                     experimental_delegates=delegates)
-    interpreter.allocate_tensors()
+    try:
+        interpreter = module.Interpreter(model_path=str(path), num_threads=num_threads,
+                                         experimental_delegates=delegates)
+        interpreter.allocate_tensors()
+    except (RuntimeError, ValueError) as error:
+        detail = " ".join(str(error).split())
+        if "custom op" not in detail and "find op for builtin" not in detail:
+            raise
+        raise NoKernel(f"{path}: the {runtime} runtime has no kernel for one of its operators "
+                       f"({detail[:160]}); convert the model with TFLite builtin operators only (as zoo "
+                       "build does), or register that operator's kernel in the runtime") from None
     return interpreter
 
 

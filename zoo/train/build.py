@@ -18,7 +18,6 @@ and read the chief's files after a barrier; the chief alone converts, evaluates 
 import dataclasses
 import importlib
 import itertools
-import json
 import os
 import pathlib
 import shutil
@@ -34,70 +33,18 @@ from zoo.artifacts.files import file_record, package_versions
 from zoo.errors import Interrupted, UsageError
 from zoo.inference.evaluate import gaze_errors_of, load_predictor
 from zoo.models import registry
-from zoo.train import defaults, distribute, qat
+from zoo.train import defaults, distribute, qat, startup
 from zoo.train.card import embed_card, model_card
+from zoo.train.resume import STATE_FILE, State, resumable, work_folder
 
 MODES = ("float", "qat", "ptq")
-STATE_FILE = "state.json"
+TOOL = artifacts.Tool("zoo build", "build")  # what it writes, for zoo.artifacts' output rule
 RESUMABLE_LINE = "[zoo build] resumable after"  # said once each epoch's backup is written
 REPRESENTATIVE_FRAMES = 200
 # the packages whose versions a build records: what trains, converts and runs its files
 BUILD_PACKAGES = ("tensorflow", "tf-keras", "keras", "tensorflow-model-optimization", "ai-edge-litert",
                   "tflite-runtime", "numpy")
 CALIBRATION_FRAMES = 128  # QAT's starting activation ranges: one batch of training frames
-
-
-def _work_folder(out, resume, request):
-    """``<out>.partial``: the interrupted build's with --resume (which must exist), else fresh. A
-    folder of that name is removed only when it is an interrupted build (it holds state.json).
-
-    A multi_worker task other than the chief gets ``<out>.TASK.partial``, always fresh: what it
-    resumes from (the backups, the stages done) is the chief's, and its own left-over folder (it
-    was killed) holds nothing to keep."""
-    if not request.is_chief:
-        work = out.with_name(f"{out.name}.{request.task_name}.partial")
-        if work.exists() and not (work / STATE_FILE).is_file():
-            raise UsageError(f"{work} exists and is not a zoo build worker's folder; move it away or "
-                             "choose another --out")
-        shutil.rmtree(work, ignore_errors=True)
-        return work
-    work = out.with_name(out.name + ".partial")
-    interrupted = (work / STATE_FILE).is_file()
-    if resume and not interrupted:
-        raise UsageError(f"nothing to resume: {work} holds no interrupted build; run without --resume")
-    if work.exists() and not interrupted:
-        raise UsageError(f"{work} exists and is not an interrupted zoo build; move it away or "
-                         "choose another --out")
-    if interrupted and not resume:
-        shutil.rmtree(work)
-    return work
-
-
-class _State:
-    """What an interrupted build has finished: read back by --resume."""
-
-    def __init__(self, work, settings):
-        self.path = work / STATE_FILE
-        if self.path.exists():
-            saved = json.loads(self.path.read_text())
-            if saved["settings"] != settings:
-                raise UsageError(f"--resume with different settings than the interrupted build "
-                                 f"({self.path}); run without --resume to start again")
-            self.values = saved
-        else:
-            self.values = {"settings": settings, "done": {}, "seconds": {}}
-            self.save()
-
-    def done(self, stage):
-        return stage in self.values["done"]
-
-    def finish(self, stage, seconds, **facts):
-        self.values["done"][stage] = facts
-        self.values["seconds"][stage] = round(self.values["seconds"].get(stage, 0) + seconds, 2)
-        self.save()
-
-    def save(self):
-        artifacts.write_text(self.path, json.dumps(self.values, indent=1))
 
 
 def _keras_verbosity():
@@ -151,8 +98,8 @@ def _fit(model, train, val, epochs, steps_per_epoch, learning_rate, plan, stage,
 
     schedule = tf.keras.optimizers.schedules.CosineDecay(learning_rate, epochs * steps_per_epoch)
     model.compile(optimizer=tf.keras.optimizers.Adam(schedule), loss="mse")
-    callbacks = [*first, tf.keras.callbacks.BackupAndRestore(str(plan.shared / f"{stage}_backup")), KeepBest(),
-                 tf.keras.callbacks.TensorBoard(str(plan.work / "logs" / stage))]
+    callbacks = [*first, tf.keras.callbacks.BackupAndRestore(str(plan.shared / f"{stage}_backup")),
+                 KeepBest(), tf.keras.callbacks.TensorBoard(str(plan.work / "logs" / stage))]
     model.fit(train, validation_data=val, epochs=epochs, callbacks=callbacks,
               verbose=_keras_verbosity())
     runtime.barrier()  # the chief's best weights are written before anyone reads them
@@ -170,6 +117,8 @@ class _Plan:
     work: pathlib.Path  # where this process writes: <out>.partial, or a non-chief task's own folder
     shared: pathlib.Path  # the chief's <out>.partial: the backups and files every worker reads
     distribution: distribute.Request
+    inputs: list  # the paths the command line gave (--data, --weights), in the output's marker
+    overwrite: bool
     index: object
     builder_kwargs: dict
     builder_args: dict
@@ -181,7 +130,7 @@ class _Plan:
 def _plan(request):
     """The checked plan of ``request``: every argument, TF_CONFIG and the data, before anything is written."""
     name, mode, seed = request.name, request.mode, request.seed
-    distribution = distribute.check(request.strategy, request.cpu_replicas)
+    distribution = distribute.check(request.strategy, request.cpu_replicas, request.cluster_timeout)
     entry = registry.get_entry(name)
     if mode not in MODES:
         raise UsageError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
@@ -196,31 +145,34 @@ def _plan(request):
     learning_rate = request.learning_rate or defaults.learning_rate(name)
     builder_kwargs = dict(request.builder_kwargs or {})
     builder_args = entry.builder_arguments(**builder_kwargs)  # raises on unknown arguments
-    out = artifacts.check_output(request.out or pathlib.Path("runs") / name, overwrite=request.overwrite)
+    inputs = [path for path in (request.data, builder_kwargs.get("weights")) if path]
+    default = pathlib.Path("runs") / name
+    out = artifacts.check_output(request.out or default, TOOL, inputs, request.overwrite, default)
     root = pathlib.Path(request.data).absolute() if request.data else zoo_data.default_data_root()
     index = zoo_data.open_gazecapture(root)
     empty = [split for split, count in index.split_counts().items() if count == 0]
     if empty:
         raise UsageError(f"{root} has no valid frames in the {' and '.join(empty)} split; a build "
-                         "trains on train, keeps the best weights on val and evaluates on test")
-    work = _work_folder(out, request.resume, distribution)
+                         "trains on train, keeps the best weights on val and evaluates on test: see "
+                         f"`zoo data stats {root}`")
+    work = work_folder(out, request.resume, distribution)
     settings = {"model": name, "mode": mode, "data": str(root), "epochs": request.epochs,
                 "qat_epochs": request.qat_epochs, "batch_size": request.batch_size, "seed": seed,
                 "steps": request.steps, "int8_output": request.int8_output, "learning_rate": learning_rate,
                 "builder_kwargs": {k: str(v) for k, v in builder_kwargs.items()}}
     if distribution.strategy != "default":  # absent on the default: its interrupted builds still resume
         settings["distribution"] = distribution.settings()
-    return _Plan(name, entry, mode, out, work, out.with_name(out.name + ".partial"), distribution, index,
-                 builder_kwargs, builder_args, settings, learning_rate,
+    return _Plan(name, entry, mode, out, work, out.with_name(out.name + ".partial"), distribution, inputs,
+                 request.overwrite, index, builder_kwargs, builder_args, settings, learning_rate,
                  learning_rate * defaults.QAT_LEARNING_RATE_FRACTION)
 
 
 @dataclasses.dataclass(frozen=True)
 class BuildRequest:
     """What `zoo build` is asked to make: its flags, as one settings record. ``learning_rate``
-    None: the model's default (zoo.train.defaults.learning_rate); ``strategy``, ``cpu_replicas``:
-    zoo.train.distribute; ``batch_size`` is per replica; ``command``: the command line recorded in
-    the manifest."""
+    None: the model's default (zoo.train.defaults.learning_rate); ``strategy``, ``cpu_replicas``,
+    ``cluster_timeout``: zoo.train.distribute; ``batch_size`` is per replica; ``command``: the
+    command line recorded in the manifest."""
     name: str
     mode: str = "float"
     data: typing.Optional[str] = None
@@ -238,50 +190,65 @@ class BuildRequest:
     overwrite: bool = False
     strategy: str = "default"
     cpu_replicas: typing.Optional[int] = None
+    cluster_timeout: typing.Optional[float] = None
 
 
 def build(request: BuildRequest) -> pathlib.Path:
     """Builds the registered model ``request.name``; returns the path of the finished output folder
     (on each worker of a multi_worker build, once the chief has published it). Every argument,
-    TF_CONFIG and the data are checked before anything is written."""
+    TF_CONFIG and the data are checked before anything is written; a multi_worker task then meets
+    the others (zoo.train.startup) before it writes anything."""
     plan = _plan(request)
-    command = request.command
-    fresh = not plan.work.exists()
-    plan.work.mkdir(parents=True, exist_ok=True)
+    phase = startup.Startup(plan.distribution)
     try:
-        _run(plan, command)
-    except UsageError:
-        if fresh and not _finished_stages(plan.work):  # nothing there to resume: leave nothing
-            shutil.rmtree(plan.work, ignore_errors=True)
-        raise
-    except Exception as error:
-        reason = plan.distribution.strategy == "multi_worker" and distribute.lost_peer(error)
-        if not reason:
-            raise
-        print(f"[zoo build] lost a task of the cluster ({reason}); start every task again with --resume",
-              file=sys.stderr, flush=True)
-        raise Interrupted("start every task again with --resume") from None
+        phase.meet()
+        _build(plan, request.command, phase)
     finally:
-        if not plan.distribution.is_chief:  # a worker's own folder: nothing in it outlives the build
-            shutil.rmtree(plan.work, ignore_errors=True)
+        phase.close()
     return plan.out
 
 
-def _finished_stages(work):
-    """The stages an interrupted build in ``work`` has finished (none when it has no state)."""
+def _build(plan, command, phase):
+    """Runs the build in its work folder; a build that fails leaves that folder only when there is
+    something to resume in it."""
+    fresh = not plan.work.exists()
+    remove = "always" if not plan.distribution.is_chief else "unstarted" if fresh else "never"
     try:
-        return json.loads((work / STATE_FILE).read_text()).get("done", {})
-    except (OSError, ValueError, AttributeError):
-        return {}
+        plan.work.mkdir(parents=True, exist_ok=True)
+        _run(plan, command, phase, remove)
+    except BaseException as error:
+        if remove == "unstarted" and not resumable(plan.work):
+            shutil.rmtree(plan.work, ignore_errors=True)
+        raise _failure(plan, error) from None
+    finally:
+        if remove == "always":  # a worker's own folder: nothing in it outlives the build
+            shutil.rmtree(plan.work, ignore_errors=True)
 
 
-def _run(plan, command):
-    """Trains and converts (every worker), evaluates and publishes (the chief)."""
-    state = _State(plan.work, plan.settings)
+def _failure(plan, error):
+    """What ``error`` ends the build with: a lost peer is an interruption to resume from, a full
+    disk says how much was written (zoo.artifacts.disk_full), anything else stays as it is."""
+    reason = plan.distribution.strategy == "multi_worker" and isinstance(error, Exception) and \
+        distribute.lost_peer(error)
+    if reason:
+        print(f"[zoo build] lost a task of the cluster ({reason})", file=sys.stderr, flush=True)
+        return Interrupted()
+    return artifacts.disk_full(error, plan.out, plan.work, "--out", kept=plan.work.exists()) or error
+
+
+def _run(plan, command, phase, remove):
+    """Trains and converts (every worker), evaluates and publishes (the chief). ``phase``
+    (zoo.train.startup.Startup) hands the port over to TensorFlow and tells a supervisor when its
+    start-up begins and ends, and what to ``remove`` of the work folder if it is ended meanwhile."""
+    state = State(plan.work, plan.settings)
     import tensorflow as tf  # before TF_USE_LEGACY_KERAS is set, which tfmot needs (BUILD_NOTES)
     if plan.mode == "qat":
         os.environ["TF_USE_LEGACY_KERAS"] = "1"
         importlib.import_module("tensorflow_model_optimization")  # before any model: tf.keras -> tf_keras
+    if plan.distribution.strategy == "multi_worker":
+        print(f"[zoo build] every task answered; starting the cluster (at most "
+              f"{plan.distribution.timeout_s:g} s)", flush=True)
+    phase.begin(plan.work, remove)
     runtime = distribute.start(plan.distribution)
     tf.keras.utils.set_random_seed(plan.settings["seed"])
     if runtime.strategy:
@@ -290,6 +257,7 @@ def _run(plan, command):
               f"replica x {runtime.replicas}", flush=True)
         runtime.join(plan.settings, plan.shared, state.values, ("train", "qat"))
         state.save()
+    phase.started()
     model, specs, files = _train_and_convert(plan, state, runtime)
     if runtime.is_chief:
         started = time.monotonic()
@@ -323,14 +291,15 @@ def _train_and_convert(plan, state, runtime):
     if not state.done("train"):
         started = _stage(f"training {name} (float) for {plan.settings['epochs']} epochs{runtime.where()}")
         with runtime.scope():
-            best = _fit(model, train, val, plan.settings["epochs"], batches, plan.learning_rate, plan, "train",
-                        state, runtime)
+            best = _fit(model, train, val, plan.settings["epochs"], batches, plan.learning_rate, plan,
+                        "train", state, runtime)
             model.save(work / f"{name}_float.h5", include_optimizer=False)
         runtime.barrier()
         state.finish("train", time.monotonic() - started, best_val_loss=best)
     model = tf.keras.models.load_model(plan.shared / f"{name}_float.h5", compile=False)
     files = {"float_h5": work / f"{name}_float.h5", "float_tflite": work / f"{name}_float.tflite"}
-    representative = qat.representative_dataset(plan.index, specs, REPRESENTATIVE_FRAMES, plan.settings["seed"])
+    representative = qat.representative_dataset(plan.index, specs, REPRESENTATIVE_FRAMES,
+                                                plan.settings["seed"])
     int8_output = plan.settings["int8_output"]
     if runtime.is_chief and not state.done("convert_float"):
         started = _stage(f"converting to float TFLite{runtime.where(one_process=True)}")
@@ -418,4 +387,4 @@ def _finish(plan, manifest):
         weights.unlink()
     manifest.seconds["total"] = round(sum(manifest.seconds.values()), 2)
     artifacts.write_record(manifest, work / artifacts.MANIFEST)
-    artifacts.publish(work, plan.out, "zoo build")
+    artifacts.publish(work, plan.out, TOOL, plan.inputs, plan.overwrite)

@@ -2,9 +2,10 @@
 several processes (``multi_worker``), through tf.distribute, the standard engine for scaling Keras
 training out.
 
-``check`` reads --strategy, --cpu-replicas and TF_CONFIG before TensorFlow is imported, so a bad
-value is one UsageError line and nothing is written; ``start`` then makes the strategy, before any
-TensorFlow op runs (logical CPU devices can only be set up then).
+``check`` reads --strategy, --cpu-replicas, --cluster-timeout and TF_CONFIG before TensorFlow is
+imported, so a bad value is one UsageError line and nothing is written; zoo.train.startup then has
+every multi_worker task meet the others within --cluster-timeout, and ``start`` makes the
+strategy, before any TensorFlow op runs (logical CPU devices can only be set up then).
 
 multi_worker follows TensorFlow's conventions: TF_CONFIG names the cluster ("chief" and "worker"
 tasks, a host:port each) and this process's task; the chief is the "chief" task, or worker 0 when
@@ -29,6 +30,8 @@ STRATEGIES = ("default", "mirrored", "multi_worker")
 ROLES = ("chief", "worker")  # no parameter servers, no evaluator: every task trains
 TF_CONFIG = "TF_CONFIG"
 MAX_CPU_REPLICAS = 64
+CLUSTER_TIMEOUT_S = 300.0  # default wait for the other tasks: long enough for a scheduler to start them
+MAX_CLUSTER_TIMEOUT_S = 86_400.0
 TF_CONFIG_EXAMPLE = ('TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, '
                      '"task": {"type": "worker", "index": 0}}\'')
 
@@ -40,6 +43,7 @@ class Request:
     cpu_replicas: typing.Optional[int] = None
     cluster: typing.Optional[dict] = None  # role -> ["host:port", ...]
     task: typing.Optional[tuple] = None  # (role, index) of this process
+    timeout_s: float = CLUSTER_TIMEOUT_S  # multi_worker: how long a task waits for the others
 
     @property
     def is_chief(self):
@@ -57,13 +61,18 @@ class Request:
     def task_name(self):
         return f"{self.task[0]}{self.task[1]}" if self.task else "chief"
 
+    def addresses(self):
+        """{task name: "host:port"} of every task of the cluster."""
+        return {f"{role}{index}": address for role, tasks in (self.cluster or {}).items()
+                for index, address in enumerate(tasks)}
+
     def settings(self):
         """What a --resume must find unchanged: it sets the global batch. Not the addresses, which
         a restarted cluster may change."""
         return {"strategy": self.strategy, "cpu_replicas": self.cpu_replicas, "workers": self.workers}
 
 
-def check(strategy="default", cpu_replicas=None):
+def check(strategy="default", cpu_replicas=None, cluster_timeout=None):
     """The Request of these flags and of TF_CONFIG; one UsageError line for anything wrong."""
     if strategy not in STRATEGIES:
         raise UsageError(f"unknown --strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
@@ -75,6 +84,13 @@ def check(strategy="default", cpu_replicas=None):
                 not 1 <= cpu_replicas <= MAX_CPU_REPLICAS:
             raise UsageError(f"--cpu-replicas must be a whole number from 1 to {MAX_CPU_REPLICAS}, "
                              f"got {cpu_replicas!r}")
+    if cluster_timeout is not None:
+        if strategy != "multi_worker":
+            raise UsageError("--cluster-timeout is how long a --strategy multi_worker task waits for the "
+                             "others; add --strategy multi_worker or drop --cluster-timeout")
+        if not (isinstance(cluster_timeout, (int, float)) and 0 < cluster_timeout <= MAX_CLUSTER_TIMEOUT_S):
+            raise UsageError(f"--cluster-timeout must be a number of seconds above 0 and at most "
+                             f"{MAX_CLUSTER_TIMEOUT_S:,.0f}, got {cluster_timeout!r}")
     text = os.environ.get(TF_CONFIG, "").strip()
     if strategy != "multi_worker":
         if text:
@@ -85,7 +101,7 @@ def check(strategy="default", cpu_replicas=None):
         raise UsageError(f"--strategy multi_worker needs TF_CONFIG naming the cluster and this task, "
                          f"e.g. {TF_CONFIG_EXAMPLE}")
     cluster, task = _parse_tf_config(text)
-    return Request(strategy, None, cluster, task)
+    return Request(strategy, None, cluster, task, float(cluster_timeout or CLUSTER_TIMEOUT_S))
 
 
 def _parse_tf_config(text):
@@ -94,6 +110,9 @@ def _parse_tf_config(text):
         config = json.loads(text)
     except ValueError as error:
         raise UsageError(f"TF_CONFIG is not JSON ({error}); give e.g. {TF_CONFIG_EXAMPLE}") from None
+    except RecursionError:
+        raise UsageError("TF_CONFIG is nested too deeply to be a cluster; give e.g. "
+                         f"{TF_CONFIG_EXAMPLE}") from None
     if not isinstance(config, dict) or not isinstance(config.get("cluster"), dict) \
             or not isinstance(config.get("task"), dict):
         raise UsageError(f'TF_CONFIG needs a "cluster" and a "task" object, e.g. {TF_CONFIG_EXAMPLE}')
@@ -101,21 +120,23 @@ def _parse_tf_config(text):
     unknown = sorted(set(cluster) - set(ROLES))
     if unknown or not cluster:
         raise UsageError(f"TF_CONFIG's cluster has {', '.join(unknown) or 'no tasks'}: zoo build runs "
-                         "chief and worker tasks only (no parameter servers, no evaluator)")
+                         "chief and worker tasks only (no parameter servers, no evaluator): list every task "
+                         "as a chief or a worker")
     addresses = []
     for role, tasks in cluster.items():
         if not isinstance(tasks, list) or not tasks or not all(_is_address(task) for task in tasks):
             raise UsageError(f'TF_CONFIG\'s cluster.{role} must be a list of "host:port" addresses, '
-                             f"got {json.dumps(tasks)}")
+                             f'got {json.dumps(tasks)}; give e.g. ["host1:12345"]')
         addresses += tasks
     if len(cluster.get("chief", [])) > 1:
-        raise UsageError("TF_CONFIG's cluster names more than one chief; a cluster has at most one")
+        raise UsageError("TF_CONFIG's cluster names more than one chief; a cluster has at most one: make the "
+                         "others worker tasks")
     if len(set(addresses)) < len(addresses):
         raise UsageError("TF_CONFIG's cluster names one address twice; give each task its own host:port")
     role, index = config["task"].get("type"), config["task"].get("index")
     if role not in cluster:
-        raise UsageError(f"TF_CONFIG's task.type {json.dumps(role)} is not a role of its cluster "
-                         f"({', '.join(cluster)})")
+        raise UsageError(f"TF_CONFIG's task.type {json.dumps(role)} is not a role of its cluster; give one "
+                         f"of {', '.join(cluster)}")
     if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(cluster[role]):
         raise UsageError(f"TF_CONFIG's task.index must be a whole number from 0 to "
                          f"{len(cluster[role]) - 1} (its cluster has {len(cluster[role])} {role} tasks), "
@@ -208,7 +229,8 @@ class Runtime:
         worker calls them, in the same order."""
         best = values.setdefault("best_val_loss", {})
         mine = [_fingerprint(settings), values.get("replicas", self.replicas),
-                *(float(stage in values["done"]) for stage in stages), *(best.get(s, math.inf) for s in stages)]
+                *(float(stage in values["done"]) for stage in stages),
+                *(best.get(s, math.inf) for s in stages)]
         chief = self.from_chief(mine)
         problem = (
             "this worker's zoo build settings differ from the chief's; start every task with the same "

@@ -29,6 +29,7 @@ RENDER_VERSION = 1
 DEFAULT_RENDER = dict(subjects=160, frames=25, seed=0)
 # GazeCapture has 1,474 subjects and about 1,700 frames per recording: anything far beyond is a typo.
 MAX_SUBJECTS, MAX_FRAMES = 10_000, 10_000
+TOOL = artifacts.Tool("zoo data render", "data")  # what it writes, for zoo.artifacts.folders
 BYTES_PER_FRAME = 6_000  # about the smallest a rendered JPEG gets: the free-space check's floor
 SETTINGS_FILE = "rendered.json"  # at the root, next to the recordings; the reader ignores it
 FPS = 30
@@ -327,18 +328,19 @@ def _plan(subjects, seed):
     return plan
 
 
-def _check_request(out, subjects, frames):
+def _check_request(out, subjects, frames, overwrite=False):
     """``out`` as an absolute path, once the request is known to be possible: sane counts, an
-    absent or empty ``out`` in a writable folder with room for at least the JPEGs."""
+    absent or empty ``out`` (with ``overwrite``: any folder zoo.artifacts lets it replace) in a
+    writable folder with room for at least the JPEGs."""
     if subjects < 3:
         raise UsageError(f"--subjects must be at least 3 (one each for train, val and test), got {subjects}")
     for flag, value, most in (("--subjects", subjects, MAX_SUBJECTS), ("--frames", frames, MAX_FRAMES)):
         if not 1 <= value <= most:
             raise UsageError(f"{flag} must be 1 to {most:,}, got {value:,}")
-    out = pathlib.Path(out).absolute()
-    if out.exists() and not (out.is_dir() and not any(out.iterdir())):
-        raise UsageError(f"{out} already exists; choose a new --out or remove it")
-    out = artifacts.check_output(out)
+    out = artifacts.check_output(out, TOOL, (), overwrite=True)  # never a build, a package, ...
+    if out.exists() and any(out.iterdir()) and not overwrite:  # and, here, nothing else unasked
+        raise UsageError(f"{out} already exists; choose a new --out, or pass --overwrite to replace an "
+                         "earlier rendering there (files of yours are kept)")
     existing = next(folder for folder in out.parents if folder.exists())
     needed, free = subjects * frames * BYTES_PER_FRAME, shutil.disk_usage(existing).free
     if needed > free:
@@ -347,26 +349,24 @@ def _check_request(out, subjects, frames):
     return out
 
 
-def render_dataset(out, subjects, frames, seed, progress=True):
+def render_dataset(out, subjects, frames, seed, progress=True, overwrite=False):
     """Renders ``subjects`` recordings of ``frames`` frames into ``out`` (which must not exist or
-    be empty) through a temporary folder next to it; returns the stats of what was written."""
-    out = _check_request(out, subjects, frames)
-    work = artifacts.staging_folder(out)
+    be empty, unless ``overwrite``) through a temporary folder next to it; returns the stats of
+    what was written."""
+    out = _check_request(out, subjects, frames, overwrite)
     try:
-        bar = Progress(f"rendering {out.name}", subjects, enabled=progress)
-        for done, (number, split, device) in enumerate(_plan(subjects, seed), 1):
-            _render_recording(work / f"{number:05d}", device, split, frames,
-                              np.random.SeedSequence([seed, number]))
-            bar.update(done, f"{done * frames} frames")
-        bar.close(f"{subjects * frames} frames")
-        settings = dict(renderer_version=RENDER_VERSION, subjects=subjects, frames=frames, seed=seed)
-        (work / SETTINGS_FILE).write_text(json.dumps(settings, indent=1) + "\n")
-        artifacts.publish(work, out, "zoo data render")
-    except OSError as error:  # e.g. the disk filled up: nothing is left behind
+        with artifacts.staged(out, TOOL, (), overwrite) as work:
+            bar = Progress(f"rendering {out.name}", subjects, enabled=progress)
+            for done, (number, split, device) in enumerate(_plan(subjects, seed), 1):
+                _render_recording(work / f"{number:05d}", device, split, frames,
+                                  np.random.SeedSequence([seed, number]))
+                bar.update(done, f"{done * frames} frames")
+            bar.close(f"{subjects * frames} frames")
+            settings = dict(renderer_version=RENDER_VERSION, subjects=subjects, frames=frames, seed=seed)
+            (work / SETTINGS_FILE).write_text(json.dumps(settings, indent=1) + "\n")
+    except OSError as error:  # e.g. the folder was made read-only: nothing is left behind
         raise artifacts.WriteFailed(f"cannot write the dataset next to {out} ({error.strerror or error}); "
-                                    "nothing was written") from None
-    finally:
-        artifacts.remove_staging(work)
+                                    "nothing was written", error.errno) from None
     return open_gazecapture(out).stats()
 
 
