@@ -45,6 +45,12 @@ class Target:
         """The target's package (imported on first use: some pull in large toolchains)."""
         return importlib.import_module(self.package)
 
+    @property
+    def tool(self):
+        """The command as zoo.artifacts' output-folder rule knows it (what it writes, and where)."""
+        from zoo import artifacts
+        return artifacts.Tool(f"compilers/{self.name}.py", self.name, "-o")
+
     def output_folder(self, model: pathlib.Path) -> pathlib.Path:
         """Where compile() writes by default, and where the benchmarks look."""
         from zoo import artifacts

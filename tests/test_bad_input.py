@@ -262,7 +262,7 @@ def mounts(tmp_path_factory):
 
 @dataclasses.dataclass(frozen=True)
 class Case:
-    command: str  # "zoo", "edgetpu", "imx500" or a benchmark app's module name
+    command: str  # "zoo", a target of compilers/targets.py or a benchmark app's module name
     argv: tuple  # "{name}" is replaced by the path of that input ({out}: a fresh empty folder)
     status: int
     message: str  # in the last stderr line (on stdout for status 0)
@@ -415,6 +415,23 @@ CASES = [
          "--overwrite", 2, "is a zoo build, which compilers/imx500.py never replaces"),
     case("imx500", "{build}/m_int8.tflite -o {packaged}/imx500 --calibration-data {data} --recipe "
          "face_grid_grey", 2, "holds compilers/imx500.py's output of other inputs (none); pass --overwrite"),
+    case("ethosu", "", 2, "required: model"),
+    case("ethosu", "{text}", 2, "not a TFLite model"),
+    case("ethosu", "{valid}", 2, "is a float model"),
+    case("ethosu", "{valid} --timeout nan", 2, "give a number of seconds above 0"),
+    case("ethosu", "{build}/m_int8.tflite --accelerator bogus", 2, "does not know it"),
+    case("ethosu", "{build}/m_int8.tflite -o {build}", 2,
+         "holds {build}/m_int8.tflite, an input of compilers/ethosu.py, which never writes there; write to "
+         "{build}/ethosu instead"),
+    case("ethosu", "{build}/m_int8.tflite -o {packaged}/imx500 --overwrite", 2,
+         "is the output of compilers/imx500.py, which compilers/ethosu.py never replaces"),
+    case("mcu", "", 2, "required: model"),
+    case("mcu", "{text}", 2, "not a TFLite model"),
+    case("mcu", "{valid}", 2, "is a float model"),
+    case("mcu", "{build}/m_int8.tflite --board nosuchboard --calibration-data {photos}", 2, "nosuchboard"),
+    case("mcu", "{build}/m_int8.tflite -o {build} --calibration-data {photos}", 2,
+         "holds {build}/m_int8.tflite, an input of compilers/mcu.py, which never writes there; write to "
+         "{build}/mcu instead"),
     # benchmark apps
     case("latency", "", 2, "give one or more build folders"),
     case("latency", "--num_runs=-1 m.tflite", 2, "flag --num_runs=-1"),
@@ -527,9 +544,9 @@ def test_bad_input_is_one_line_and_changes_nothing(case, inputs, tmp_path, capsy
 
 def test_there_are_at_least_40_cases_over_every_command():
     commands = {param.values[0].command for param in CASES}
-    assert len(CASES) >= 40 and commands == {"zoo", "edgetpu", "imx500", "latency", "accuracy", "compare",
-                                             "int8_speedup", "imx500_on_pi", "learnability", "predict",
-                                             "scale"}
+    from compilers.targets import TARGETS
+    apps = {"latency", "accuracy", "compare", "int8_speedup", "imx500_on_pi", "learnability", "predict", "scale"}
+    assert len(CASES) >= 40 and commands == {"zoo", *TARGETS, *apps}
 
 
 # ---- the guard ---------------------------------------------------------------------------------

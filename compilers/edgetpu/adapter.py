@@ -42,14 +42,15 @@ import typing
 from compilers.edgetpu import log as edgetpu_log, preflight as edgetpu_preflight, run as edgetpu_run
 from compilers.edgetpu import performance
 from compilers.edgetpu.report import EdgeTpuReport
+from compilers import targets
 from compilers.report import Headline, performance_line
 from compilers.common import MAX_TIMEOUT_S, timeout_seconds
 from zoo import artifacts, tflite
 from zoo.errors import ArgumentParser, UsageError, one_line_errors, progress
 
 
-TOOL = artifacts.Tool("compilers/edgetpu.py", "edgetpu", "-o")  # what it writes, for zoo.artifacts' rule
 TARGET = "edgetpu"
+TOOL = targets.get(TARGET).tool  # what it writes, for zoo.artifacts' output-folder rule
 _EXIT_CODES = {"compiled": 0, "failed": 1, "preflight-only": 3}  # report["status"] -> exit status
 _INSTALL_HINT = ("install it on x86-64 Debian/Ubuntu from Coral's apt repository "
                  "(deb https://packages.cloud.google.com/apt coral-edgetpu-stable main; "
@@ -114,8 +115,7 @@ def compile(model: "str | pathlib.Path", out_dir: "str | pathlib.Path | None" = 
     default = artifacts.compiler_output(model, TARGET)
     out_dir = artifacts.check_output(out_dir or default, TOOL, [model], overwrite, default)
     compiler_path = None if settings.preflight_only else edgetpu_run.find_compiler(settings.compiler)
-    work_dir = artifacts.staging_folder(out_dir)  # the last check: nothing is said before it
-    try:
+    with artifacts.staged(out_dir, TOOL, [model], overwrite) as work_dir:  # nothing is said before it
         say(f"pre-flight: {len(graph.operators)} operators in {model.name}")
         preflight = edgetpu_preflight.preflight(graph)
         result = None
@@ -131,9 +131,6 @@ def compile(model: "str | pathlib.Path", out_dir: "str | pathlib.Path | None" = 
                            if result and not result["error"] else []),
             headline=_headline(status, graph, preflight, result))
         artifacts.write_record(report, work_dir / artifacts.REPORT)
-        artifacts.publish(work_dir, out_dir, TOOL, [model], overwrite)
-    finally:
-        artifacts.remove_staging(work_dir)
     return report
 
 

@@ -28,13 +28,14 @@ import typing
 
 from compilers.ethosu import config, performance, placement, run as vela_run, vela_output
 from compilers.ethosu.report import EthosUReport
+from compilers import targets
 from compilers.report import Headline, performance_line
 from compilers.common import MAX_TIMEOUT_S, timeout_seconds
 from zoo import artifacts, tflite
 from zoo.errors import ArgumentParser, UsageError, one_line_errors, progress
 
-TOOL = artifacts.Tool("compilers/ethosu.py", "ethosu", "-o")  # what it writes, for zoo.artifacts' rule
 TARGET = "ethosu"
+TOOL = targets.get(TARGET).tool  # what it writes, for zoo.artifacts' output-folder rule
 LOG = "vela.log"
 
 
@@ -80,8 +81,7 @@ def compile(model: "str | pathlib.Path", out_dir: "str | pathlib.Path | None" = 
     graph = _read_model(model)
     default = artifacts.compiler_output(model, TARGET)
     out_dir = artifacts.check_output(out_dir or default, TOOL, [model], overwrite, default)
-    work_dir = artifacts.staging_folder(out_dir)  # the last check: nothing is said before it
-    try:
+    with artifacts.staged(out_dir, TOOL, [model], overwrite) as work_dir:  # nothing is said before it
         say(f"Vela {config.vela_version()}: {len(graph.operators)} operators of {model.name} for "
             f"{configuration.accelerator} ({configuration.system_config}, {configuration.memory_mode})")
         run = vela_run.compile_model(model.resolve(), configuration, work_dir, timeout_s)
@@ -90,9 +90,6 @@ def compile(model: "str | pathlib.Path", out_dir: "str | pathlib.Path | None" = 
         artifacts.write_text(work_dir / LOG, vela_output.log_text(run.output, run.per_layer_csv.name))
         report = _report(model, graph, out_dir, configuration, run)
         artifacts.write_record(report, work_dir / artifacts.REPORT)
-        artifacts.publish(work_dir, out_dir, TOOL, [model], overwrite)
-    finally:
-        artifacts.remove_staging(work_dir)
     return report
 
 

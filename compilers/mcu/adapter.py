@@ -33,11 +33,13 @@ import numpy as np
 
 from compilers.mcu import agreement as agreement_module, boards, inputs, ops, performance, sources, tflm
 from compilers.mcu.report import McuReport
+from compilers import targets
 from compilers.report import Headline, performance_line
 from zoo import artifacts
 from zoo.errors import ArgumentParser, UsageError, one_line_errors, progress
 
 TARGET = "mcu"
+TOOL = targets.get(TARGET).tool  # what it writes, for zoo.artifacts' output-folder rule
 _QUANTIZED_TYPES = ("int8", "uint8", "int16")
 
 
@@ -177,17 +179,13 @@ def compile(model: "str | pathlib.Path", out_dir: "str | pathlib.Path | None" = 
     settings = _checked_options(options)
     model = pathlib.Path(model)
     plan = _plan(model, settings)
-    out_dir = artifacts.check_output(out_dir or artifacts.compiler_output(model, TARGET), "-o",
-                                     overwrite=overwrite)
+    default = artifacts.compiler_output(model, TARGET)
+    out_dir = artifacts.check_output(out_dir or default, TOOL, [model], overwrite, default)
     arena, agreement, seconds = _run(plan, say)
-    work = artifacts.staging_folder(out_dir)  # the last check: nothing is written before it
-    try:
+    with artifacts.staged(out_dir, TOOL, [model], overwrite) as work:
         files = _write_sources(work, plan, arena)
         report = _report(plan, settings, out_dir, (arena, agreement, files, seconds))
         artifacts.write_record(report, work / artifacts.REPORT)
-        artifacts.publish(work, out_dir, "compilers/mcu.py")
-    finally:
-        artifacts.remove_staging(work)
     return report
 
 
