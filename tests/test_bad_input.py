@@ -545,7 +545,8 @@ def test_bad_input_is_one_line_and_changes_nothing(case, inputs, tmp_path, capsy
 def test_there_are_at_least_40_cases_over_every_command():
     commands = {param.values[0].command for param in CASES}
     from compilers.targets import TARGETS
-    apps = {"latency", "accuracy", "compare", "int8_speedup", "imx500_on_pi", "learnability", "predict", "scale"}
+    apps = {"latency", "accuracy", "compare", "int8_speedup", "imx500_on_pi", "learnability", "predict",
+            "scale"}
     assert len(CASES) >= 40 and commands == {"zoo", *TARGETS, *apps}
 
 
