@@ -72,9 +72,31 @@ class DataRecord:
 
 
 @dataclasses.dataclass
+class BoxMapRecord:
+    """How `zoo predict` frames one face detector's output like the training data's boxes
+    (zoo.boxmap): ``face`` (dx, dy, sw, sh), ``left_eye`` and ``right_eye`` (ex, ey, es), fitted
+    on ``fitted_frames`` train frames of the card's data; on ``held_out_frames`` test frames
+    (``found``: the share of the sampled test frames where the detector found the face), the
+    mean IoU with the dataset's face and eye boxes before and after the map."""
+    detector: str
+    face: typing.List[float]
+    left_eye: typing.List[float]
+    right_eye: typing.List[float]
+    fitted_frames: int
+    held_out_frames: int
+    found: float
+    face_iou_before: float
+    face_iou_after: float
+    eye_iou_before: float
+    eye_iou_after: float
+
+
+@dataclasses.dataclass
 class ModelCard:
     """What a TFLite file of the zoo says about itself (its metadata entry): enough to make its
-    inputs from a frame and read its output as gaze, with no file beside it."""
+    inputs from a frame and read its output as gaze, with no file beside it. ``box_maps``: per
+    face detector (zoo.faces.DETECTORS), the map of its boxes to the data's; None on a card
+    made before the maps."""
     KIND: typing.ClassVar[str] = "zoo.model_card"
     model: str
     builder_args: dict
@@ -83,6 +105,7 @@ class ModelCard:
     inputs: typing.List[InputRecord]
     output: OutputRecord
     data: DataRecord
+    box_maps: typing.Optional[typing.Dict[str, BoxMapRecord]] = None
 
 
 @dataclasses.dataclass

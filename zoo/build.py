@@ -27,7 +27,7 @@ import time
 
 import numpy as np
 
-from zoo import artifacts, defaults, distribute, quantize, registry
+from zoo import artifacts, boxmap, defaults, distribute, quantize, registry
 from zoo import data as zoo_data
 from zoo.card import embed_card, model_card
 from zoo.eval import gaze_errors_of, load_predictor
@@ -281,8 +281,11 @@ def _run(plan, command):
         evaluated = gaze_errors_of({kind: load_predictor(path)[0] for kind, path in files.items()},
                                    plan.index, specs)
         state.finish("evaluate", time.monotonic() - started)
+        box_maps, seconds = boxmap.fit_maps(plan.index)  # zoo predict's framing of detector boxes
+        state.finish("box_maps", seconds)
         card = model_card(plan.name, plan.builder_args, plan.mode, plan.settings["seed"], plan.index, specs,
                           files.get("int8_tflite", files["float_tflite"]), model)
+        card = dataclasses.replace(card, box_maps=box_maps)
         for kind, path in files.items():
             if path.suffix == ".tflite":
                 embed_card(path, specs, card)
