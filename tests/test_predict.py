@@ -309,3 +309,30 @@ def test_arguments_and_inputs_are_checked_before_tensorflow(build, tmp_path):
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == [2] * len(cases)
     assert len(result.stderr.strip().splitlines()) == len(cases), result.stderr
+
+
+def _benchmark(argv):
+    import benchmarks
+    from benchmarks import predict as app
+    return benchmarks.command(app.main)(["benchmarks.predict", *map(str, argv)])
+
+
+@needs_photos
+def test_the_benchmark_measures_each_detector_per_stage(build, capsys, tmp_path):
+    from benchmarks.predict import STAGE_KEYS, synthetic_video
+    video = synthetic_video(tmp_path / "moving.avi", 6)
+    assert _benchmark([build, f"--video={video}", "--detector=blazeface,haar", "--thread_counts=1",
+                       "--warmup_frames=1", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(row["detector"], row["threads"], row["frames"]) for row in rows] == [("blazeface_full", 1, 6),
+                                                                                  ("haar", 1, 6)]
+    for row in rows:
+        assert row["faces"] >= 6 and row["fps"] > 0 and row["cpu_ms"] > 0
+        assert all(row[key] >= 0 for key in STAGE_KEYS) and row["detect_ms"] > 0 and row["crop_ms"] > 0
+        assert sum(row[key] for key in STAGE_KEYS) <= row["e2e_ms"] * 1.01
+
+
+def test_the_benchmark_refuses_an_unknown_detector_in_one_line(build, capsys):
+    assert _benchmark([build, "--detector=blazeface,yolo"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "--detector must be a comma-separated list of blazeface" in line

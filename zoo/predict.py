@@ -35,7 +35,6 @@ from zoo.errors import UsageError, progress
 from zoo.faces import DEFAULT_DETECTOR, DETECTORS
 
 KERAS_SUFFIXES = {".h5", ".keras"}
-BOX_NAMES = ("face", "left_eye", "right_eye")
 EYE_RECIPES = {"left_eye", "right_eye"}
 STAGES = ("decode", "detect", "crop", "infer", "draw")
 DESCRIPTION = ("Finds the faces in each frame (MediaPipe BlazeFace by default, OpenCV's Haar cascades with "
