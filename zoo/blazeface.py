@@ -18,7 +18,9 @@ and SSD_OPTIONS_FULL):
   centre (x_scale = y_scale = w_scale = h_scale = the input side); sigmoid scores clipped at
   +-100; min_score_thresh 0.5 (short range), 0.6 (full range).
 - NonMaxSuppressionCalculator: WEIGHTED, intersection over union above 0.3 merges.
-- ImageToTensorCalculator (face_detection.pbtxt): aspect ratio kept, zero border, RGB in [-1, 1].
+- ImageToTensorCalculator (face_detection.pbtxt): aspect ratio kept, zero border, RGB in [-1, 1];
+  on the CPU its OpenCV converter resamples bilinearly (cv::INTER_LINEAR, the default of
+  mediapipe/calculators/tensor/image_to_tensor_converter_opencv.h), as here.
 
 Keypoint order (MediaPipe's FaceKeyPoint): the subject's right eye, left eye, nose tip, mouth
 centre, right ear tragion, left ear tragion.
@@ -158,14 +160,14 @@ class BlazeFace:
         return boxes, points, scores
 
     def _letterbox(self, bgr):
-        """Fills the input tensor with ``bgr`` scaled to fit (area interpolation), centred,
+        """Fills the input tensor with ``bgr`` scaled to fit (bilinear, as MediaPipe), centred,
         RGB in [-1, 1], the border -1 (black); returns ((x scale, y scale), (x, y) offset)."""
         import cv2
         height, width = bgr.shape[:2]
         side = self.model.side
         fit = side / max(height, width)
         size = (max(1, round(width * fit)), max(1, round(height * fit)))
-        small = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+        small = cv2.resize(bgr, size, interpolation=cv2.INTER_LINEAR)
         x, y = (side - size[0]) // 2, (side - size[1]) // 2
         self.tensor.fill(-1)
         view = self.tensor[0, y:y + size[1], x:x + size[0]]

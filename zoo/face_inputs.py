@@ -28,8 +28,8 @@ GREY_WEIGHTS = np.array([0.2989, 0.5870, 0.1140], np.float32)  # tf.image.rgb_to
 @functools.lru_cache(maxsize=512)
 def resize_taps(size_in, size_out):
     """(source index, weight), each (size_out, taps), of TensorFlow's antialiased triangle
-    filter from ``size_in`` samples to ``size_out``: ScaleAndTranslate's spans (indices past the
-    input carry weight 0)."""
+    filter from ``size_in`` samples to ``size_out``: ScaleAndTranslate's spans, without the taps
+    of weight 0 where every output can do without them."""
     inverse = size_in / size_out
     radius = max(inverse, 1.0)
     taps = min(2 * int(np.ceil(radius)) + 1, size_in)
@@ -38,7 +38,10 @@ def resize_taps(size_in, size_out):
     index = start[:, None] + np.arange(taps)
     weights = np.clip(1 - np.abs(index + 0.5 - sample[:, None]) / radius, 0, None) * (index < size_in)
     weights /= weights.sum(axis=1, keepdims=True)
-    return np.minimum(index, size_in - 1), weights.astype(np.float32)
+    order = np.argsort(weights == 0, axis=1, kind="stable")  # each row's zero-weight taps last ...
+    index, weights = np.take_along_axis(index, order, 1), np.take_along_axis(weights, order, 1)
+    used = weights.any(axis=0)  # ... and the taps no row uses dropped
+    return np.minimum(index[:, used], size_in - 1), weights[:, used].astype(np.float32)
 
 
 def _taps(start, size, size_out, limit):
@@ -98,7 +101,9 @@ def make_inputs(specs):
             if key not in resized:
                 resized[key] = crop(rgb, boxes[box], key[1])
             pixels = resized[key] if channels == 3 else resized[key] @ GREY_WEIGHTS[:, None]
-            image = np.clip(np.round(pixels), 0, 255).astype(np.float32) / np.float32(255) * 2 - 1
+            image = np.round(pixels)  # weights >= 0 summing to 1 at most: already in [0, 255]
+            image *= np.float32(2 / 255)
+            image -= 1
             if spec.recipe.startswith("face_grid_"):
                 image = np.concatenate([image, grid_ramps(grid, *spec.shape[:2])], axis=-1)
             made[spec.name] = image[None]
