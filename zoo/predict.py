@@ -31,7 +31,6 @@ import time
 import typing
 
 from zoo import artifacts, media
-from zoo.data.render import SETTINGS_FILE
 from zoo.errors import UsageError, progress
 from zoo.faces import DEFAULT_DETECTOR, DETECTORS
 
@@ -303,6 +302,7 @@ def readable(record, faces):
 def rendered_frame(source: media.Source) -> bool:
     """Whether a file input is a frame of a rendered dataset (ROOT/NNNNN/frames/N.jpg beside
     ROOT/rendered.json): what a model trained on rendered data may be shown without a warning."""
+    from zoo.data.render import SETTINGS_FILE
     if source.kind == "camera":
         return False
     parents = pathlib.Path(source.target).absolute().parents[:3]
