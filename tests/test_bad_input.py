@@ -217,7 +217,7 @@ def inputs(tmp_path_factory):
     paths["other_h5"] = _other_keras_model(root / "other.h5")
     for name, text in (("bad_manifest", '{"kind": "zoo.bu'),
                        ("old_manifest", json.dumps({"model": "tinytracker_s", "mode": "qat", "files": {}})),
-                       ("partial_manifest", json.dumps({"kind": "zoo.train.build", "schema_version": 1}))):
+                       ("partial_manifest", json.dumps({"kind": "zoo.build", "schema_version": 1}))):
         paths[name] = _build(root / name, paths["data"], text)
     paths["missing_file"] = shutil.copytree(paths["build"], root / "missing_file")
     (paths["missing_file"] / "m_int8.tflite").unlink()
@@ -382,7 +382,7 @@ CASES = [
     case("zoo", "eval {valid} --name tinytracker_s --data /nonexistent", 2, "no such folder"),
     case("zoo", "eval {valid} --split bogus", 2, "invalid choice: 'bogus'"),
     case("zoo", "eval {bad_manifest}/m_int8.tflite", 2, "not readable as JSON"),
-    case("zoo", "eval {old_manifest}/m_int8.tflite", 2, "not a zoo.train.build record"),
+    case("zoo", "eval {old_manifest}/m_int8.tflite", 2, "not a zoo.build record"),
     case("zoo", "eval {partial_manifest}/m_int8.tflite", 2, "lacks card"),
     case("zoo", "eval {valid} --name tinytracker_s --data {corrupt}", 2, "decodes as a JPEG"),
     case("zoo", "eval {other_h5} --name tinytracker --data {data}", 2, "give the model it is with --name"),
@@ -443,7 +443,7 @@ CASES = [
     case("latency", "{text}", 2, "not a TFLite model"),
     case("latency", "--reference={text} {valid}", 2, "not a TFLite model"),
     case("latency", "{bad_manifest}", 2, "not readable as JSON"),
-    case("latency", "{old_manifest}", 2, "not a zoo.train.build record"),
+    case("latency", "{old_manifest}", 2, "not a zoo.build record"),
     case("latency", "{partial_manifest}", 2, "lacks card"),
     case("latency", "{missing_file}", 2, "but missing"),
     case("latency", "{custom_op} --runtimes=litert --num_runs=1 --warmup=0 --reference=", 1,
