@@ -1,5 +1,5 @@
 """Image files as the project reads them, before and after decoding: the one pixel limit (every
-reader of image files, zoo predict, the GazeCapture reader and the IMX500 calibration data, calls
+reader of image files, zoo predict, the GazeCapture reader and the targets' calibration data, calls
 ``check_image`` or ``check_pixels`` before decoding, so that a header claiming 100000x100000
 pixels is one line naming the limit, not an allocator's failure) and the EXIF orientation that
 turns a photo upright. Headers only: no decoder, no TensorFlow."""

@@ -1,7 +1,7 @@
 """`zoo predict`: gaze of the faces in photos, video files or a camera, with any zoo model.
 
     zoo predict MODEL INPUT... [--camera N] [--out DIR] [--max-faces K] [--max-frames N]
-                [--runtime litert|tflite_runtime] [--device usb|pci] [--threads N] [--json]
+                [--runtime litert|tflite_runtime] [--device DEVICE] [--threads N] [--json]
 
 MODEL is a build folder (its deployable int8 TFLite, else its float TFLite), a TFLite file that
 `zoo build` wrote (its recipe and output scale come from the model card inside it) or a Keras
@@ -30,7 +30,7 @@ import re
 import time
 import typing
 
-from zoo import artifacts
+from zoo import artifacts, plugins
 from zoo.inference import media
 from zoo.errors import UsageError, progress
 from zoo.inference.faces import DEFAULT_DETECTOR, DETECTORS
@@ -67,8 +67,9 @@ def add_parser(commands):
     p.add_argument("--max-faces", type=_positive, metavar="K", help="largest K faces per frame (default all)")
     p.add_argument("--max-frames", type=_positive, metavar="N", help="stop each video/camera after N frames")
     p.add_argument("--runtime", choices=("litert", "tflite_runtime"), help="TFLite runtime (default litert)")
-    p.add_argument("--device", type=_device, metavar="usb|pci", help="run on a Coral Edge TPU through "
-                   "libedgetpu (usb, pci, usb:N, pci:N); a build folder's compiled model is used")
+    p.add_argument("--device", type=_device, metavar="DEVICE", help="run on an accelerator through its "
+                   "runtime (" + "; ".join(f"{d.usage}: {d.title}" for d in plugins.devices()) + "); a build "
+                   "folder's compiled model is used")
     p.add_argument("--threads", type=_positive, default=1, help="interpreter and OpenCV threads (default 1)")
     p.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR,
                    help="face detector: blazeface (default: short range for --camera, full range for files), "
@@ -93,9 +94,10 @@ def _index(value):
 
 def _device(value):
     import argparse
-    if not re.fullmatch(r"(usb|pci)(:\d+)?", value):
-        raise argparse.ArgumentTypeError(f"must be usb or pci (or usb:N, pci:N), got {value!r}")
-    return value
+    try:
+        return plugins.device_for(value)
+    except UsageError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 # ---- the model -----------------------------------------------------------------------------------
@@ -138,8 +140,8 @@ def _model_file(path, runtime, device):
         manifest = artifacts.read_build(path)
         kind = "int8_tflite" if "int8_tflite" in manifest.files else "float_tflite"
         file = artifacts.build_file(path, manifest, kind)
-        compiled = artifacts.compiler_output(file, "edgetpu") / f"{file.stem}_edgetpu.tflite"
-        return (compiled if device and compiled.is_file() else file), manifest.card
+        compiled = device.device.compiled(file) if device else None
+        return (compiled if compiled and compiled.is_file() else file), manifest.card
     if path.suffix in KERAS_SUFFIXES:
         if runtime or device:
             raise UsageError(f"MODEL {path} is a Keras file: --runtime and --device run TFLite files; "
@@ -178,11 +180,11 @@ def load_model(file, card, runtime=None, device=None, threads=1):
         return _keras_model(file, card)
     from zoo import tflite
     if device:
-        from compilers.edgetpu.runtime import make_interpreter_on_tpu
-        interpreter = make_interpreter_on_tpu(file, device, runtime or "litert")
-        if not file.stem.endswith("_edgetpu"):
-            progress(f"[zoo predict] {file} is not compiled for the Edge TPU (compilers/edgetpu.py "
-                     "makes BUILD/edgetpu/): the delegate leaves all of it on the CPU")
+        accelerator = device.device
+        interpreter = accelerator.interpreter(file, device.value, runtime or "litert")
+        if not accelerator.is_compiled(file):
+            progress(f"[zoo predict] {file} is not compiled for the {accelerator.title} "
+                     f"({accelerator.compile_hint}): the delegate leaves all of it on the CPU")
     else:
         interpreter = tflite.make_interpreter(file, runtime or "litert", threads)
     specs = _card_specs(card, file)
