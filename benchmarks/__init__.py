@@ -213,14 +213,13 @@ def build_artifacts(folder):
 
 
 def check_tflite(path, flag=None):
-    """``path`` when it is a readable TFLite flatbuffer (zoo.tflite.read_graph), before any
+    """``path`` when it is a readable TFLite flatbuffer (zoo.inference.loader), before any
     runtime is asked to load it; ``flag`` names where it was given."""
-    from zoo.tflite import read_graph
+    from zoo.inference.loader import check_model_file
     path = pathlib.Path(path)
     if path.suffix != ".tflite" or not path.is_file():
         raise UsageError(f"{flag + ' ' if flag else ''}{path}: no such .tflite file")
-    read_graph(path)
-    return path
+    return check_model_file(path)
 
 
 def extra_artifact(path):

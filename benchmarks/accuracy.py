@@ -67,7 +67,8 @@ def accuracy_rows(folder, data=None, frames=None, app_name="accuracy", reuse_bui
 
 def _evaluate(manifest, artifact_list, root, frames):
     """{artifact name: errors} of every artifact and the mean predictor, in one decode pass."""
-    from zoo.inference.evaluate import gaze_errors_of, load_predictor
+    from zoo.inference.evaluate import gaze_errors_of
+    from zoo.inference.loader import load_predictor
 
     predictors = {artifact.artifact: load_predictor(artifact.path)[0] for artifact in artifact_list}
     return gaze_errors_of(predictors, root, _specs(manifest), limit=frames)

@@ -124,11 +124,11 @@ def measure(run: Run) -> dict:
     import cv2
 
     from zoo.inference import media
-    from zoo.inference import predict
-    file, card = predict.resolve_model(run.model, run.runtime)
+    from zoo.inference import loader, predict
+    file, card = loader.resolve_model(run.model, run.runtime)
     (source,) = media.check_sources([str(run.video)])
     cv2.setNumThreads(run.threads)
-    model = predict.load_model(file, card, run.runtime, threads=run.threads)
+    model = loader.load_model(file, card, run.runtime, threads=run.threads)
     settings = faces.DetectorSettings(eyes=model.needs_eyes, threads=run.threads, **run.detector_settings)
     finder = faces.FaceFinder(run.detector, settings, card.box_maps if card else None, model.name)
     pipeline = predict.FramePipeline(model, finder.use(source.kind), draw=True)

@@ -164,14 +164,14 @@ def test_predict_feeds_the_model_what_training_feeds_it(build, tiny_data, capsys
     value sits on a rounding boundary of the uint8 crop (one step, 2/255 in [-1, 1])."""
     from zoo import artifacts
     from zoo.inference import faces
-    from zoo.inference import predict
+    from zoo.inference import loader
     card = artifacts.read_build(build).card
-    specs = predict._card_specs(card, build)
+    specs = loader._card_specs(card, build)
     path, box, grid, trained = _training_frame(tiny_data, specs)
     seen = []
-    original = predict.GazeModel.run
+    original = loader.GazeModel.run
     monkeypatch.setattr(faces.FaceFinder, "find", lambda self, bgr: [faces.Face(box)])
-    monkeypatch.setattr(predict.GazeModel, "run",
+    monkeypatch.setattr(loader.GazeModel, "run",
                         lambda self, inputs: seen.append(inputs) or original(self, inputs))
     (record,) = _predict(capsys, build, path)
     assert record["box"] == list(box) and faces.zero_indexed(record["grid"]) == grid

@@ -162,7 +162,7 @@ def _builder_kwargs(args):
 
 
 def _check_weights(path):
-    from zoo.inference.evaluate import check_signature
+    from zoo.inference.loader import check_signature
     return str(check_signature(path, ".h5", "--weights"))
 
 

@@ -36,7 +36,7 @@ def say(message):
 def _float_model(job):
     """The float Keras model MCT quantizes: the TFLite imported, or the --keras file."""
     if job["keras"]:
-        from zoo.inference.evaluate import load_keras
+        from zoo.inference.loader import load_keras
         say(f"loading the float Keras model {job['keras']}")
         return load_keras(job["keras"])
     from compilers.imx500.importer import tflite_to_keras

@@ -14,113 +14,9 @@ import zoo  # the registry through zoo's lazy names: TensorFlow is imported only
 from zoo import artifacts
 from zoo.inference import metrics
 from zoo import data as zoo_data
-from zoo.data import recipes
 from zoo.data.gazecapture import check_root
 from zoo.errors import UsageError
-
-MODEL_SUFFIXES = (".tflite", ".h5", ".keras")
-SIGNATURES = {".h5": (b"\x89HDF\r\n\x1a\n", "an HDF5 (Keras .h5)"),
-              ".keras": (b"PK\x03\x04", "a zip (Keras .keras)")}
-
-
-def check_signature(path, suffix, what="the model file"):
-    """``path`` when it is an existing file of type ``suffix`` (.h5 or .keras) by its first bytes."""
-    path = pathlib.Path(path)
-    signature, kind = SIGNATURES[suffix]
-    if not path.is_file():
-        raise UsageError(f"{what} {path}: no such file; check the path")
-    with open(path, "rb") as handle:
-        if handle.read(len(signature)) != signature:
-            raise UsageError(f"{what} {path} is not {kind} file; give the file Keras saved")
-    return path
-
-
-def _check_model_file(path):
-    path = pathlib.Path(path)
-    if path.suffix not in MODEL_SUFFIXES:
-        raise UsageError(f"{path}: not a .tflite, .h5 or .keras model file; give one of those")
-    if not path.is_file():
-        raise UsageError(f"{path}: no such model file; check the path")
-    if path.suffix == ".tflite":
-        from zoo.tflite import read_graph
-        read_graph(path)  # an empty, truncated or foreign file fails here
-    else:
-        check_signature(path, path.suffix)
-    return path
-
-
-def load_keras(path):
-    """The Keras model saved in ``path``; one UsageError line when Keras cannot load it."""
-    import tensorflow as tf
-    try:
-        return tf.keras.models.load_model(path, compile=False)
-    except (OSError, ValueError, TypeError, KeyError) as error:
-        detail = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise UsageError(f"{path}: cannot load the Keras model ({detail}); give a .h5 or .keras file "
-                         "saved by Keras 2.15") from None
-
-
-def keras_specs(path, model, name=None):
-    """(registered model name, input specs) of Keras ``model`` loaded from ``path`` as registered
-    model ``name`` (default: its Keras name). UsageError saying what the file holds when it is
-    not that model: a Keras name alone (any model can be named "tinytracker") proves nothing."""
-    name = name or model.name
-    known = zoo.list_models()
-    inputs = {t.name.split(":")[0]: tuple(-1 if d is None else d for d in t.shape[1:]) for t in model.inputs}
-    if name in known:
-        model_recipes = zoo.get_entry(name).recipes
-        if set(inputs) == set(model_recipes) and _gives_one_point(model):
-            return name, [_spec(path, name, n, model_recipes[n], shape) for n, shape in inputs.items()]
-    holds = (f"{path} holds a Keras model named {model.name!r} with inputs "
-             f"{', '.join(f'{n} {list(shape)}' for n, shape in inputs.items())} and outputs "
-             f"{[list(t.shape[1:]) for t in model.outputs]}")
-    like = [other for other in known if set(zoo.get_entry(other).recipes) == set(inputs)]
-    if name not in known:
-        raise UsageError(f"{holds}; that name is not a registered model ({', '.join(known)}) and no "
-                         "manifest.json is beside it: give a build folder or a .h5 that `zoo build` wrote")
-    raise UsageError(f"{holds}, not this zoo's {name}, which takes {', '.join(zoo.get_entry(name).recipes)} "
-                     "and gives one gaze point"
-                     + (f" (its inputs are those of {like[0]})" if like and like[0] != name else "")
-                     + f"; give a {name} model file, e.g. a build's float .h5")
-
-
-def _gives_one_point(model):
-    return len(model.outputs) == 1 and int(np.prod([d or 1 for d in model.outputs[0].shape[1:]])) == 2
-
-
-def keras_predictor(model):
-    """A predict function on a dict batch for a Keras model; a single-input model takes its one
-    array whatever its name, as run_tflite does."""
-    if len(model.inputs) == 1:
-        return lambda inputs: model(next(iter(inputs.values())), training=False).numpy()
-    return lambda inputs: model(inputs, training=False).numpy()
-
-
-def load_predictor(path):
-    """(predict function on a dict batch, {input name: shape}) for a model file."""
-    path = _check_model_file(path)
-    if path.suffix == ".tflite":
-        from zoo.tflite import io_details, make_interpreter, run_tflite
-        interpreter = make_interpreter(path)
-        shapes = {name: tuple(d["shape_signature"][1:]) for name, d in io_details(interpreter)[0].items()}
-        return (lambda inputs: run_tflite(interpreter, inputs)), shapes
-    model = load_keras(path)
-    shapes = {t.name.split(":")[0]: tuple(-1 if d is None else d for d in t.shape[1:]) for t in model.inputs}
-    return keras_predictor(model), shapes
-
-
-def _spec(path, name, input_name, recipe, shape):
-    """The input spec of one input of ``path``: a fixed shape that recipe ``recipe`` can make."""
-    if any(size < 1 for size in shape):
-        raise UsageError(f"{path}: input {input_name} has no fixed size ({list(shape)}, -1 for any); "
-                         "export the model with a fixed input size")
-    spec = zoo.InputSpec(input_name, recipe, tuple(int(size) for size in shape))
-    try:
-        recipes.check_specs([spec])
-    except ValueError as error:
-        raise UsageError(f"{path} is not a {name} model: {error}; give the model it is with --name, "
-                         "or a file of this one") from None
-    return spec
+from zoo.inference.loader import check_model_file, input_spec, load_predictor
 
 
 def _specs(path, name, shapes):
@@ -128,13 +24,13 @@ def _specs(path, name, shapes):
     model_recipes = zoo.get_entry(name).recipes
     if len(model_recipes) == 1 and len(shapes) == 1:
         (input_name, recipe), = model_recipes.items()
-        return [_spec(path, name, input_name, recipe, next(iter(shapes.values())))]
+        return [input_spec(path, name, input_name, recipe, next(iter(shapes.values())))]
     if set(model_recipes) != set(shapes):
         like = [other for other in zoo.list_models() if set(zoo.get_entry(other).recipes) == set(shapes)]
         hint = f"they are {like[0]}'s: give --name {like[0]}" if like else "give the model it is with --name"
         raise UsageError(f"{path}: its inputs {sorted(shapes)} are not {name}'s inputs "
                          f"{sorted(model_recipes)}; {hint}")
-    return [_spec(path, name, n, model_recipes[n], shapes[n]) for n in model_recipes]
+    return [input_spec(path, name, n, model_recipes[n], shapes[n]) for n in model_recipes]
 
 
 def check_tflite_io(path, name):
@@ -149,7 +45,7 @@ def check_tflite_io(path, name):
         raise UsageError(f"{path} has {len(shapes)} inputs and {name} takes {len(model_recipes)} "
                          f"({', '.join(model_recipes)}); give the model it is with --name")
     if len(shapes) == 1:
-        _spec(path, name, *next(iter(model_recipes.items())), shapes[0][1:])
+        input_spec(path, name, *next(iter(model_recipes.items())), shapes[0][1:])
     outputs = [graph.tensors[i].shape for i in graph.outputs]
     if len(outputs) != 1 or int(np.prod(outputs[0][1:])) != 2:
         raise UsageError(f"{path}: its outputs {[list(shape) for shape in outputs]} are not one gaze "
@@ -201,7 +97,7 @@ def _model_name(path, model):
 
 def evaluate_file(path, data=None, model=None, split="test"):
     """cm error of ``path`` and of the training-mean predictor on ``split``."""
-    path = _check_model_file(path)
+    path = check_model_file(path)
     root = pathlib.Path(data).absolute() if data else None
     if root is not None:
         check_root(root)

@@ -32,11 +32,10 @@ import typing
 
 from zoo import artifacts, plugins
 from zoo.inference import media
+from zoo.inference.loader import GazeModel, load_model, resolve_model
 from zoo.errors import UsageError, progress
 from zoo.inference.faces import DEFAULT_DETECTOR, DETECTORS
 
-KERAS_SUFFIXES = {".h5", ".keras"}
-EYE_RECIPES = {"left_eye", "right_eye"}
 STAGES = ("decode", "detect", "crop", "infer", "draw")
 TOOL = artifacts.Tool("zoo predict", "predict")  # what --out is, for zoo.artifacts' output rule
 DESCRIPTION = ("Finds the faces in each frame (MediaPipe BlazeFace by default, OpenCV's Haar cascades with "
@@ -101,116 +100,6 @@ def _device(value):
 
 
 # ---- the model -----------------------------------------------------------------------------------
-
-@dataclasses.dataclass
-class GazeModel:
-    """A model file ready to run: its registered name, input specs, output scale and what it was
-    trained on (rendered, gazecapture, or unknown: a Keras file without a card)."""
-    name: str
-    file: pathlib.Path
-    specs: list
-    scale_cm: float
-    predict: object  # {input name: float (1, ...)} -> model output (1, 2)
-    trained_on: str = "unknown"
-
-    @property
-    def needs_eyes(self):
-        return any(spec.recipe in EYE_RECIPES for spec in self.specs)
-
-    def run(self, inputs):
-        """(gaze (x, y) cm from the camera, milliseconds the model took)."""
-        import numpy as np
-        started = time.perf_counter()
-        output = np.asarray(self.predict(inputs), np.float64).reshape(-1)
-        return output[:2] * self.scale_cm, (time.perf_counter() - started) * 1e3
-
-
-def resolve_model(path, runtime=None, device=None):
-    """(model file, its ModelCard or None for a Keras file without a build), without TensorFlow."""
-    file, card = _model_file(pathlib.Path(path), runtime, device)
-    if card is not None:
-        _check_card(card, file)
-    return file, card
-
-
-def _model_file(path, runtime, device):
-    if not path.exists():
-        raise UsageError(f"MODEL {path}: no such build folder or model file")
-    if path.is_dir():
-        manifest = artifacts.read_build(path)
-        kind = "int8_tflite" if "int8_tflite" in manifest.files else "float_tflite"
-        file = artifacts.build_file(path, manifest, kind)
-        compiled = device.device.compiled(file) if device else None
-        return (compiled if compiled and compiled.is_file() else file), manifest.card
-    if path.suffix in KERAS_SUFFIXES:
-        if runtime or device:
-            raise UsageError(f"MODEL {path} is a Keras file: --runtime and --device run TFLite files; "
-                             "give the build folder or its .tflite")
-        beside = path.parent / artifacts.MANIFEST
-        return path, (artifacts.read_build(path.parent).card if beside.is_file() else None)
-    if path.suffix != ".tflite":
-        raise UsageError(f"MODEL {path}: not a build folder, .tflite or .h5 file")
-    card = artifacts.read_model_card(path)
-    if card is None:
-        raise UsageError(f"MODEL {path}: the file carries no zoo model card ({artifacts.MODEL_CARD_METADATA} "
-                         "metadata), so its inputs and output scale are unknown; give a TFLite that "
-                         "`zoo build` wrote, or its build folder")
-    return path, card
-
-
-def _check_card(card, source):
-    """A card this zoo cannot feed fails here, before any input is read (zoo.models.registry would
-    import TensorFlow: the card's input records are checked as they are)."""
-    from zoo.data import recipes
-    try:
-        recipes.check_specs(card.inputs)
-    except ValueError as error:
-        raise UsageError(f"MODEL {source}: its model card is not one this zoo can feed ({error})") from None
-
-
-def _card_specs(card, source):
-    from zoo.models.registry import InputSpec
-    _check_card(card, source)
-    return [InputSpec(record.name, record.recipe, tuple(record.shape)) for record in card.inputs]
-
-
-def load_model(file, card, runtime=None, device=None, threads=1):
-    """The GazeModel of ``file`` (from resolve_model); TensorFlow only for a Keras file."""
-    if file.suffix in KERAS_SUFFIXES:
-        return _keras_model(file, card)
-    from zoo import tflite
-    if device:
-        accelerator = device.device
-        interpreter = accelerator.interpreter(file, device.value, runtime or "litert")
-        if not accelerator.is_compiled(file):
-            progress(f"[zoo predict] {file} is not compiled for the {accelerator.title} "
-                     f"({accelerator.compile_hint}): the delegate leaves all of it on the CPU")
-    else:
-        interpreter = tflite.make_interpreter(file, runtime or "litert", threads)
-    specs = _card_specs(card, file)
-    shapes = {name: tuple(d["shape"][1:]) for name, d in tflite.io_details(interpreter)[0].items()}
-    if sorted(shapes.values()) != sorted(spec.shape for spec in specs):
-        raise UsageError(f"MODEL {file}: its inputs {shapes} are not those of its model card; build it again")
-    return GazeModel(card.model, file, specs, card.output.scale_cm,
-                     lambda inputs: tflite.run_tflite(interpreter, inputs), trained_on(card))
-
-
-def _keras_model(file, card):
-    from zoo.models import registry
-    from zoo.inference.evaluate import keras_predictor, keras_specs, load_keras
-    model = load_keras(file)
-    if card is not None:
-        name, specs, scale = card.model, _card_specs(card, file), card.output.scale_cm
-    else:
-        (name, specs), scale = keras_specs(file, model), registry.GAZE_SCALE_CM
-    return GazeModel(name, file, specs, scale, keras_predictor(model), trained_on(card))
-
-
-def trained_on(card: typing.Optional[artifacts.ModelCard]) -> str:
-    """What a model card says the model learnt from: rendered, gazecapture; unknown without a card."""
-    if card is None:
-        return "unknown"
-    return "rendered" if card.data.rendered is not None else "gazecapture"
 
 
 # ---- one frame -----------------------------------------------------------------------------------

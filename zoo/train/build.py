@@ -32,7 +32,8 @@ from zoo import data as zoo_data
 from zoo.artifacts.files import file_record, package_versions
 from zoo.errors import Interrupted, UsageError
 from zoo.inference import boxmap
-from zoo.inference.evaluate import gaze_errors_of, load_predictor
+from zoo.inference.evaluate import gaze_errors_of
+from zoo.inference.loader import load_predictor
 from zoo.models import registry
 from zoo.train import defaults, distribute, qat, startup
 from zoo.train.card import embed_card, model_card
