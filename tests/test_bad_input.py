@@ -398,6 +398,11 @@ CASES = [
          "holds {build}/m_int8.tflite, an input of compilers/edgetpu.py, which never writes there; write to "
          "{build}/edgetpu instead"),
     case("edgetpu", "{build}/m_int8.tflite -o {packaged} --overwrite", 2, "is a zoo build"),
+    case("ethosu", "{build}/m_int8.tflite -o {build}", 2,
+         "holds {build}/m_int8.tflite, an input of compilers/ethosu.py, which never writes there; write to "
+         "{build}/ethosu instead"),
+    case("ethosu", "{build}/m_int8.tflite -o {packaged}/imx500 --overwrite", 2,
+         "is the output of compilers/imx500.py, which compilers/ethosu.py never replaces"),
     case("edgetpu", "{build}/m_int8.tflite -o {packaged}/imx500 --overwrite", 2,
          "is the output of compilers/imx500.py, which compilers/edgetpu.py never replaces; write to "
          "{build}/edgetpu instead"),
@@ -527,9 +532,9 @@ def test_bad_input_is_one_line_and_changes_nothing(case, inputs, tmp_path, capsy
 
 def test_there_are_at_least_40_cases_over_every_command():
     commands = {param.values[0].command for param in CASES}
-    assert len(CASES) >= 40 and commands == {"zoo", "edgetpu", "imx500", "latency", "accuracy", "compare",
-                                             "int8_speedup", "imx500_on_pi", "learnability", "predict",
-                                             "scale"}
+    assert len(CASES) >= 40 and commands == {"zoo", "edgetpu", "imx500", "ethosu", "latency", "accuracy",
+                                             "compare", "int8_speedup", "imx500_on_pi", "learnability",
+                                             "predict", "scale"}
 
 
 # ---- the guard ---------------------------------------------------------------------------------
