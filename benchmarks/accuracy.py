@@ -109,7 +109,8 @@ def mct_row(folder, report, manifest, root, frames):
     evaluated_on = report.source.get("data_root")
     row = {"model": manifest.model, "artifact": MCT_INT8,
            "file": str(pathlib.Path(folder) / IMX500 / package.path), "bytes": package.bytes,
-           "params": manifest.params, "macs": manifest.macs, **errors, "data": evaluated_on, "source": MEASURED}
+           "params": manifest.params, "macs": manifest.macs, **errors, "data": evaluated_on,
+           "source": MEASURED}
     if report.metrics is None:
         row["note"] = "compilers/imx500.py had no labelled test frames to evaluate it on"
     elif evaluated_on is None or pathlib.Path(evaluated_on).absolute() != root or errors["frames"] != frames:

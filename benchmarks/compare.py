@@ -2,25 +2,28 @@
 
   python -m benchmarks.compare          # tinytracker, tinytracker_s, itracker on the default data
   python -m benchmarks.compare --models=tinytracker --num_runs=500 --extra_models=mine.tflite
+  python -m benchmarks.compare --targets=edgetpu,imx500 --device=usb   # the Edge TPU timed on a device
   python -m benchmarks.compare --report_only    # RESULTS.md and plots again from results.json
 
 For each model: build it with `zoo build --qat` (float, tfmot int8, PTQ int8), or reuse the build
-in --out when its manifest records the same data and training settings; run the Edge TPU
-pre-flight/compiler (compilers/edgetpu.py, seconds: always rerun) and the IMX500 conversion
-(compilers/imx500.py, MCT int8, minutes: reused with the build); measure the cm error of every
-artifact on the same test frames (benchmarks.accuracy) and the latency on every runtime
-(benchmarks.latency). Writes into --out: results.json (one row per model x artifact x target x
-runtime), RESULTS.md (the tables a user reads) and two plots (error_vs_size.png, latency.png).
-Published figures (TinyTracker, TinyTrackerS and iTracker papers) get their own rows, marked
-"published", never mixed with measured ones.
+in --out when its manifest records the same data and training settings; compile its int8 model
+for every target of compilers.targets (--targets, default all; a target marked ``reused`` there,
+such as the IMX500's minutes-long conversion, keeps its output with the build, the others compile
+again); measure the cm error of every artifact on the same test frames (benchmarks.accuracy) and
+the latency on every CPU runtime and, with --device, on the Edge TPU (benchmarks.latency). Each
+target's row carries its report's headline (fits, memory, operators on the accelerator) and its
+latency with the basis (measured here, or the target's estimate or published figure). Writes into
+--out: results.json (one row per model x artifact x target x runtime), RESULTS.md (the tables a
+user reads) and three plots (error_vs_size.png, latency.png, error_vs_latency.png). Published
+figures (TinyTracker, TinyTrackerS and iTracker papers) get their own rows, marked "published",
+never mixed with measured ones.
 
-Layout of --out: NAME/ (the build, with NAME/edgetpu/ and NAME/imx500/), results.json, RESULTS.md,
-error_vs_size.png, latency.png. The report files appear only when complete (benchmarks.report).
-Every flag, --data and --extra_models are checked before --out is made; each `zoo build` runs in
-a child process with a time limit (--build_timeout), stopped on Ctrl-C.
+Layout of --out: NAME/ (the build, with one folder per target: NAME/edgetpu/, NAME/imx500/, ...),
+results.json, RESULTS.md and the plots. The report files appear only when complete
+(benchmarks.report). Every flag, --data and --extra_models are checked before --out is made; each
+`zoo build` runs in a child process with a time limit (--build_timeout), stopped on Ctrl-C.
 """
 import contextlib
-import dataclasses
 import datetime
 import os
 import pathlib
@@ -32,14 +35,14 @@ import time
 from absl import flags
 
 import benchmarks
-from benchmarks import (EDGETPU, FLOAT, IMX500, MCT_INT8, MEASURED, ON_SENSOR, PUBLISHED, TFMOT_INT8,
-                        accuracy, latency, report)
+from benchmarks import (FLOAT, IMX500, MEASURED, ON_SENSOR, PUBLISHED, TFMOT_INT8, accuracy, latency,
+                        on_targets, report)
+from compilers.targets import TARGETS
 from zoo import artifacts
 from zoo.train import defaults
 from zoo.errors import UsageError
 
 DEFAULT_MODELS = ("tinytracker", "tinytracker_s", "itracker")
-TARGETS = (EDGETPU, IMX500)
 # Training of each build when --epochs/--qat_epochs/--steps are not given: `zoo build`'s own
 # defaults, so the table reports the builds a user makes, except for iTracker, whose training step
 # costs ~45x TinyTracker's (16 vs 0.37 CPU-s per batch of 32): a few capped epochs keep the default
@@ -50,7 +53,6 @@ DEFAULT_TRAINING = {"epochs": defaults.EPOCHS, "qat_epochs": defaults.QAT_EPOCHS
 DEFAULT_OUT = "runs/compare"
 TOOL = artifacts.Tool("benchmarks.compare", "compare")  # for zoo.artifacts' rule; it writes no marker
 BUILD_TIMEOUT_S = 4 * 3600
-NOT_ON_PI = "not measured: needs the Raspberry Pi AI Camera (python -m benchmarks.imx500_on_pi)"
 
 # Published figures, each with its source; never mixed with measured rows.
 PUBLISHED_ROWS = (
@@ -77,7 +79,8 @@ flags.DEFINE_integer("qat_epochs", None, "QAT fine-tuning epochs of each build (
                      lower_bound=1)
 flags.DEFINE_integer("input_size", None, "input side in pixels for every model, 32 to 1024 (default: each "
                      "model's own)", lower_bound=32, upper_bound=1024)
-flags.DEFINE_list("targets", list(TARGETS), f"accelerators to compile for, any of {', '.join(TARGETS)}")
+flags.DEFINE_list("targets", list(TARGETS), "targets to compile each model's int8 model for "
+                  f"(compilers/targets.py), any of {', '.join(TARGETS)} (default: all)")
 flags.DEFINE_list("extra_models", [], "third-party .tflite files to add to the latency table")
 flags.DEFINE_bool("rebuild", False, "build and compile again even where --out holds a matching build")
 flags.DEFINE_bool("report_only", False, "only render RESULTS.md and the plots again from "
@@ -85,10 +88,10 @@ flags.DEFINE_bool("report_only", False, "only render RESULTS.md and the plots ag
 flags.DEFINE_integer("build_timeout", BUILD_TIMEOUT_S, "seconds each `zoo build` may take before it is "
                      "stopped", lower_bound=1)
 for _name in ("out", "steps", "data", "frames", "runtimes", "threads", "warmup", "num_runs", "max_seconds",
-              "reference", "json"):
+              "reference", "device", "json"):
     flags.declare_key_flag(_name)
-flags.register_validator("targets", lambda names: set(names) <= set(TARGETS),
-                         f"--targets must be a comma-separated subset of {', '.join(TARGETS)}")
+flags.register_validator("targets", lambda names: sorted(set(names) & set(TARGETS)) == sorted(names),
+                         f"--targets must be a comma-separated subset of {', '.join(TARGETS)}, each once")
 flags.register_validator("extra_models", lambda paths: all(
     p.endswith(".tflite") and pathlib.Path(p).is_file() for p in paths),
     "--extra_models must be existing .tflite files")
@@ -154,74 +157,6 @@ def ensure_build(name, folder, root, settings, input_size, rebuild):
                                  "(its output is above)")
 
 
-def compile_edgetpu(folder, int8):
-    """The Edge TPU adapter's report for the tfmot int8 model (pre-flight; compiled where a compiler is)."""
-    from compilers import edgetpu
-    say(f"{int8.model}: Edge TPU pre-flight and compile")
-    return edgetpu.compile(int8.path, folder / EDGETPU, progress=lambda m: say(f"{int8.model}: {m}"))
-
-
-def compile_imx500(folder, int8, rebuild):
-    """The IMX500 adapter's report (compilers.imx500.Report, reused when present), or the
-    one-line reason it has none."""
-    from compilers import imx500
-    failure_path = folder / f"{IMX500}.failed"
-    reused = None if rebuild else accuracy.imx500_report(folder)
-    if reused is not None:
-        say(f"{int8.model}: reusing the IMX500 package in {folder / IMX500}")
-        return reused, None
-    if not rebuild and failure_path.is_file():
-        return None, failure_path.read_text().strip()
-    say(f"{int8.model}: IMX500 conversion (MCT + imxconv-tf, minutes)")
-    try:
-        compiled = imx500.compile(int8.path, folder / IMX500, progress=lambda m: say(f"{int8.model}: {m}"))
-    except (imx500.CompileError, UsageError) as error:
-        say(f"{int8.model}: IMX500 conversion failed: {error}")
-        artifacts.write_text(failure_path, f"{error}\n")  # not retried until --rebuild
-        return None, str(error)
-    failure_path.unlink(missing_ok=True)
-    return compiled, None
-
-
-# ---- rows -----------------------------------------------------------------------------------
-
-def _errors(accuracy_rows, artifact):
-    found = next((row for row in accuracy_rows if row["artifact"] == artifact), {})
-    return {key: found.get(key) for key in accuracy.ERRORS}
-
-
-def edgetpu_fields(edgetpu_report):
-    """The Edge TPU pre-flight and compiler figures of a row, from compilers/edgetpu.py's report; Failure, one line, when it lacks what the table shows."""
-    try:
-        preflight, compiler = edgetpu_report.preflight, edgetpu_report.compiler
-        return {"edgetpu_status": edgetpu_report.status_detail,
-                "preflight": {key: preflight[key] for key in (
-                    "ops_total", "ops_on_tpu", "ops_on_cpu", "subgraphs", "cpu_ops", "param_bytes",
-                    "param_bytes_on_chip", "param_bytes_streamed", "problems")},
-                "compiler": compiler and {key: compiler.get(key) for key in (
-                    "version", "ops_total", "ops_on_tpu", "ops_on_cpu", "subgraphs", "on_chip_bytes",
-                    "off_chip_bytes", "compile_ms", "error")}}
-    except (KeyError, TypeError, AttributeError) as error:
-        raise benchmarks.Failure(f"compilers/edgetpu.py gave a report without {error} "
-                                 f"({type(error).__name__}); is the adapter of this version?") from None
-
-
-def imx500_row(folder, int8, imx500_report, failure, accuracy_rows):
-    """The IMX500 row: memory figures and the MCT int8 error; its latency comes from the Pi."""
-    row = benchmarks.result_row(model=int8.model, artifact=MCT_INT8, target=IMX500, runtime=ON_SENSOR,
-                                source=MEASURED, params=int8.params, macs=int8.macs,
-                                **_errors(accuracy_rows, MCT_INT8))
-    if imx500_report is None:
-        return {**row, "status": f"not compiled: {failure}"}
-    package = imx500_report.files["packer_zip"]
-    row.update(file=str(folder / IMX500 / package.path), bytes=package.bytes,
-               memory=dataclasses.asdict(imx500_report.memory), status=NOT_ON_PI)
-    deployment = imx500_report.deployment
-    if not deployment.get("sensor_feeds_all_inputs", True):
-        row["note"] = deployment.get("note")
-    return row
-
-
 class Stopwatch:
     """Seconds per stage: ``with clock("build"): ...``."""
 
@@ -236,32 +171,27 @@ class Stopwatch:
 
 
 def model_rows(name, folder, root, timing, clock):
-    """All measured rows of one model (its build exists)."""
+    """All measured rows of one model (its build exists): its artifacts on the CPU, its int8 model
+    on every target of --targets, the mean predictor's."""
     artifact_list = benchmarks.build_artifacts(folder)
     int8 = next((a for a in artifact_list if a.artifact == TFMOT_INT8), None)
     if int8 is None:
         raise benchmarks.Failure(f"{folder} holds no tfmot int8 model; rebuild it with --rebuild")
-    edgetpu_report, (imx500_report, imx500_failure) = None, (None, None)
-    if EDGETPU in FLAGS.targets:
-        with clock(EDGETPU):
-            edgetpu_report = compile_edgetpu(folder, int8)
-    if IMX500 in FLAGS.targets:
-        with clock(IMX500):
-            imx500_report, imx500_failure = compile_imx500(folder, int8, FLAGS.rebuild)
+    outcomes = []
+    for target in FLAGS.targets:
+        with clock(target):
+            outcomes.append(on_targets.compile_target(TARGETS[target], folder, int8, FLAGS.rebuild, say))
     with clock("accuracy"):
         say(f"{name}: cm error of every artifact on the test split of {root}")
         accuracy_rows = accuracy.accuracy_rows(folder, root, FLAGS.frames, app_name="compare",
                                                reuse_build_figures=True)
     with clock("latency"):
         say(f"{name}: latency")
-        rows = [{**row, **_errors(accuracy_rows, row["artifact"])}
+        rows = [{**row, **on_targets.errors_of(accuracy_rows, row["artifact"])}
                 for row in latency.cpu_rows(artifact_list, FLAGS.runtimes, timing, FLAGS.reference or None,
                                             app_name="compare")]
-        if edgetpu_report is not None:
-            row = latency.edgetpu_row(int8, latency.compiled_model(folder), timing, app_name="compare")
-            rows.append({**row, **_errors(accuracy_rows, TFMOT_INT8), **edgetpu_fields(edgetpu_report)})
-    if IMX500 in FLAGS.targets:
-        rows.append(imx500_row(folder, int8, imx500_report, imx500_failure, accuracy_rows))
+        context = on_targets.Context(folder, int8, accuracy_rows, timing, FLAGS.device)
+        rows += [on_targets.target_row(outcome, context) for outcome in outcomes]
     baseline = next(row for row in accuracy_rows if row["artifact"] == accuracy.MEAN_BASELINE)
     return rows + [benchmarks.result_row(**baseline, status=MEASURED)]
 

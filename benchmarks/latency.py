@@ -11,12 +11,15 @@ untimed ones, on random input of the model's own dtype and shape (latency does n
 values). Right before each model the fixed reference model (--reference) is timed the same way in
 the same process; each row carries the ratio, so figures from machines of different speed or load
 can be compared. A build's tfmot int8 model is also run through the Edge TPU delegate when
-libedgetpu and a device are present (compiled by compilers/edgetpu.py into BUILD/edgetpu/);
-otherwise its row says "not measured: no device". Exit status 1 when every CPU row failed (e.g. an
+libedgetpu and a device are present (compiled by compilers/edgetpu.py into BUILD/edgetpu/; --device
+picks one); otherwise its row says "not measured: no device". A measured Edge TPU row carries a
+performance section of kind "measured", which replaces the adapter's estimate in
+benchmarks.compare's results. Exit status 1 when every CPU row failed (e.g. an
 operator no runtime has), after the table.
 """
 import dataclasses
 import pathlib
+import re
 import time
 
 import numpy as np
@@ -43,6 +46,10 @@ flags.DEFINE_float("max_seconds", 5.0, "time budget per model and runtime: timin
 flags.DEFINE_string("reference", str(REFERENCE_MODEL) if REFERENCE_MODEL.is_file() else "",
                     "fixed reference TFLite model timed beside every model (the ratio makes figures "
                     "of different machines comparable); empty: none")
+flags.DEFINE_string("device", None, "Edge TPU to time compiled models on, as libedgetpu names it: usb, "
+                    "usb:0, pci, pci:0, ... (default: the first one found)")
+flags.register_validator("device", lambda name: name is None or re.fullmatch(r"(usb|pci)(:\d+)?|:\d+", name),
+                         "--device must be usb, usb:N, pci, pci:N or :N (the Edge TPU to time on)")
 flags.register_validator("runtimes", lambda names: bool(names) and set(names) <= set(RUNTIMES),
                          f"--runtimes must be a comma-separated subset of {', '.join(RUNTIMES)}")
 flags.register_validator("reference", lambda path: not path or pathlib.Path(path).is_file(),
@@ -151,23 +158,28 @@ def compiled_model(build_folder):
     return compiled
 
 
-def edgetpu_row(artifact, compiled, timing=Timing(), app_name="latency"):
-    """The Edge TPU row of a tfmot int8 artifact: timed through libedgetpu when the library and a
-    device are present and ``compiled`` (its *_edgetpu.tflite) exists, else why it was not."""
+def edgetpu_row(artifact, compiled, timing=Timing(), app_name="latency", device=None):
+    """The Edge TPU row of a tfmot int8 artifact: timed through libedgetpu when the library and
+    ``device`` (None: the first found) are present and ``compiled`` (its *_edgetpu.tflite) exists,
+    else why it was not. A timed row's performance section is kind "measured"."""
     from compilers.edgetpu.runtime import make_interpreter_on_tpu
+    from compilers.report import from_latency
     row = benchmarks.result_row(**artifact.facts(), target=EDGETPU, runtime=EDGETPU_RUNTIME,
                                 threads=timing.threads, source=MEASURED)
     if compiled is not None:
         row.update(file=str(compiled), bytes=pathlib.Path(compiled).stat().st_size)
     try:
-        interpreter = make_interpreter_on_tpu(str(compiled or artifact.path))
+        interpreter = make_interpreter_on_tpu(str(compiled or artifact.path), device)
     except UsageError:  # libedgetpu or the device is absent
-        row["status"] = NO_DEVICE
+        row["status"] = NO_DEVICE + (f" at {device}" if device else "")
     else:
         if compiled is None:
             row["status"] = "not measured: not compiled (no edgetpu_compiler)"
         else:
             row.update(time_interpreter(interpreter, timing), status=MEASURED)
+            basis = (f"benchmarks.latency on the Edge TPU ({device or 'the first one found'}): median of "
+                     f"{row['runs']} runs of {pathlib.Path(compiled).name}")
+            row["performance"] = dataclasses.asdict(from_latency(MEASURED, row["latency_ms_median"], basis))
     benchmarks.progress(app_name, f"{artifact.model} {artifact.artifact} {EDGETPU}: {_summary(row)}")
     return row
 
@@ -197,7 +209,8 @@ def main(argv):
     reference = FLAGS.reference and benchmarks.check_tflite(FLAGS.reference, "--reference")
     timing = Timing.from_flags()
     rows = cpu_rows(artifacts, FLAGS.runtimes, timing, reference or None)
-    rows += [edgetpu_row(artifact, compiled, timing) for artifact, compiled in on_edgetpu]
+    rows += [edgetpu_row(artifact, compiled, timing, device=FLAGS.device)
+             for artifact, compiled in on_edgetpu]
     benchmarks.print_rows(rows, TABLE, FLAGS.json)
     failed = [row for row in rows if row["target"] == CPU and row["status"] != MEASURED]
     if failed and len(failed) == sum(row["target"] == CPU for row in rows):

@@ -2,16 +2,21 @@
 video made from the photos in shared/images (faces that move and change size).
 
   python -m benchmarks.predict runs/tinytracker                 # a build folder (its int8 TFLite)
-  python -m benchmarks.predict model_int8.tflite --thread_counts=1,2 --video_frames=300
+  python -m benchmarks.predict model_int8.tflite --thread_counts=1,2 --detector=blazeface,haar
 
-The video is made once in a temporary folder (or give one with --video). Each thread count runs
-the same FramePipeline as `zoo predict --out` (zoo.inference.predict: the Haar detector, the training
-recipes, the interpreter, the annotated frame; encoding the output video is not timed) with
-OpenCV and the interpreter on that many threads, after --warmup_frames untimed frames. A row
-gives the frames per second of the whole loop and the milliseconds per frame of each stage
-(crop and infer summed over the faces of the frame). The detector's settings (--detect_side,
+The video is made once in a temporary folder (or give one with --video). Each detector (as
+`zoo predict --detector NAME` names them; blazeface on a video is the full-range model) and each
+thread count runs the same FramePipeline as `zoo predict --out` (zoo.inference.predict: the detector and the
+model card's box map, the training recipes, the interpreter, the annotated frame; encoding the
+output video is not timed) with OpenCV, the detector and the interpreter on that many threads,
+after --warmup_frames untimed frames. A row names the detector and gives the frames per second of
+the whole loop, the milliseconds per frame of each stage (crop and infer summed over the faces
+of the frame) and the CPU time the process used per frame (all its threads: on a machine shared
+with other work, wall time counts their turns too, CPU time does not; on 1 thread it is what the
+frame would take alone, bar cache contention). The Haar detector's settings (--detect_side,
 --scale_factor, --min_face, --min_neighbors) default to zoo.inference.faces'.
 """
+import dataclasses
 import pathlib
 import tempfile
 import time
@@ -33,21 +38,29 @@ flags.DEFINE_integer("video_frames", 300, "frames of the video made from shared/
 flags.DEFINE_list("thread_counts", ["1", "2"], "OpenCV and interpreter threads, one row each")
 flags.DEFINE_integer("warmup_frames", 10, "untimed frames before timing", lower_bound=0)
 flags.DEFINE_enum("runtime", "litert", ["litert", "tflite_runtime"], "TFLite runtime")
-flags.DEFINE_integer("detect_side", faces.DETECT_SIDE, "longer side of the frame the detector searches",
+flags.DEFINE_list("detector", [faces.DEFAULT_DETECTOR, "haar"],
+                  f"face detectors, as zoo predict --detector names them ({', '.join(faces.DETECTORS)}): "
+                  "rows for each")
+flags.DEFINE_integer("detect_side", faces.DETECT_SIDE, "haar: longer side of the frame the detector searches",
                      lower_bound=24)
-flags.DEFINE_float("scale_factor", faces.SCALE_FACTOR, "the cascade's pyramid step", lower_bound=1.01)
-flags.DEFINE_integer("min_face", faces.MIN_FACE, "smallest face at detection resolution", lower_bound=24)
-flags.DEFINE_integer("min_neighbors", faces.MIN_NEIGHBORS, "hits needed for a face", lower_bound=1)
-flags.register_validator("thread_counts", lambda counts: bool(counts) and all(c.isdigit() and int(c) > 0
-                                                                               for c in counts),
+flags.DEFINE_float("scale_factor", faces.SCALE_FACTOR, "haar: the cascade's pyramid step", lower_bound=1.01)
+flags.DEFINE_integer("min_face", faces.MIN_FACE, "haar: smallest face at detection resolution",
+                     lower_bound=24)
+flags.DEFINE_integer("min_neighbors", faces.MIN_NEIGHBORS, "haar: hits needed for a face", lower_bound=1)
+flags.register_validator("thread_counts",
+                         lambda counts: bool(counts) and all(c.isdigit() and int(c) > 0 for c in counts),
                          "--thread_counts must be a comma-separated list of positive whole numbers")
+flags.register_validator("detector", lambda names: bool(names) and set(names) <= set(faces.DETECTORS),
+                         f"--detector must be a comma-separated list of {', '.join(faces.DETECTORS)}")
 flags.declare_key_flag("json")
 FLAGS = flags.FLAGS
 
 benchmarks.COLUMNS.update({  # this app's own columns, rendered like the shared ones
-    "frames": ("frames", str), "faces": ("faces", str), "e2e_ms": ("ms/frame", lambda v: f"{v:.2f}"),
+    "detector": ("detector", str), "frames": ("frames", str), "faces": ("faces", str),
+    "e2e_ms": ("ms/frame", lambda v: f"{v:.2f}"), "cpu_ms": ("cpu ms/frame", lambda v: f"{v:.2f}"),
     **{key: (key.replace("_ms", " ms"), lambda v: f"{v:.2f}") for key in STAGE_KEYS}})
-TABLE = ("model", "artifact", "runtime", "threads", "frames", "faces", "fps", "e2e_ms", *STAGE_KEYS)
+TABLE = ("model", "artifact", "detector", "runtime", "threads", "frames", "faces", "fps", "e2e_ms", "cpu_ms",
+         *STAGE_KEYS)
 
 
 def _photos(images=IMAGES):
@@ -92,31 +105,47 @@ def _paste(frame, image, x, y):
         frame[y0:y1, x0:x1] = image[y0 - y:y1 - y, x0 - x:x1 - x]
 
 
-def measure(model_path, video, threads, runtime="litert", warmup=10, detector_settings=None):
-    """One row: `zoo predict`'s pipeline on every frame of ``video`` with ``threads`` threads;
-    ``detector_settings``: zoo.inference.faces.FaceDetector's keyword arguments."""
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One row's settings: the model and video, the detector (a `zoo predict --detector` name),
+    threads, runtime, untimed frames, and the detector's settings (zoo.inference.faces.DetectorSettings'
+    fields but eyes and threads, which the model and ``threads`` set)."""
+    model: str
+    video: pathlib.Path
+    detector: str = faces.DEFAULT_DETECTOR
+    threads: int = 1
+    runtime: str = "litert"
+    warmup: int = 10
+    detector_settings: dict = dataclasses.field(default_factory=dict)
+
+
+def measure(run: Run) -> dict:
+    """One row: `zoo predict`'s pipeline on every frame of ``run.video``."""
     import cv2
 
     from zoo.inference import media
     from zoo.inference import predict
-    file, card = predict.resolve_model(model_path, runtime)
-    (source,) = media.check_sources([str(video)])
-    cv2.setNumThreads(threads)
-    model = predict.load_model(file, card, runtime, threads=threads)
-    detector = faces.FaceDetector(eyes=model.needs_eyes, **(detector_settings or {}))
-    pipeline = predict.FramePipeline(model, detector, draw=True)
-    for _, bgr, rgb in media.read_frames(source, warmup):
+    file, card = predict.resolve_model(run.model, run.runtime)
+    (source,) = media.check_sources([str(run.video)])
+    cv2.setNumThreads(run.threads)
+    model = predict.load_model(file, card, run.runtime, threads=run.threads)
+    settings = faces.DetectorSettings(eyes=model.needs_eyes, threads=run.threads, **run.detector_settings)
+    finder = faces.FaceFinder(run.detector, settings, card.box_maps if card else None, model.name)
+    pipeline = predict.FramePipeline(model, finder.use(source.kind), draw=True)
+    for _, bgr, rgb in media.read_frames(source, run.warmup):
         pipeline.process(bgr, rgb)
     pipeline.seconds = dict.fromkeys(predict.STAGES, 0.0)
     pipeline.frames = pipeline.faces = 0
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for _, bgr, rgb in media.read_frames(source, seconds=pipeline.seconds):
         pipeline.process(bgr, rgb)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     frames = max(pipeline.frames, 1)
-    return {"model": model.name, "artifact": pathlib.Path(file).name, "target": CPU, "runtime": runtime,
-            "threads": threads, "frames": pipeline.frames, "faces": pipeline.faces,
-            "fps": pipeline.frames / seconds, "e2e_ms": seconds / frames * 1e3, "status": MEASURED,
+    return {"model": model.name, "artifact": pathlib.Path(file).name, "detector": finder.name,
+            "target": CPU, "runtime": run.runtime, "threads": run.threads, "frames": pipeline.frames,
+            "faces": pipeline.faces,
+            "fps": pipeline.frames / seconds, "e2e_ms": seconds / frames * 1e3, "cpu_ms": cpu / frames * 1e3,
+            "status": MEASURED,
             **{f"{stage}_ms": value / frames * 1e3 for stage, value in pipeline.seconds.items()}}
 
 
@@ -129,12 +158,14 @@ def main(argv):
         video = FLAGS.video or synthetic_video(pathlib.Path(folder) / "faces.avi", FLAGS.video_frames)
         benchmarks.progress("predict", f"video {video}")
         rows = []
-        for threads in map(int, FLAGS.thread_counts):
-            rows.append(measure(argv[1], video, threads, FLAGS.runtime, FLAGS.warmup_frames,
-                                detector_settings))
-            row = rows[-1]
-            benchmarks.progress("predict", f"{threads} thread(s): {row['fps']:.1f} fps, " + ", ".join(
-                f"{key[:-3]} {row[key]:.2f} ms" for key in STAGE_KEYS))
+        for detector in FLAGS.detector:
+            for threads in map(int, FLAGS.thread_counts):
+                rows.append(measure(Run(argv[1], pathlib.Path(video), detector, threads, FLAGS.runtime,
+                                        FLAGS.warmup_frames, detector_settings)))
+                row = rows[-1]
+                stages = ", ".join(f"{key[:-3]} {row[key]:.2f} ms" for key in STAGE_KEYS)
+                benchmarks.progress("predict", f"{row['detector']}, {threads} thread(s): "
+                                    f"{row['fps']:.1f} fps, {stages}")
     benchmarks.print_rows(rows, TABLE, FLAGS.json)
 
 

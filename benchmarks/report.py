@@ -1,6 +1,9 @@
 """RESULTS.md and the plots of benchmarks.compare, from its results.json: rendered again by
 `python -m benchmarks.compare --report_only` after rows were added (benchmarks.imx500_on_pi).
 
+Every latency shown says what it rests on (performance_of): measured here, else the target's own
+performance section (an estimate with its basis, or a published figure with its citation).
+
 The report files are made in a temporary folder inside --out and moved in complete, results.json
 last: a reader never sees a half-written file, and a results.json always has its report beside it.
 """
@@ -9,12 +12,14 @@ import os
 
 import benchmarks
 from benchmarks import CPU, EDGETPU, FLOAT, IMX500, MCT_INT8, MEASURED, PTQ_INT8, PUBLISHED, TFMOT_INT8
+from compilers.report import ESTIMATED
 from zoo import artifacts
 from zoo.errors import UsageError
 from zoo.inference.metrics import MEAN_BASELINE
 
 RESULTS, REPORT = "results.json", "RESULTS.md"
-PLOTS = {"error_vs_size": "error_vs_size.png", "latency": "latency.png"}
+PLOTS = {"error_vs_size": "error_vs_size.png", "latency": "latency.png",
+         "error_vs_latency": "error_vs_latency.png"}
 
 
 MEASURED_TABLE = ("model", "artifact", "target", "runtime", "threads", "latency_ms_median",
@@ -27,6 +32,21 @@ PUBLISHED_TABLE = ("model", "artifact", "target", "runtime", "latency_ms_median"
 def measured_rows(rows):
     """The rows measured here, without the mean predictor's."""
     return [row for row in rows if row["source"] == MEASURED and row["artifact"] != MEAN_BASELINE]
+
+
+def performance_of(row):
+    """The latency of ``row`` and its basis ({kind, latency_ms, basis, ...}): its own timing where
+    it has one (measured here, merged in by benchmarks.imx500_on_pi, or a published row's), else
+    the target's performance section; None where neither gives a latency."""
+    own = row.get("performance") or {}
+    if row.get("latency_ms_median") is None:
+        return own if own.get("latency_ms") is not None else None
+    if own.get("kind") == MEASURED:
+        return own
+    if row["source"] == PUBLISHED:
+        return {"kind": PUBLISHED, "latency_ms": row["latency_ms_median"], "basis": row.get("citation", "")}
+    return {"kind": MEASURED, "latency_ms": row["latency_ms_median"],
+            "basis": f"measured: median of {row.get('runs')} runs ({row['runtime']})"}
 
 
 def _latency_cell(row):
@@ -64,6 +84,43 @@ def _imx500_table(rows):
         lines.append(f"| {row['model']} | {figures} | {benchmarks.cell(row, 'cm')} | {_latency_cell(row)} | "
                      f"{row.get('note', '')} |")
     return "\n".join(lines)
+
+
+def target_rows(rows):
+    """The rows of the targets of compilers.targets (each with its report's headline, or why it
+    has none), measured here."""
+    return [row for row in rows if row["source"] == MEASURED and row["target"] not in (CPU, None)]
+
+
+def _cell_text(text):
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _target_cells(row):
+    """model, target, status, fits, memory, operators on the accelerator, latency and its basis."""
+    headline = row.get("headline")
+    if headline is None:
+        return [row["model"], row["target"], row["status"], "-", "-", "-", "-", "-"]
+    memory = "; ".join(f"{name.removesuffix('_bytes').replace('_', ' ')} {value:,} B"
+                       for name, value in headline["memory"].items()) or "-"
+    on = headline["ops_on_accelerator"]
+    performance = performance_of(row) or headline["performance"]
+    latency = (f"{performance['latency_ms']:.3g} ms ({performance['kind']})"
+               if performance.get("latency_ms") is not None else "no estimate")
+    fits = {True: "yes", False: "no", None: "unknown"}[headline["fits"]]
+    return [row["model"], row["target"], headline["status"], fits, memory,
+            f"{'?' if on is None else on}/{headline['ops_total']}", latency, performance["basis"]]
+
+
+def _targets_table(rows):
+    """Every target's headline side by side, then the sources its latencies cite."""
+    lines = ["| model | target | status | fits | memory | operators on the accelerator | latency | basis |",
+             "|" + " --- |" * 8]
+    lines += ["| " + " | ".join(_cell_text(cell) for cell in _target_cells(row)) + " |"
+              for row in target_rows(rows)]
+    sections = [performance_of(row) or row.get("performance") or {} for row in target_rows(rows)]
+    sources = dict.fromkeys(citation for section in sections for citation in section.get("citations", []))
+    return "\n".join(lines + ([""] + [f"- {citation}" for citation in sources] if sources else []))
 
 
 def _speedup_table(rows):
@@ -105,6 +162,10 @@ def render_markdown(results):
         "## int8 speed-up over float on the CPU",
         _speedup_table(rows),
     ]
+    if target_rows(rows):
+        parts += ["## Targets", "Each target's report (`compilers/<target>.py`): whether the model fits, "
+                  "the memory it takes, how many of its operators the accelerator runs, and its latency with "
+                  "what that rests on.", _targets_table(rows)]
     if any(row["target"] == EDGETPU for row in measured):
         parts += ["## Edge TPU", _edgetpu_table(measured)]
     if any(row["target"] == IMX500 for row in measured):
@@ -117,14 +178,15 @@ def render_markdown(results):
 
 
 def render_plots(results, folder):
-    """error_vs_size.png and latency.png in ``folder``."""
+    """The plots of PLOTS in ``folder``."""
     import matplotlib
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
     rows = results["rows"]
     colours = {model: f"C{index}" for index, model in enumerate(sorted({row["model"] for row in rows}))}
-    for plot, name in ((_error_vs_size, "error_vs_size"), (_latency_plot, "latency")):
+    for plot, name in ((_error_vs_size, "error_vs_size"), (_latency_plot, "latency"),
+                       (_error_vs_latency, "error_vs_latency")):
         figure = plot(pyplot, rows, colours, results)
         try:
             figure.tight_layout()
@@ -164,23 +226,70 @@ def _error_vs_size(pyplot, rows, colours, results):
     return figure
 
 
+# How the latency plot marks a latency's basis.
+HATCHES = {MEASURED: None, ESTIMATED: "xx", PUBLISHED: "//"}
+
+
 def _latency_plot(pyplot, rows, colours, results):
-    timed = [row for row in rows if row.get("latency_ms_median") is not None]
+    timed = [(row, performance_of(row)) for row in rows if performance_of(row)]
     figure, axes = pyplot.subplots(figsize=(8, 0.8 + 0.28 * max(len(timed), 1)))
     labels = []
-    for index, row in enumerate(timed):
-        published = row["source"] == PUBLISHED
-        axes.barh(index, row["latency_ms_median"], color=colours[row["model"]], edgecolor="black",
-                  linewidth=0.3, hatch="//" if published else None, alpha=0.5 if published else 1.0)
+    for index, (row, performance) in enumerate(timed):
+        kind = performance["kind"]
+        axes.barh(index, performance["latency_ms"], color=colours[row["model"]], edgecolor="black",
+                  linewidth=0.3, hatch=HATCHES.get(kind), alpha=1.0 if kind == MEASURED else 0.5)
         labels.append(f"{row['model']} {row['artifact'] or ''} {row['target'] or ''}/{row['runtime'] or ''}"
-                      + (" (published)" if published else ""))
+                      + ("" if kind == MEASURED else f" ({kind})"))
     axes.set_yticks(range(len(timed)), labels, fontsize=7)
     axes.invert_yaxis()
     axes.set_xscale("log")
-    axes.set_xlabel(f"median latency per frame (ms, log scale; {results['timing']['threads']} "
-                    "thread(s) on the CPU)")
-    axes.set_title("Latency per model and runtime (hatched: published)")
+    axes.set_xlabel(f"latency per frame (ms, log scale; CPU: median with {results['timing']['threads']} "
+                    "thread(s))\nsolid: measured here; crossed: estimated; hatched: published")
+    axes.set_title("Latency per model and runtime")
     axes.grid(True, axis="x", which="both", alpha=0.3)
+    return figure
+
+
+def _error_latency_points(rows):
+    """(row, performance) of every row the error-vs-latency plot shows: each target's row, the CPU
+    rows of the int8 model the targets compile, and published rows with both figures."""
+    points = []
+    for row in rows:
+        performance = performance_of(row)
+        shown = row["target"] not in (CPU, None) or (row["target"] == CPU and row["artifact"] == TFMOT_INT8)
+        if performance and row.get("cm") is not None and shown:
+            points.append((row, performance))
+    return points
+
+
+# How the error-vs-latency plot marks a latency's basis.
+FILLS = {MEASURED: "full", ESTIMATED: "none", PUBLISHED: "left"}
+
+
+def _error_vs_latency(pyplot, rows, colours, results):
+    """The paper's comparison in one picture: cm error against latency, one marker per target,
+    filled where measured here, hollow where estimated, half-filled where published."""
+    from matplotlib.lines import Line2D
+    points = _error_latency_points(rows)
+    targets = list(dict.fromkeys(row["target"] for row, _ in points))
+    markers = dict(zip(targets, "osD^vPX*hp"))
+    figure, axes = pyplot.subplots(figsize=(8, 5.5))
+    for row, performance in points:
+        axes.plot(performance["latency_ms"], row["cm"], marker=markers[row["target"]], markersize=9,
+                  linestyle="", color=colours[row["model"]], fillstyle=FILLS.get(performance["kind"], "none"))
+        label = f"{row['model']} {row['target']}" + (f"/{row['runtime']}" if row["target"] == CPU else "")
+        axes.annotate(label, (performance["latency_ms"], row["cm"]), fontsize=7, xytext=(5, 4),
+                      textcoords="offset points")
+    handles = [Line2D([], [], marker=markers[t], linestyle="", color="grey", label=t) for t in targets]
+    handles += [Line2D([], [], marker="o", linestyle="", color="grey", fillstyle=FILLS[kind], label=label)
+                for kind, label in ((MEASURED, "measured here"), (ESTIMATED, "estimated"),
+                                    (PUBLISHED, "published"))]
+    axes.legend(handles=handles, fontsize=7, loc="best")
+    axes.set_xscale("log")
+    axes.set_xlabel("latency per frame (ms, log scale; the basis of each is in RESULTS.md)")
+    axes.set_ylabel("test error (cm)")
+    axes.set_title("Error vs latency per target")
+    axes.grid(True, which="both", alpha=0.3)
     return figure
 
 

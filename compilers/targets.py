@@ -45,6 +45,12 @@ class Target:
         """The target's package (imported on first use: some pull in large toolchains)."""
         return importlib.import_module(self.package)
 
+    @property
+    def tool(self):
+        """The command as zoo.artifacts' output-folder rule knows it (what it writes, and where)."""
+        from zoo import artifacts
+        return artifacts.Tool(f"compilers/{self.name}.py", self.name, "-o")
+
     def output_folder(self, model: pathlib.Path) -> pathlib.Path:
         """Where compile() writes by default, and where the benchmarks look."""
         from zoo import artifacts
@@ -60,6 +66,8 @@ TARGETS: typing.Dict[str, Target] = {target.name: target for target in (
             "tpc_version"), reused=True),
     Target("ethosu", "Arm Ethos-U NPU (Vela)", "ethos-u-vela (Arm's Vela compiler, from PyPI; pinned in "
            "requirements/stack.txt)", ("accelerator", "system_config", "memory_mode", "timeout_s")),
+    Target("mcu", "Microcontrollers (TFLite Micro)", "tflite-micro (its Python interpreter measures the "
+           "arena) and ai-edge-litert; no board needed", ("board", "calibration_data")),
 )}
 
 

@@ -87,3 +87,27 @@ def tiny_imx500(tiny_build, tmp_path_factory):
             made[name] = out
         return made[name]
     return convert
+
+
+@pytest.fixture(scope="session")
+def tflite_model(tmp_path_factory):
+    """``tflite_model(name, quantize=True, io_type="int8")`` -> path of a real int8 conversion of
+    Edge TPU rule case or zoo model ``name`` (tests/fake_edgetpu_compiler/edgetpu_cases.py; an
+    edited case: of its base case, then edited), each made once per session."""
+    from fake_edgetpu_compiler import edgetpu_cases as cases
+    folder = tmp_path_factory.mktemp("edgetpu_models")
+    made = {}
+
+    def convert(name, quantize=True, io_type="int8"):
+        key = (name, quantize, io_type)
+        if key not in made:
+            path = folder / f"{name}_{'int8' if quantize else 'float'}_{io_type}.tflite"
+            edited = cases.edited(name)
+            if edited:
+                data = cases.edit(convert(edited[0]).read_bytes(), edited[1])
+            else:
+                data = cases.convert(cases.keras_model(name), quantize, cases.case_io_type(name, io_type))
+            path.write_bytes(data)
+            made[key] = path
+        return made[key]
+    return convert

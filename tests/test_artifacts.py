@@ -25,7 +25,19 @@ def test_a_record_round_trips_through_json(tmp_path):
     path = tmp_path / "card.json"
     artifacts.write_record(_card(), path)
     assert artifacts.read_record(artifacts.ModelCard, path) == _card()
-    assert json.loads(path.read_text())["schema_version"] == artifacts.SCHEMA_VERSION
+    assert json.loads(path.read_text())["schema_version"] == artifacts.ModelCard.SCHEMA_VERSION == 2
+
+
+def test_the_previous_card_version_still_reads(tmp_path):
+    """Version 1 had no box_maps: it reads with them None; a version from the future does not."""
+    value = artifacts.to_json(_card())
+    del value["box_maps"]
+    path = tmp_path / "card.json"
+    path.write_text(json.dumps({**value, "schema_version": 1}))
+    assert artifacts.read_record(artifacts.ModelCard, path) == _card()
+    path.write_text(json.dumps({**value, "schema_version": 3}))
+    with pytest.raises(UsageError, match="written with schema version 3, this zoo reads 2; make it again"):
+        artifacts.read_record(artifacts.ModelCard, path)
 
 
 @pytest.mark.parametrize("damage, message", [
@@ -33,7 +45,7 @@ def test_a_record_round_trips_through_json(tmp_path):
     (lambda v: v["inputs"][0].update(shape="32x32"), "inputs[0].shape should be a list"),
     (lambda v: v.update(seed=True), "seed should be an integer"),
     (lambda v: v.update(schema_version=0), "schema version 0"),
-    (lambda v: v.update(kind="zoo.train.build"), "not a zoo.model_card record"),
+    (lambda v: v.update(kind="zoo.build"), "not a zoo.model_card record"),
 ])
 def test_a_damaged_or_older_record_is_one_clear_line(tmp_path, damage, message):
     value = artifacts.to_json(_card())

@@ -217,7 +217,7 @@ def inputs(tmp_path_factory):
     paths["other_h5"] = _other_keras_model(root / "other.h5")
     for name, text in (("bad_manifest", '{"kind": "zoo.bu'),
                        ("old_manifest", json.dumps({"model": "tinytracker_s", "mode": "qat", "files": {}})),
-                       ("partial_manifest", json.dumps({"kind": "zoo.train.build", "schema_version": 1}))):
+                       ("partial_manifest", json.dumps({"kind": "zoo.build", "schema_version": 1}))):
         paths[name] = _build(root / name, paths["data"], text)
     paths["missing_file"] = shutil.copytree(paths["build"], root / "missing_file")
     (paths["missing_file"] / "m_int8.tflite").unlink()
@@ -262,7 +262,7 @@ def mounts(tmp_path_factory):
 
 @dataclasses.dataclass(frozen=True)
 class Case:
-    command: str  # "zoo", "edgetpu", "imx500" or a benchmark app's module name
+    command: str  # "zoo", a target of compilers/targets.py or a benchmark app's module name
     argv: tuple  # "{name}" is replaced by the path of that input ({out}: a fresh empty folder)
     status: int
     message: str  # in the last stderr line (on stdout for status 0)
@@ -382,7 +382,7 @@ CASES = [
     case("zoo", "eval {valid} --name tinytracker_s --data /nonexistent", 2, "no such folder"),
     case("zoo", "eval {valid} --split bogus", 2, "invalid choice: 'bogus'"),
     case("zoo", "eval {bad_manifest}/m_int8.tflite", 2, "not readable as JSON"),
-    case("zoo", "eval {old_manifest}/m_int8.tflite", 2, "not a zoo.train.build record"),
+    case("zoo", "eval {old_manifest}/m_int8.tflite", 2, "not a zoo.build record"),
     case("zoo", "eval {partial_manifest}/m_int8.tflite", 2, "lacks card"),
     case("zoo", "eval {valid} --name tinytracker_s --data {corrupt}", 2, "decodes as a JPEG"),
     case("zoo", "eval {other_h5} --name tinytracker --data {data}", 2, "give the model it is with --name"),
@@ -398,11 +398,6 @@ CASES = [
          "holds {build}/m_int8.tflite, an input of compilers/edgetpu.py, which never writes there; write to "
          "{build}/edgetpu instead"),
     case("edgetpu", "{build}/m_int8.tflite -o {packaged} --overwrite", 2, "is a zoo build"),
-    case("ethosu", "{build}/m_int8.tflite -o {build}", 2,
-         "holds {build}/m_int8.tflite, an input of compilers/ethosu.py, which never writes there; write to "
-         "{build}/ethosu instead"),
-    case("ethosu", "{build}/m_int8.tflite -o {packaged}/imx500 --overwrite", 2,
-         "is the output of compilers/imx500.py, which compilers/ethosu.py never replaces"),
     case("edgetpu", "{build}/m_int8.tflite -o {packaged}/imx500 --overwrite", 2,
          "is the output of compilers/imx500.py, which compilers/edgetpu.py never replaces; write to "
          "{build}/edgetpu instead"),
@@ -420,6 +415,23 @@ CASES = [
          "--overwrite", 2, "is a zoo build, which compilers/imx500.py never replaces"),
     case("imx500", "{build}/m_int8.tflite -o {packaged}/imx500 --calibration-data {data} --recipe "
          "face_grid_grey", 2, "holds compilers/imx500.py's output of other inputs (none); pass --overwrite"),
+    case("ethosu", "", 2, "required: model"),
+    case("ethosu", "{text}", 2, "not a TFLite model"),
+    case("ethosu", "{valid}", 2, "is a float model"),
+    case("ethosu", "{valid} --timeout nan", 2, "give a number of seconds above 0"),
+    case("ethosu", "{build}/m_int8.tflite --accelerator bogus", 2, "does not know it"),
+    case("ethosu", "{build}/m_int8.tflite -o {build}", 2,
+         "holds {build}/m_int8.tflite, an input of compilers/ethosu.py, which never writes there; write to "
+         "{build}/ethosu instead"),
+    case("ethosu", "{build}/m_int8.tflite -o {packaged}/imx500 --overwrite", 2,
+         "is the output of compilers/imx500.py, which compilers/ethosu.py never replaces"),
+    case("mcu", "", 2, "required: model"),
+    case("mcu", "{text}", 2, "not a TFLite model"),
+    case("mcu", "{valid}", 2, "is a float model"),
+    case("mcu", "{build}/m_int8.tflite --board nosuchboard --calibration-data {photos}", 2, "nosuchboard"),
+    case("mcu", "{build}/m_int8.tflite -o {build} --calibration-data {photos}", 2,
+         "holds {build}/m_int8.tflite, an input of compilers/mcu.py, which never writes there; write to "
+         "{build}/mcu instead"),
     # benchmark apps
     case("latency", "", 2, "give one or more build folders"),
     case("latency", "--num_runs=-1 m.tflite", 2, "flag --num_runs=-1"),
@@ -431,7 +443,7 @@ CASES = [
     case("latency", "{text}", 2, "not a TFLite model"),
     case("latency", "--reference={text} {valid}", 2, "not a TFLite model"),
     case("latency", "{bad_manifest}", 2, "not readable as JSON"),
-    case("latency", "{old_manifest}", 2, "not a zoo.train.build record"),
+    case("latency", "{old_manifest}", 2, "not a zoo.build record"),
     case("latency", "{partial_manifest}", 2, "lacks card"),
     case("latency", "{missing_file}", 2, "but missing"),
     case("latency", "{custom_op} --runtimes=litert --num_runs=1 --warmup=0 --reference=", 1,
@@ -532,9 +544,10 @@ def test_bad_input_is_one_line_and_changes_nothing(case, inputs, tmp_path, capsy
 
 def test_there_are_at_least_40_cases_over_every_command():
     commands = {param.values[0].command for param in CASES}
-    assert len(CASES) >= 40 and commands == {"zoo", "edgetpu", "imx500", "ethosu", "latency", "accuracy",
-                                             "compare", "int8_speedup", "imx500_on_pi", "learnability",
-                                             "predict", "scale"}
+    from compilers.targets import TARGETS
+    apps = {"latency", "accuracy", "compare", "int8_speedup", "imx500_on_pi", "learnability", "predict",
+            "scale"}
+    assert len(CASES) >= 40 and commands == {"zoo", *TARGETS, *apps}
 
 
 # ---- the guard ---------------------------------------------------------------------------------

@@ -1,7 +1,10 @@
-"""`zoo predict` on real photos, a video made from them and rendered frames: Haar face detection,
-the face grid, the training recipes, JSON output, annotated output and one-line errors (issue #13)."""
+"""`zoo predict` on real photos, a video made from them and rendered frames: face detection (BlazeFace
+by default, Haar on request) framed by the build's box maps, the face grid, the training recipes,
+the rendered-data warning, JSON output, annotated output and one-line errors (issues #13, #22)."""
+import dataclasses
 import json
 import math
+import os
 import subprocess
 import sys
 
@@ -14,13 +17,17 @@ from zoo import cli
 
 GRACE = SHARED / "images" / "grace_hopper.bmp"
 GROUP = SHARED / "images" / "face.jpg"
-needs_photos = pytest.mark.skipif(not GRACE.is_file() or not GROUP.is_file(), reason="no shared/images")
+PHOTOS_ABSENT = not GRACE.is_file() or not GROUP.is_file()
+needs_photos = pytest.mark.skipif(PHOTOS_ABSENT and os.environ.get("CI") != "true",
+                                  reason="no ../shared/images")  # under CI the photos must be there
 
 # Hand-checked on the photos (str_replace_based_edit_tool view with a 50 px grid drawn on them):
-# (centre x, centre y) ranges and side range of each frontal face, in pixels.
-GRACE_FACE = ((235, 290), (190, 245), (170, 260))       # 512x600: face ~x 160-360, y 120-330
-GROUP_FACES = {"left man": ((150, 200), (120, 175), (85, 150)),    # 512x355: ~x 118-228, y 78-220
-               "right man": ((280, 330), (85, 140), (85, 150))}   # ~x 248-362, y 36-190
+# (centre x, centre y) ranges and side range of each face, in pixels.
+GRACE_FACE = ((235, 290), (190, 245), (150, 260))       # 512x600: face ~x 160-360, y 120-330
+GROUP_FACES = {"left man": ((150, 200), (120, 175), (75, 150)),    # 512x355: ~x 118-228, y 78-220
+               "right man": ((280, 330), (85, 140), (75, 150)),   # ~x 248-362, y 36-190
+               "behind, left edge": ((0, 45), (110, 155), (25, 70)),    # ~x 5-50, y 100-155
+               "behind, right": ((445, 490), (125, 170), (25, 70))}     # ~x 440-490, y 115-175
 
 
 @pytest.fixture(scope="module")
@@ -28,10 +35,12 @@ def build(tiny_build):
     return tiny_build("tinytracker", "qat")
 
 
-def _predict(capsys, *args):
+def _predict(capsys, *args, stderr=None):
     code = cli.main(["predict", *map(str, args), "--json"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
+    if stderr is not None:
+        stderr.extend(captured.err.splitlines())
     return [json.loads(line) for line in captured.out.splitlines()]
 
 
@@ -47,14 +56,14 @@ def _check_face(record, frame_size):
     col, row, width, height = record["grid"]  # GazeCapture's faceGrid: X, Y 1-indexed
     assert 1 <= col and 1 <= row and width >= 1 and height >= 1
     assert col - 1 + width <= 25 and row - 1 + height <= 25
-    x, y, w, h = record["box"]
-    assert 0 <= x and 0 <= y and x + w <= frame_size[0] and y + h <= frame_size[1]
+    x, y, w, h = record["box"]  # a face at the edge may have its box leave the frame, as in the dataset
+    assert 0 <= x + w / 2 <= frame_size[0] and 0 <= y + h / 2 <= frame_size[1] and w > 0 and h > 0
 
 
 @needs_photos
 def test_one_face_in_the_grace_hopper_portrait(build, capsys):
     (record,) = _predict(capsys, build, GRACE)
-    assert record["frame"] == 0 and record["input"] == str(GRACE)
+    assert record["frame"] == 0 and record["input"] == str(GRACE) and record["detector"] == "blazeface_full"
     assert _centre_in(record["box"], GRACE_FACE), record["box"]
     _check_face(record, (512, 600))
     x, y, w, h = record["box"]  # the grid covers the box: cells of 512/25 x 600/25 pixels
@@ -62,9 +71,9 @@ def test_one_face_in_the_grace_hopper_portrait(build, capsys):
 
 
 @needs_photos
-def test_both_front_faces_of_the_group_photo(build, capsys, tmp_path):
+def test_all_four_faces_of_the_group_photo_and_the_annotated_image(build, capsys, tmp_path):
     records = _predict(capsys, build, GROUP, "--out", tmp_path / "out")
-    assert len(records) >= 2
+    assert len(records) == 4
     for name, ranges in GROUP_FACES.items():
         assert sum(_centre_in(r["box"], ranges) for r in records) == 1, (name, [r["box"] for r in records])
     for record in records:
@@ -78,9 +87,18 @@ def test_both_front_faces_of_the_group_photo(build, capsys, tmp_path):
 
 
 @needs_photos
+def test_haar_on_request_finds_the_two_front_faces(build, capsys):
+    records = _predict(capsys, build, GROUP, "--detector", "haar")
+    assert {r["detector"] for r in records} == {"haar"}
+    for name in ("left man", "right man"):
+        assert sum(_centre_in(r["box"], GROUP_FACES[name]) for r in records) == 1, [r["box"] for r in records]
+
+
+@needs_photos
 def test_max_faces_keeps_the_largest(build, capsys):
-    records = _predict(capsys, build, GROUP, "--max-faces", 1)
-    assert len(records) == 1 and records[0]["box"][2] >= 100
+    every = _predict(capsys, build, GROUP)
+    (largest,) = _predict(capsys, build, GROUP, "--max-faces", 1)
+    assert largest["box"] == every[0]["box"] and largest["box"][2] == max(r["box"][2] for r in every)
 
 
 @needs_photos
@@ -94,7 +112,8 @@ def test_a_video_gives_one_record_per_face_per_frame_and_an_annotated_video(buil
     for record in records:
         frames.setdefault(record["frame"], []).append(record)
     assert sorted(frames) == list(range(12))
-    assert frames[10] == [{"input": str(video), "frame": 10, "faces": 0, "model": "tinytracker"}]
+    assert frames[10] == [{"input": str(video), "frame": 10, "faces": 0, "model": "tinytracker",
+                           "trained_on": "rendered", "detector": "blazeface_full"}]
     assert frames[11][0]["faces"] == 0
     for number in range(10):
         assert all("gaze_cm" in r for r in frames[number]) and len(frames[number]) >= 1, number
@@ -112,28 +131,13 @@ def test_a_video_gives_one_record_per_face_per_frame_and_an_annotated_video(buil
     assert (tmp_path / "out" / ".zoo-output.json").is_file()
 
 
-@needs_photos
-def test_eye_boxes_for_itracker_sit_in_the_upper_face_subjects_left_on_the_image_right():
-    import cv2
-
-    from zoo.inference.faces import FaceDetector
-    found = FaceDetector(eyes=True).detect(cv2.imread(str(GROUP)))
-    right_man = [face for face in found if _centre_in(face.box, GROUP_FACES["right man"])]
-    assert len(right_man) == 1 and right_man[0].eyes_found  # no glasses: the eye cascade finds both
-    for face in found:
-        x, y, w, h = face.box
-        left, right = face.left_eye, face.right_eye
-        assert left[0] > right[0]  # the subject's left eye appears on the right of the image
-        for ex, ey, ew, eh in (left, right):
-            assert x <= ex and ex + ew <= x + w and y <= ey and ey + eh <= y + h * 0.6
-
-
 def test_a_frame_without_a_face_is_reported_as_such(build, capsys, tmp_path):
     import cv2
     empty = tmp_path / "wall.png"
     cv2.imwrite(str(empty), np.full((240, 320, 3), 128, np.uint8))
     assert _predict(capsys, build, empty) == [{"input": str(empty), "frame": 0, "faces": 0,
-                                               "model": "tinytracker"}]
+                                               "model": "tinytracker", "trained_on": "rendered",
+                                               "detector": "blazeface_full"}]
     assert cli.main(["predict", str(build), str(empty)]) == 0
     assert capsys.readouterr().out == f"{empty} frame 0: no face\n"
 
@@ -156,6 +160,8 @@ def _training_frame(tiny_data, specs):
 
 
 def test_predict_feeds_the_model_what_training_feeds_it(build, tiny_data, capsys, monkeypatch):
+    """The box given, the inputs zoo predict makes are the training pipeline's: equal but where a
+    value sits on a rounding boundary of the uint8 crop (one step, 2/255 in [-1, 1])."""
     from zoo import artifacts
     from zoo.inference import faces
     from zoo.inference import predict
@@ -164,7 +170,7 @@ def test_predict_feeds_the_model_what_training_feeds_it(build, tiny_data, capsys
     path, box, grid, trained = _training_frame(tiny_data, specs)
     seen = []
     original = predict.GazeModel.run
-    monkeypatch.setattr(faces.FaceDetector, "detect", lambda self, bgr: [faces.Face(box)])
+    monkeypatch.setattr(faces.FaceFinder, "find", lambda self, bgr: [faces.Face(box)])
     monkeypatch.setattr(predict.GazeModel, "run",
                         lambda self, inputs: seen.append(inputs) or original(self, inputs))
     (record,) = _predict(capsys, build, path)
@@ -173,7 +179,8 @@ def test_predict_feeds_the_model_what_training_feeds_it(build, tiny_data, capsys
     assert set(fed) == set(trained)
     for name in trained:
         assert fed[name].shape == trained[name].shape
-        np.testing.assert_allclose(fed[name], trained[name], atol=1e-6)
+        difference = np.abs(fed[name] - trained[name])
+        assert difference.max() <= 2 / 255 + 1e-6 and np.mean(difference > 1e-6) < 1e-3
 
 
 def test_the_float_h5_and_tflite_runtime_give_finite_gaze(build, tiny_data, capsys):
@@ -183,6 +190,57 @@ def test_the_float_h5_and_tflite_runtime_give_finite_gaze(build, tiny_data, caps
                  [build / "tinytracker_int8.tflite", frame, "--runtime", "tflite_runtime"]):
         for record in _predict(capsys, *args):
             assert "faces" in record or all(math.isfinite(v) for v in record["gaze_cm"])
+
+
+def _with_card(build, path, **changes):
+    """A copy of the build's int8 TFLite at ``path`` whose model card has ``changes`` (fields of
+    the card, or ``data_root`` and ``rendered`` for its data record)."""
+    from zoo import artifacts
+    from zoo.tflite import with_metadata
+    card = artifacts.read_model_card(build / "tinytracker_int8.tflite")
+    data = dataclasses.replace(card.data, root=changes.pop("data_root", card.data.root),
+                               rendered=changes.pop("rendered", card.data.rendered))
+    card = dataclasses.replace(card, data=data, **changes)
+    source = (build / "tinytracker_int8.tflite").read_bytes()
+    path.write_bytes(with_metadata(source, artifacts.MODEL_CARD_METADATA, artifacts.card_bytes(card)))
+    return path
+
+
+WARNING = "was trained on the rendered dataset"
+
+
+@needs_photos
+def test_a_rendered_data_model_warns_once_on_real_photos_and_says_so_in_json(build, tiny_data, capsys):
+    from zoo import data
+    assert "box_maps" in (build / "manifest.json").read_text()
+    stderr = []
+    records = _predict(capsys, build, GRACE, GROUP, stderr=stderr)
+    assert sum(WARNING in line for line in stderr) == 1, stderr
+    assert "zoo build tinytracker --data" in next(line for line in stderr if WARNING in line)
+    assert {r["trained_on"] for r in records} == {"rendered"}
+    assert not any("box map" in line for line in stderr), stderr  # the build carries every map
+    stderr.clear()
+    _predict(capsys, build, data.load_index(tiny_data).select("test").paths[0], stderr=stderr)
+    assert not any(WARNING in line for line in stderr), stderr  # a rendered frame is what it learnt from
+
+
+@needs_photos
+def test_no_warning_for_a_model_trained_on_another_data_root(build, capsys, tmp_path):
+    model = _with_card(build, tmp_path / "real.tflite", data_root="/data/GazeCapture", rendered=None)
+    stderr = []
+    records = _predict(capsys, model, GRACE, stderr=stderr)
+    assert not any(WARNING in line for line in stderr), stderr
+    assert {r["trained_on"] for r in records} == {"gazecapture"}
+
+
+@needs_photos
+def test_a_model_without_box_maps_uses_the_detectors_box_and_says_so_once(build, capsys, tmp_path):
+    model = _with_card(build, tmp_path / "unmapped.tflite", box_maps=None)
+    stderr = []
+    unmapped = _predict(capsys, model, GRACE, GRACE, stderr=stderr)
+    assert sum("carries no box maps" in line for line in stderr) == 1, stderr
+    mapped = _predict(capsys, build, GRACE)
+    assert unmapped[0]["box"] != mapped[0]["box"] and unmapped[0]["box"] == unmapped[1]["box"]
 
 
 def _without_card(source, path):
@@ -214,12 +272,14 @@ def _bad_cases(tmp_path, build):
         "folder without manifest": ([tmp_path, image], "not a build folder"),
         "tflite without a card": ([plain, image], "carries no zoo model card"),
         "edge tpu absent": ([build, image, "--device", "usb"], "Edge TPU runtime not found"),
+        "unknown detector": ([build, image, "--detector", "yolo"], "argument --detector: invalid choice"),
     }
 
 
 @pytest.mark.parametrize("case", ["unreadable image", "text file as image", "missing video",
                                   "text file as video", "missing camera", "no input", "bad model path",
-                                  "folder without manifest", "tflite without a card", "edge tpu absent"])
+                                  "folder without manifest", "tflite without a card", "edge tpu absent",
+                                  "unknown detector"])
 def test_bad_input_is_one_line_exit_2_and_nothing_written(case, build, tmp_path, capfd):
     args, message = _bad_cases(tmp_path, build)[case]
     if case == "edge tpu absent":
@@ -251,3 +311,30 @@ def test_arguments_and_inputs_are_checked_before_tensorflow(build, tmp_path):
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == [2] * len(cases)
     assert len(result.stderr.strip().splitlines()) == len(cases), result.stderr
+
+
+def _benchmark(argv):
+    import benchmarks
+    from benchmarks import predict as app
+    return benchmarks.command(app.main)(["benchmarks.predict", *map(str, argv)])
+
+
+@needs_photos
+def test_the_benchmark_measures_each_detector_per_stage(build, capsys, tmp_path):
+    from benchmarks.predict import STAGE_KEYS, synthetic_video
+    video = synthetic_video(tmp_path / "moving.avi", 6)
+    assert _benchmark([build, f"--video={video}", "--detector=blazeface,haar", "--thread_counts=1",
+                       "--warmup_frames=1", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(row["detector"], row["threads"], row["frames"]) for row in rows] == [("blazeface_full", 1, 6),
+                                                                                  ("haar", 1, 6)]
+    for row in rows:
+        assert row["faces"] >= 6 and row["fps"] > 0 and row["cpu_ms"] > 0
+        assert all(row[key] >= 0 for key in STAGE_KEYS) and row["detect_ms"] > 0 and row["crop_ms"] > 0
+        assert sum(row[key] for key in STAGE_KEYS) <= row["e2e_ms"] * 1.01
+
+
+def test_the_benchmark_refuses_an_unknown_detector_in_one_line(build, capsys):
+    assert _benchmark([build, "--detector=blazeface,yolo"]) == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "--detector must be a comma-separated list of blazeface" in line

@@ -35,7 +35,6 @@ Edge TPU through libedgetpu.
 import argparse
 import dataclasses
 import json
-import math
 import pathlib
 import sys
 import typing
@@ -43,29 +42,19 @@ import typing
 from compilers.edgetpu import log as edgetpu_log, preflight as edgetpu_preflight, run as edgetpu_run
 from compilers.edgetpu import performance
 from compilers.edgetpu.report import EdgeTpuReport
+from compilers import targets
 from compilers.report import Headline, performance_line
+from compilers.common import MAX_TIMEOUT_S, timeout_seconds
 from zoo import artifacts, tflite
 from zoo.errors import ArgumentParser, UsageError, one_line_errors, progress
 
 
-TOOL = artifacts.Tool("compilers/edgetpu.py", "edgetpu", "-o")  # what it writes, for zoo.artifacts' rule
 TARGET = "edgetpu"
+TOOL = targets.get(TARGET).tool  # what it writes, for zoo.artifacts' output-folder rule
 _EXIT_CODES = {"compiled": 0, "failed": 1, "preflight-only": 3}  # report["status"] -> exit status
-MAX_TIMEOUT_S = 86400  # longer waits overflow the subprocess timer
 _INSTALL_HINT = ("install it on x86-64 Debian/Ubuntu from Coral's apt repository "
                  "(deb https://packages.cloud.google.com/apt coral-edgetpu-stable main; "
                  "apt-get install edgetpu-compiler) or pass --compiler PATH")
-
-
-def _timeout(value):
-    """``value`` as seconds in (0, MAX_TIMEOUT_S]; UsageError for nan, inf, <= 0 or not a number."""
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        seconds = math.nan
-    if isinstance(value, bool) or not 0 < seconds <= MAX_TIMEOUT_S:
-        raise UsageError(f"--timeout {value}: give a number of seconds above 0 and at most {MAX_TIMEOUT_S}")
-    return seconds
 
 
 def _runtime_version(value):
@@ -126,8 +115,7 @@ def compile(model: "str | pathlib.Path", out_dir: "str | pathlib.Path | None" = 
     default = artifacts.compiler_output(model, TARGET)
     out_dir = artifacts.check_output(out_dir or default, TOOL, [model], overwrite, default)
     compiler_path = None if settings.preflight_only else edgetpu_run.find_compiler(settings.compiler)
-    work_dir = artifacts.staging_folder(out_dir)  # the last check: nothing is said before it
-    try:
+    with artifacts.staged(out_dir, TOOL, [model], overwrite) as work_dir:  # nothing is said before it
         say(f"pre-flight: {len(graph.operators)} operators in {model.name}")
         preflight = edgetpu_preflight.preflight(graph)
         result = None
@@ -141,11 +129,8 @@ def compile(model: "str | pathlib.Path", out_dir: "str | pathlib.Path | None" = 
             compiler=result, status=status, status_detail=detail,
             disagreements=(edgetpu_log.disagreements(preflight, result)
                            if result and not result["error"] else []),
-            headline=_headline(status, preflight, result))
+            headline=_headline(status, graph, preflight, result))
         artifacts.write_record(report, work_dir / artifacts.REPORT)
-        artifacts.publish(work_dir, out_dir, TOOL, [model], overwrite)
-    finally:
-        artifacts.remove_staging(work_dir)
     return report
 
 
@@ -155,11 +140,11 @@ def _checked_options(options):
     if unknown:
         raise TypeError(f"compile() got unknown Edge TPU options {sorted(unknown)}")
     settings = Options(**options)
-    return dataclasses.replace(settings, timeout_s=_timeout(settings.timeout_s),
+    return dataclasses.replace(settings, timeout_s=timeout_seconds(settings.timeout_s),
                                min_runtime_version=_runtime_version(settings.min_runtime_version))
 
 
-def _headline(status, preflight, result):
+def _headline(status, graph, preflight, result):
     """The figures every target reports; the compiler's where it ran, else the pre-flight's."""
     compiled = result is not None and not result["error"]
     figures = result if compiled else preflight
@@ -169,7 +154,7 @@ def _headline(status, preflight, result):
     streamed = memory.get("off_chip_bytes", memory.get("param_bytes_streamed"))
     return Headline(target=TARGET, status=status, fits=not streamed, memory=memory,
                     ops_total=figures["ops_total"], ops_on_accelerator=figures["ops_on_tpu"],
-                    performance=performance.estimate(preflight))
+                    performance=performance.estimate(graph, preflight))
 
 
 # --- Command line -------------------------------------------------------------------------------

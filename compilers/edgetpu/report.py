@@ -4,7 +4,7 @@ import pathlib
 import typing
 
 from compilers.report import Headline
-from zoo import artifacts
+from compilers import common
 
 
 @dataclasses.dataclass
@@ -29,7 +29,7 @@ Report = EdgeTpuReport
 
 def read_report(folder: "str | pathlib.Path") -> EdgeTpuReport:
     """The report compile() left in ``folder``; one UsageError line when it is missing or damaged."""
-    return artifacts.read_record(EdgeTpuReport, pathlib.Path(folder) / artifacts.REPORT)
+    return common.read_report(EdgeTpuReport, folder)
 
 
 def compiled_model(folder: "str | pathlib.Path") -> typing.Optional[pathlib.Path]:

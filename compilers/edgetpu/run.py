@@ -4,13 +4,11 @@ printed and wrote into the "compiler" part of report.json.
 The compiler runs in its own process group with a timeout; on a timeout, Ctrl-C or any other
 exit from here the whole group is killed, so no compiler is ever left running.
 """
-import os
 import shutil
-import signal
-import subprocess
 
 from compilers.edgetpu import log as edgetpu_log
 from compilers.edgetpu.rules import MAPPED
+from compilers.common import run_tool
 from zoo.errors import UsageError
 
 COMPILER = "edgetpu_compiler"
@@ -25,21 +23,6 @@ def find_compiler(compiler):
     if found is None:
         raise UsageError(f"--compiler {compiler}: not an executable file; give the path of {COMPILER}")
     return found
-
-
-def _run(command, timeout_s):
-    """The combined output and exit status of ``command``; (None, None) when it timed out."""
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               errors="replace", start_new_session=True)  # its own process group
-    try:
-        output, _ = process.communicate(timeout=timeout_s)
-        return output, process.returncode
-    except subprocess.TimeoutExpired:
-        return None, None
-    finally:  # also on Ctrl-C
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
 
 
 def _read_results(report, output, work_dir, model):
@@ -68,7 +51,7 @@ def compile_model(compiler, model, work_dir, min_runtime_version, timeout_s):
     if min_runtime_version is not None:
         command += ["-m", str(min_runtime_version)]
     command.append(str(model))
-    output, returncode = _run(command, timeout_s)
+    output, returncode = run_tool(command, timeout_s)
     report = {"path": compiler, "command": command, "returncode": returncode, "output": output,
               "version": None, "error": None, "edgetpu_model": None, "log": None}
     if output is None:

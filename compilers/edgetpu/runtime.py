@@ -4,6 +4,7 @@ import pathlib
 import platform
 
 from zoo.errors import UsageError
+from zoo.plugins import Device
 from zoo.tflite import load_delegate, make_interpreter
 
 EDGETPU_LIBRARY = {"Darwin": "libedgetpu.1.dylib", "Windows": "edgetpu.dll"}.get(platform.system(),
@@ -27,3 +28,13 @@ def make_interpreter_on_tpu(path: "str | pathlib.Path", device: "str | None" = N
         raise UsageError(f"no Edge TPU found{f' at {device}' if device else ''} ({error}); plug in the "
                          f"Coral accelerator and check that lsusb or lspci lists it") from None
     return make_interpreter(path, runtime=runtime, delegates=[delegate])
+
+
+def _compiled(model: pathlib.Path) -> pathlib.Path:
+    from zoo import artifacts
+    return artifacts.compiler_output(model, "edgetpu") / f"{model.stem}_edgetpu.tflite"
+
+
+DEVICE = Device(title="Coral Edge TPU", pattern=r"(usb|pci)(:\d+)?", usage="usb, pci, usb:N or pci:N",
+                compiled=_compiled, is_compiled=lambda model: model.stem.endswith("_edgetpu"),
+                interpreter=make_interpreter_on_tpu, compile_hint="compilers/edgetpu.py makes BUILD/edgetpu/")

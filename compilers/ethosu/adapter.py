@@ -23,20 +23,20 @@ configuration stops it (one line on stderr, nothing written).
 import argparse
 import dataclasses
 import json
-import math
 import pathlib
 import typing
 
 from compilers.ethosu import config, performance, placement, run as vela_run, vela_output
 from compilers.ethosu.report import EthosUReport
+from compilers import targets
 from compilers.report import Headline, performance_line
+from compilers.common import MAX_TIMEOUT_S, timeout_seconds
 from zoo import artifacts, tflite
 from zoo.errors import ArgumentParser, UsageError, one_line_errors, progress
 
-TOOL = artifacts.Tool("compilers/ethosu.py", "ethosu", "-o")  # what it writes, for zoo.artifacts' rule
 TARGET = "ethosu"
+TOOL = targets.get(TARGET).tool  # what it writes, for zoo.artifacts' output-folder rule
 LOG = "vela.log"
-MAX_TIMEOUT_S = 86400  # longer waits overflow the subprocess timer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,23 +49,13 @@ class Options:
     timeout_s: float = 600
 
 
-def _timeout(value) -> float:
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        seconds = math.nan
-    if isinstance(value, bool) or not 0 < seconds <= MAX_TIMEOUT_S:
-        raise UsageError(f"--timeout {value}: give a number of seconds above 0 and at most {MAX_TIMEOUT_S}")
-    return seconds
-
-
 def _checked_options(options) -> typing.Tuple[config.Configuration, float]:
     unknown = set(options) - {field.name for field in dataclasses.fields(Options)}
     if unknown:
         raise TypeError(f"compile() got unknown Ethos-U options {sorted(unknown)}")
     settings = Options(**options)
     return (config.resolve(settings.accelerator, settings.system_config, settings.memory_mode),
-            _timeout(settings.timeout_s))
+            timeout_seconds(settings.timeout_s))
 
 
 def _read_model(model: pathlib.Path) -> tflite.Graph:
@@ -91,8 +81,7 @@ def compile(model: "str | pathlib.Path", out_dir: "str | pathlib.Path | None" = 
     graph = _read_model(model)
     default = artifacts.compiler_output(model, TARGET)
     out_dir = artifacts.check_output(out_dir or default, TOOL, [model], overwrite, default)
-    work_dir = artifacts.staging_folder(out_dir)  # the last check: nothing is said before it
-    try:
+    with artifacts.staged(out_dir, TOOL, [model], overwrite) as work_dir:  # nothing is said before it
         say(f"Vela {config.vela_version()}: {len(graph.operators)} operators of {model.name} for "
             f"{configuration.accelerator} ({configuration.system_config}, {configuration.memory_mode})")
         run = vela_run.compile_model(model.resolve(), configuration, work_dir, timeout_s)
@@ -101,9 +90,6 @@ def compile(model: "str | pathlib.Path", out_dir: "str | pathlib.Path | None" = 
         artifacts.write_text(work_dir / LOG, vela_output.log_text(run.output, run.per_layer_csv.name))
         report = _report(model, graph, out_dir, configuration, run)
         artifacts.write_record(report, work_dir / artifacts.REPORT)
-        artifacts.publish(work_dir, out_dir, TOOL, [model], overwrite)
-    finally:
-        artifacts.remove_staging(work_dir)
     return report
 
 

@@ -7,7 +7,7 @@ import typing
 
 from compilers.ethosu.config import Configuration
 from compilers.report import Headline
-from zoo import artifacts
+from compilers import common
 
 
 @dataclasses.dataclass
@@ -103,7 +103,7 @@ Report = EthosUReport
 
 def read_report(folder: "str | pathlib.Path") -> EthosUReport:
     """The report compile() left in ``folder``; one UsageError line when it is missing or damaged."""
-    return artifacts.read_record(EthosUReport, pathlib.Path(folder) / artifacts.REPORT)
+    return common.read_report(EthosUReport, folder)
 
 
 def compiled_model(folder: "str | pathlib.Path") -> typing.Optional[pathlib.Path]:

@@ -8,17 +8,16 @@ interpreter's own (no current folder, no PYTHONPATH), so nothing can shadow Vela
 The child runs in its own process group, killed on a timeout, Ctrl-C or any other exit.
 """
 import dataclasses
-import os
 import pathlib
 import re
 import signal
-import subprocess
 import sys
 import time
 import typing
 
 from compilers.ethosu.config import Configuration, vela_version
 from compilers.ethosu.vela_output import VelaFailed
+from compilers.common import run_tool
 from zoo.errors import UsageError
 
 SUPPORTED_OPS = "`vela --supported-ops-report` lists the operators and constraints the NPU takes"
@@ -35,21 +34,6 @@ class VelaRun:
     vela_model: pathlib.Path
     summary_csv: pathlib.Path
     per_layer_csv: pathlib.Path
-
-
-def _run(command: typing.List[str], cwd: pathlib.Path, timeout_s: float):
-    """The combined output and exit status of ``command``; (None, None) when it timed out."""
-    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               errors="replace", start_new_session=True)  # its own process group
-    try:
-        output, _ = process.communicate(timeout=timeout_s)
-        return output, process.returncode
-    except subprocess.TimeoutExpired:
-        return None, None
-    finally:  # also on Ctrl-C
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
 
 
 def _vela_errors() -> typing.Set[str]:
@@ -93,7 +77,8 @@ def compile_model(model: pathlib.Path, configuration: Configuration, work_dir: p
     arguments = [str(model), "--output-dir", str(work_dir), *configuration.vela_arguments(),
                  "--verbose-performance"]
     start = time.monotonic()
-    output, returncode = _run([sys.executable, "-I", "-m", "ethosu.vela", *arguments], work_dir, timeout_s)
+    command = [sys.executable, "-I", "-m", "ethosu.vela", *arguments]
+    output, returncode = run_tool(command, timeout_s, cwd=work_dir)
     seconds = time.monotonic() - start
     if output is None:
         raise VelaFailed(f"Vela {vela_version()} did not finish on {model.name} within {timeout_s:g} s "

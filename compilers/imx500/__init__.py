@@ -7,4 +7,8 @@ from compilers.imx500.adapter import compile, main
 from compilers.imx500.report import Imx500Report, MemoryRecord, Report, read_report
 from compilers.imx500.tools import CompileError
 
+# What a package holds, made here or by imx500-package on the Pi, with or without the marker of
+# this project: no command replaces a folder that holds one (zoo.plugins, entry point zoo.packages).
+PACKAGE_FILES = ("*.rpk", "packerOut.zip")
+
 __all__ = ["compile", "read_report", "main", "Report", "Imx500Report", "MemoryRecord", "CompileError"]

@@ -289,7 +289,7 @@ def _convert_and_report(model, graph, card, job, result, scratch, work, converte
                           memory={"usage_bytes": memory_record.usage_bytes,
                                   "available_bytes": memory_record.available_bytes},
                           ops_total=len(graph.operators), ops_on_accelerator=len(graph.operators),
-                          performance=performance.estimate(card.model if card else model.stem)))
+                          performance=performance.estimate(card.model if card else None, graph)))
 
 
 def _deployment(card, result, inputs):

@@ -5,6 +5,7 @@ import pathlib
 import typing
 
 from compilers.report import Headline
+from compilers import common
 from zoo import artifacts
 
 
@@ -50,4 +51,4 @@ Report = Imx500Report
 
 def read_report(folder: "str | pathlib.Path") -> Imx500Report:
     """The report compile() left in ``folder``; one UsageError line when it is missing or damaged."""
-    return artifacts.read_record(Imx500Report, pathlib.Path(folder) / artifacts.REPORT)
+    return common.read_report(Imx500Report, folder)

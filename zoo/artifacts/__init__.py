@@ -75,10 +75,38 @@ class DataRecord:
 
 
 @dataclasses.dataclass
+class BoxMapRecord:
+    """How `zoo predict` frames one face detector's output like the training data's boxes
+    (zoo.inference.boxmap): ``face`` (dx, dy, sw, sh), ``left_eye`` and ``right_eye`` (ex, ey, es), fitted
+    on ``fitted_frames`` train frames of the card's data; on ``held_out_frames`` test frames
+    (``found``: the share of the sampled test frames where the detector found the face), the
+    mean IoU with the dataset's face and eye boxes before and after the map."""
+    detector: str
+    face: typing.List[float]
+    left_eye: typing.List[float]
+    right_eye: typing.List[float]
+    fitted_frames: int
+    held_out_frames: int
+    found: float
+    face_iou_before: float
+    face_iou_after: float
+    eye_iou_before: float
+    eye_iou_after: float
+
+
+@dataclasses.dataclass
 class ModelCard:
     """What a TFLite file of the zoo says about itself (its metadata entry): enough to make its
-    inputs from a frame and read its output as gaze, with no file beside it."""
+    inputs from a frame and read its output as gaze, with no file beside it. ``box_maps``: per
+    face detector (zoo.inference.faces.DETECTORS), the map of its boxes to the data's; None on a card
+    made before the maps."""
     KIND: typing.ClassVar[str] = "zoo.model_card"
+    SCHEMA_VERSION: typing.ClassVar[int] = 2  # 2: box_maps
+
+    @classmethod
+    def upgrade(cls, value: dict, version: int) -> dict:
+        """A version-1 card reads as it is: it has no box_maps, which default to None."""
+        return value
     model: str
     builder_args: dict
     mode: str
@@ -86,6 +114,7 @@ class ModelCard:
     inputs: typing.List[InputRecord]
     output: OutputRecord
     data: DataRecord
+    box_maps: typing.Optional[typing.Dict[str, BoxMapRecord]] = None
 
 
 @dataclasses.dataclass
@@ -117,7 +146,13 @@ class TrainingRecord:
 class BuildManifest:
     """manifest.json of a `zoo build` folder. ``metrics`` maps an artifact kind (and
     zoo.inference.metrics.MEAN_BASELINE) to zoo.inference.metrics.gaze_errors' record."""
-    KIND: typing.ClassVar[str] = "zoo.train.build"
+    KIND: typing.ClassVar[str] = "zoo.build"
+    SCHEMA_VERSION: typing.ClassVar[int] = 2  # 2: the card's box_maps
+
+    @classmethod
+    def upgrade(cls, value: dict, version: int) -> dict:
+        """A version-1 manifest reads as it is: its card has no box_maps, which default to None."""
+        return value
     card: ModelCard
     params: int
     macs: int
@@ -222,7 +257,8 @@ def _scalar(kind, value, bad):
     if kind is int and isinstance(value, bool):
         bad("an integer")
     if not isinstance(value, kind):
-        bad({int: "an integer", str: "text", bool: "true or false", dict: "an object"}.get(kind, kind.__name__))
+        names = {int: "an integer", str: "text", bool: "true or false", dict: "an object"}
+        bad(names.get(kind, kind.__name__))
     return value
 
 

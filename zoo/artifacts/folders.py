@@ -21,11 +21,10 @@ import pathlib
 import shutil
 import tempfile
 
-from zoo import artifacts
+from zoo import artifacts, plugins
 from zoo.errors import UsageError
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
-PACKAGE_FILES = ("*.rpk", "packerOut.zip")  # what an IMX500 package holds, with or without its marker
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,7 +109,8 @@ def _what_it_is(folder, marker):
         return "a zoo build"
     if marker is not None:
         return f"the output of {marker.tool}"
-    if (folder / artifacts.REPORT).is_file() or any(next(folder.glob(p), None) for p in PACKAGE_FILES):
+    packaged = any(next(folder.glob(pattern), None) for pattern in plugins.package_files())
+    if (folder / artifacts.REPORT).is_file() or packaged:
         return "a compiler's package"
     return None
 

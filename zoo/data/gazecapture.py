@@ -22,14 +22,13 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import pathlib
 import re
 
 import numpy as np
 
 from zoo.data.progress import Progress
-from zoo.data.images import JPEG_MAGIC, check_pixels, jpeg_size
+from zoo.data.images import jpeg_problem
 from zoo.errors import UsageError
 
 GRID_CELLS = 25
@@ -193,32 +192,6 @@ def format_stats(stats):
     return "\n".join(lines)
 
 
-def _jpeg_problem(path):
-    """(kind, detail) when ``path`` is not a complete JPEG, else None. Reads 3 bytes at the start,
-    the headers up to the frame size and a few bytes at the end: truncated or foreign files are
-    caught without decoding. A frame whose header declares more pixels than zoo.data.images allows is
-    a UsageError: the data is refused."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(3)
-            frame = jpeg_size(handle) if head == JPEG_MAGIC else None
-            size = os.fstat(handle.fileno()).st_size
-            handle.seek(max(size - 32, 0))
-            tail = handle.read()
-    except FileNotFoundError:
-        return "missing_jpeg", "no such file"
-    except OSError as error:
-        return "missing_jpeg", error.strerror or str(error)
-    except ValueError as error:  # a frame name open() refuses, e.g. with a NUL character
-        return "missing_jpeg", str(error)
-    if head != JPEG_MAGIC:
-        return "corrupt_jpeg", "no JPEG start marker"
-    if not tail.rstrip(b"\x00").endswith(b"\xff\xd9"):
-        return "corrupt_jpeg", "no JPEG end marker (truncated?)"
-    check_pixels(path, frame)
-    return None
-
-
 def _columns(document, fields, dtype):
     return [np.asarray(document[field], dtype) for field in fields]
 
@@ -319,7 +292,7 @@ def _read_recording(folder, problems):
         if not sane[i]:
             problems.add("bad_box", where, "box of zero size or outside the 25x25 grid")
             continue
-        problem = _jpeg_problem(folder / "frames" / names[i])
+        problem = jpeg_problem(folder / "frames" / names[i])
         if problem:
             problems.add(problem[0], where, problem[1])
             continue

@@ -1,5 +1,5 @@
 """Image files as the project reads them, before and after decoding: the one pixel limit (every
-reader of image files, zoo predict, the GazeCapture reader and the IMX500 calibration data, calls
+reader of image files, zoo predict, the GazeCapture reader and the targets' calibration data, calls
 ``check_image`` or ``check_pixels`` before decoding, so that a header claiming 100000x100000
 pixels is one line naming the limit, not an allocator's failure) and the EXIF orientation that
 turns a photo upright. Headers only: no decoder, no TensorFlow."""
@@ -97,3 +97,29 @@ def upright(image, orientation):
     """``image`` (rows, columns, channels) as it is meant to be seen under EXIF ``orientation``."""
     import numpy as np
     return np.ascontiguousarray(UPRIGHT[orientation](image)) if orientation in UPRIGHT else image
+
+
+def jpeg_problem(path):
+    """(kind, detail) when ``path`` is not a complete JPEG, else None. Reads 3 bytes at the start,
+    the headers up to the frame size and a few bytes at the end: truncated or foreign files are
+    caught without decoding. A frame whose header declares more pixels than this module allows is
+    a UsageError: the data is refused."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(3)
+            frame = jpeg_size(handle) if head == JPEG_MAGIC else None
+            size = os.fstat(handle.fileno()).st_size
+            handle.seek(max(size - 32, 0))
+            tail = handle.read()
+    except FileNotFoundError:
+        return "missing_jpeg", "no such file"
+    except OSError as error:
+        return "missing_jpeg", error.strerror or str(error)
+    except ValueError as error:  # a frame name open() refuses, e.g. with a NUL character
+        return "missing_jpeg", str(error)
+    if head != JPEG_MAGIC:
+        return "corrupt_jpeg", "no JPEG start marker"
+    if not tail.rstrip(b"\x00").endswith(b"\xff\xd9"):
+        return "corrupt_jpeg", "no JPEG end marker (truncated?)"
+    check_pixels(path, frame)
+    return None

@@ -1,17 +1,23 @@
 """`zoo predict`: gaze of the faces in photos, video files or a camera, with any zoo model.
 
     zoo predict MODEL INPUT... [--camera N] [--out DIR] [--max-faces K] [--max-frames N]
-                [--runtime litert|tflite_runtime] [--device usb|pci] [--threads N] [--json]
+                [--runtime litert|tflite_runtime] [--device DEVICE] [--threads N] [--json]
 
 MODEL is a build folder (its deployable int8 TFLite, else its float TFLite), a TFLite file that
 `zoo build` wrote (its recipe and output scale come from the model card inside it) or a Keras
 .h5 (a build's float model, with its manifest.json beside it, or a model whose Keras name is a
-registered model). Per frame, OpenCV's Haar cascades find the faces (zoo.inference.faces); each face box
-gives the frame's 25x25 face grid, and the model inputs are cut by the recipe code training uses
-(zoo.data.recipes.cut_crops and finish) from the RGB frame: JPEG files are decoded by training's
-own decoder, video and camera frames by OpenCV (BGR, turned to RGB). Gaze is output * scale_cm,
-in cm from the camera (x right, y up), as GazeCapture's (XCam, YCam). Reading and writing
-frames: zoo.inference.media.
+registered model). Per frame, a face detector finds the faces (zoo.inference.faces: BlazeFace by default,
+short range for a camera, full range for files; Haar cascades with --detector haar), framed like
+the training data's boxes by the model card's box map for that detector (zoo.inference.boxmap); each face
+box gives the frame's 25x25 face grid, and the model inputs are cut by the training recipes
+(zoo.inference.face_inputs, checked against zoo.data.recipes) from the RGB frame: JPEG files are decoded by
+training's own decoder, video and camera frames by OpenCV (BGR, turned to RGB). Gaze is output *
+scale_cm, in cm from the camera (x right, y up), as GazeCapture's (XCam, YCam). Reading and
+writing frames: zoo.inference.media.
+
+A model whose card says it was trained on the rendered dataset gets one warning line on stderr
+when an input is a real photo, video or camera, and every --json record says what the model was
+trained on (``trained_on``: rendered, gazecapture, or unknown for a Keras file without a card).
 
 Arguments, the model file and every input are checked before TensorFlow is imported; a problem
 is one line `zoo: error: ...` (exit 2) and nothing is written. With --out the annotated images
@@ -22,17 +28,19 @@ import json
 import pathlib
 import re
 import time
+import typing
 
-from zoo import artifacts
+from zoo import artifacts, plugins
 from zoo.inference import media
 from zoo.errors import UsageError, progress
+from zoo.inference.faces import DEFAULT_DETECTOR, DETECTORS
 
 KERAS_SUFFIXES = {".h5", ".keras"}
-BOX_NAMES = ("face", "left_eye", "right_eye")
 EYE_RECIPES = {"left_eye", "right_eye"}
 STAGES = ("decode", "detect", "crop", "infer", "draw")
 TOOL = artifacts.Tool("zoo predict", "predict")  # what --out is, for zoo.artifacts' output rule
-DESCRIPTION = ("Finds the faces in each frame with OpenCV's Haar cascades, makes each face's model inputs "
+DESCRIPTION = ("Finds the faces in each frame (MediaPipe BlazeFace by default, OpenCV's Haar cascades with "
+               "--detector haar), frames them like the training data, makes each face's model inputs "
                "with the training recipes (face crop, 25x25 face grid over the frame) and prints the gaze "
                "in cm from the camera (x right, y up: GazeCapture's XCam, YCam). MODEL: a build folder "
                "(its int8 TFLite, else its float TFLite), a TFLite written by `zoo build` (its embedded "
@@ -43,7 +51,7 @@ DESCRIPTION = ("Finds the faces in each frame with OpenCV's Haar cascades, makes
 
 def add_parser(commands):
     p = commands.add_parser(
-        "predict", help="gaze of the faces in photos, videos or a camera (OpenCV face detection)",
+        "predict", help="gaze of the faces in photos, videos or a camera (BlazeFace face detection)",
         description=DESCRIPTION)
     p.add_argument("model", metavar="MODEL", help="build folder, zoo TFLite file or Keras .h5")
     p.add_argument("inputs", metavar="INPUT", nargs="*", help="image or video files")
@@ -59,9 +67,13 @@ def add_parser(commands):
     p.add_argument("--max-faces", type=_positive, metavar="K", help="largest K faces per frame (default all)")
     p.add_argument("--max-frames", type=_positive, metavar="N", help="stop each video/camera after N frames")
     p.add_argument("--runtime", choices=("litert", "tflite_runtime"), help="TFLite runtime (default litert)")
-    p.add_argument("--device", type=_device, metavar="usb|pci", help="run on a Coral Edge TPU through "
-                   "libedgetpu (usb, pci, usb:N, pci:N); a build folder's compiled model is used")
+    p.add_argument("--device", type=_device, metavar="DEVICE", help="run on an accelerator through its "
+                   "runtime (" + "; ".join(f"{d.usage}: {d.title}" for d in plugins.devices()) + "); a build "
+                   "folder's compiled model is used")
     p.add_argument("--threads", type=_positive, default=1, help="interpreter and OpenCV threads (default 1)")
+    p.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR,
+                   help="face detector: blazeface (default: short range for --camera, full range for files), "
+                        "blazeface_short, blazeface_full, or haar (OpenCV's cascades)")
     p.add_argument("--json", action="store_true", help="one JSON line per face per frame on stdout")
     p.set_defaults(run=cmd_predict)
 
@@ -82,21 +94,24 @@ def _index(value):
 
 def _device(value):
     import argparse
-    if not re.fullmatch(r"(usb|pci)(:\d+)?", value):
-        raise argparse.ArgumentTypeError(f"must be usb or pci (or usb:N, pci:N), got {value!r}")
-    return value
+    try:
+        return plugins.device_for(value)
+    except UsageError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 # ---- the model -----------------------------------------------------------------------------------
 
 @dataclasses.dataclass
 class GazeModel:
-    """A model file ready to run: its registered name, input specs and output scale."""
+    """A model file ready to run: its registered name, input specs, output scale and what it was
+    trained on (rendered, gazecapture, or unknown: a Keras file without a card)."""
     name: str
     file: pathlib.Path
     specs: list
     scale_cm: float
     predict: object  # {input name: float (1, ...)} -> model output (1, 2)
+    trained_on: str = "unknown"
 
     @property
     def needs_eyes(self):
@@ -125,8 +140,8 @@ def _model_file(path, runtime, device):
         manifest = artifacts.read_build(path)
         kind = "int8_tflite" if "int8_tflite" in manifest.files else "float_tflite"
         file = artifacts.build_file(path, manifest, kind)
-        compiled = artifacts.compiler_output(file, "edgetpu") / f"{file.stem}_edgetpu.tflite"
-        return (compiled if device and compiled.is_file() else file), manifest.card
+        compiled = device.device.compiled(file) if device else None
+        return (compiled if compiled and compiled.is_file() else file), manifest.card
     if path.suffix in KERAS_SUFFIXES:
         if runtime or device:
             raise UsageError(f"MODEL {path} is a Keras file: --runtime and --device run TFLite files; "
@@ -165,11 +180,11 @@ def load_model(file, card, runtime=None, device=None, threads=1):
         return _keras_model(file, card)
     from zoo import tflite
     if device:
-        from compilers.edgetpu.runtime import make_interpreter_on_tpu
-        interpreter = make_interpreter_on_tpu(file, device, runtime or "litert")
-        if not file.stem.endswith("_edgetpu"):
-            progress(f"[zoo predict] {file} is not compiled for the Edge TPU (compilers/edgetpu.py "
-                     "makes BUILD/edgetpu/): the delegate leaves all of it on the CPU")
+        accelerator = device.device
+        interpreter = accelerator.interpreter(file, device.value, runtime or "litert")
+        if not accelerator.is_compiled(file):
+            progress(f"[zoo predict] {file} is not compiled for the {accelerator.title} "
+                     f"({accelerator.compile_hint}): the delegate leaves all of it on the CPU")
     else:
         interpreter = tflite.make_interpreter(file, runtime or "litert", threads)
     specs = _card_specs(card, file)
@@ -177,7 +192,7 @@ def load_model(file, card, runtime=None, device=None, threads=1):
     if sorted(shapes.values()) != sorted(spec.shape for spec in specs):
         raise UsageError(f"MODEL {file}: its inputs {shapes} are not those of its model card; build it again")
     return GazeModel(card.model, file, specs, card.output.scale_cm,
-                     lambda inputs: tflite.run_tflite(interpreter, inputs))
+                     lambda inputs: tflite.run_tflite(interpreter, inputs), trained_on(card))
 
 
 def _keras_model(file, card):
@@ -188,31 +203,25 @@ def _keras_model(file, card):
         name, specs, scale = card.model, _card_specs(card, file), card.output.scale_cm
     else:
         (name, specs), scale = keras_specs(file, model), registry.GAZE_SCALE_CM
-    return GazeModel(name, file, specs, scale, keras_predictor(model))
+    return GazeModel(name, file, specs, scale, keras_predictor(model), trained_on(card))
+
+
+def trained_on(card: typing.Optional[artifacts.ModelCard]) -> str:
+    """What a model card says the model learnt from: rendered, gazecapture; unknown without a card."""
+    if card is None:
+        return "unknown"
+    return "rendered" if card.data.rendered is not None else "gazecapture"
 
 
 # ---- one frame -----------------------------------------------------------------------------------
 
-def make_preparer(specs):
+def make_preparer(specs: list) -> typing.Callable:
     """(RGB uint8 frame, Face, faceGrid) -> {input name: float (1, ...)}: the training recipes
-    (zoo.data.recipes.cut_crops, then finish without augmentation), traced once."""
-    import numpy as np
-    import tensorflow as tf
-
-    from zoo.data import recipes
+    (zoo.inference.face_inputs: one resize per box and size, whatever the recipes made from it)."""
+    from zoo.inference.face_inputs import make_inputs
     from zoo.inference.faces import zero_indexed
-
-    @tf.function(input_signature=[tf.TensorSpec([None, None, 3], tf.uint8),
-                                  tf.TensorSpec([len(BOX_NAMES), 4], tf.int32), tf.TensorSpec([4], tf.int32)])
-    def prepare(image, boxes, grid):
-        crops = recipes.cut_crops(image, dict(zip(BOX_NAMES, tf.unstack(boxes))), specs)
-        return recipes.finish(crops, grid, specs)
-
-    def inputs(rgb, face, grid):
-        boxes = np.array([face.boxes()[name] for name in BOX_NAMES], np.int32)
-        made = prepare(rgb, boxes, np.array(zero_indexed(grid), np.int32))
-        return {name: value.numpy()[None] for name, value in made.items()}
-    return inputs
+    inputs = make_inputs(specs)
+    return lambda rgb, face, grid: inputs(rgb, face.boxes(), zero_indexed(grid))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -224,10 +233,11 @@ class FaceResult:
 
 
 class FramePipeline:
-    """detect -> grid -> crop -> infer (-> draw) on one frame; ``seconds`` sums each stage."""
+    """detect -> grid -> crop -> infer (-> draw) on one frame; ``seconds`` sums each stage.
+    ``finder``: a zoo.inference.faces.FaceFinder, its detector chosen for the source (``finder.use``)."""
 
-    def __init__(self, model, detector, draw=False):
-        self.model, self.detector, self.draw = model, detector, draw
+    def __init__(self, model, finder, draw=False):
+        self.model, self.finder, self.draw = model, finder, draw
         self.prepare = make_preparer(model.specs)
         self.seconds = dict.fromkeys(STAGES, 0.0)
         self.frames = self.faces = 0
@@ -238,7 +248,7 @@ class FramePipeline:
 
         from zoo.inference.faces import annotate, frame_grid
         started = time.perf_counter()
-        faces = self.detector.detect(bgr)
+        faces = self.finder.find(bgr)
         self._add("detect", started)
         results = []
         for face in faces:
@@ -267,15 +277,18 @@ class FramePipeline:
 
 # ---- output --------------------------------------------------------------------------------------
 
-def records(source, number, results, model):
-    """The JSON records of one frame: one per face, or {"frame": N, "faces": 0}."""
+def records(source: media.Source, number: int, results: list, pipeline: "FramePipeline") -> list:
+    """The JSON records of one frame: one per face, or {"frame": N, "faces": 0}; each names the
+    model, what it was trained on and the detector."""
+    model = pipeline.model
+    about = {"model": model.name, "trained_on": model.trained_on, "detector": pipeline.finder.name}
     if not results:
-        return [{"input": source.label, "frame": number, "faces": 0, "model": model.name}]
+        return [{"input": source.label, "frame": number, "faces": 0, **about}]
     out = []
     for index, result in enumerate(results):
         record = {"input": source.label, "frame": number, "face": index, "box": list(result.face.box),
                   "grid": list(result.grid), "gaze_cm": [round(v, 4) for v in result.gaze_cm],
-                  "model": model.name, "latency_ms": round(result.latency_ms, 3)}
+                  **about, "latency_ms": round(result.latency_ms, 3)}
         if result.face.left_eye is not None:
             record["eyes"] = {"left_eye": list(result.face.left_eye),
                               "right_eye": list(result.face.right_eye), "found": result.face.eyes_found}
@@ -294,10 +307,28 @@ def readable(record, faces):
 
 # ---- the command ---------------------------------------------------------------------------------
 
+def rendered_frame(source: media.Source) -> bool:
+    """Whether a file input is a frame of a rendered dataset (ROOT/NNNNN/frames/N.jpg beside
+    ROOT/rendered.json): what a model trained on rendered data may be shown without a warning."""
+    from zoo.data.render import SETTINGS_FILE
+    if source.kind == "camera":
+        return False
+    parents = pathlib.Path(source.target).absolute().parents[:3]
+    return any((parent / SETTINGS_FILE).is_file() for parent in parents)
+
+
+def warn_if_rendered(model: GazeModel, sources: list) -> None:
+    """One line on stderr when a model trained on the rendered set is shown real faces."""
+    if model.trained_on == "rendered" and not all(map(rendered_frame, sources)):
+        progress(f"[zoo predict] warning: {model.name} was trained on the rendered dataset (drawn faces), "
+                 "so on real faces its gaze in cm is not a measurement; for real faces build it on "
+                 f"GazeCapture: zoo build {model.name} --data GAZECAPTURE_ROOT")
+
+
 def cmd_predict(args):
     import cv2
 
-    from zoo.inference.faces import FaceDetector
+    from zoo.inference.faces import DetectorSettings, FaceFinder
     inputs = [args.model, *args.inputs]
     out = artifacts.check_output(args.out, TOOL, inputs, args.overwrite) if args.out else None
     file, card = resolve_model(args.model, args.runtime, args.device)
@@ -305,8 +336,13 @@ def cmd_predict(args):
     _check_flags(args, sources)
     cv2.setNumThreads(args.threads)
     model = load_model(file, card, args.runtime, args.device, args.threads)
-    pipeline = FramePipeline(model, FaceDetector(eyes=model.needs_eyes, max_faces=args.max_faces),
-                             draw=out is not None)
+    finder = FaceFinder(args.detector, DetectorSettings(eyes=model.needs_eyes, max_faces=args.max_faces,
+                                                        threads=args.threads),
+                        card.box_maps if card else None, model.name)
+    for source in sources:  # every detector made (and its file checked) before anything is written
+        finder.use(source.kind)
+    warn_if_rendered(model, sources)
+    pipeline = FramePipeline(model, finder, draw=out is not None)
     started = time.perf_counter()
     if out:
         with artifacts.staged(out, TOOL, inputs, args.overwrite) as work, media.Outputs(work) as written:
@@ -316,6 +352,8 @@ def cmd_predict(args):
         for source in sources:
             _run_source(source, pipeline, None, args)
     seconds = time.perf_counter() - started
+    for note in finder.notes:
+        progress(f"[zoo predict] {note}")
     progress(f"[zoo predict] {pipeline.frames} frames, {pipeline.faces} faces in {seconds:.1f} s "
              f"({pipeline.frames / max(seconds, 1e-9):.1f} frames/s) with {model.file}"
              + (f"; wrote {out}" if out else ""))
@@ -336,11 +374,12 @@ def _check_flags(args, sources):
 def _run_source(source, pipeline, outputs, args):
     if outputs:
         outputs.start(source)
+    pipeline.finder.use(source.kind)
     frames = media.read_frames(source, args.max_frames, pipeline.seconds, args.keep_going)
     try:
         for number, bgr, rgb in frames:
             results, annotated = pipeline.process(bgr, rgb)
-            for record in records(source, number, results, pipeline.model):
+            for record in records(source, number, results, pipeline):
                 print(json.dumps(record) if args.json else readable(record, len(results)), flush=True)
                 if outputs:
                     outputs.record(record)

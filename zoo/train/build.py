@@ -31,6 +31,7 @@ from zoo import artifacts, tflite
 from zoo import data as zoo_data
 from zoo.artifacts.files import file_record, package_versions
 from zoo.errors import Interrupted, UsageError
+from zoo.inference import boxmap
 from zoo.inference.evaluate import gaze_errors_of, load_predictor
 from zoo.models import registry
 from zoo.train import defaults, distribute, qat, startup
@@ -266,8 +267,11 @@ def _run(plan, command, phase, remove):
         evaluated = gaze_errors_of({kind: load_predictor(path)[0] for kind, path in files.items()},
                                    plan.index, specs)
         state.finish("evaluate", time.monotonic() - started)
+        box_maps, seconds = boxmap.fit_maps(plan.index)  # zoo predict's framing of detector boxes
+        state.finish("box_maps", seconds)
         card = model_card(plan.name, plan.builder_args, plan.mode, plan.settings["seed"], plan.index, specs,
                           files.get("int8_tflite", files["float_tflite"]), model)
+        card = dataclasses.replace(card, box_maps=box_maps)
         for kind, path in files.items():
             if path.suffix == ".tflite":
                 embed_card(path, specs, card)

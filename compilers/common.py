@@ -1,0 +1,48 @@
+"""What the target adapters share: checking a --timeout, running a tool in its own process group
+with a deadline, and reading a target's typed report back."""
+import math
+import os
+import pathlib
+import signal
+import subprocess
+import typing
+
+from zoo import artifacts
+from zoo.errors import UsageError
+
+MAX_TIMEOUT_S = 86400  # longer waits overflow the subprocess timer
+Record = typing.TypeVar("Record")
+
+
+def timeout_seconds(value: object) -> float:
+    """``value`` as seconds in (0, MAX_TIMEOUT_S]; UsageError for nan, inf, <= 0 or not a number."""
+    try:
+        seconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if isinstance(value, bool) or not 0 < seconds <= MAX_TIMEOUT_S:
+        raise UsageError(f"--timeout {value}: give a number of seconds above 0 and at most {MAX_TIMEOUT_S}")
+    return seconds
+
+
+def run_tool(command: typing.List[str], timeout_s: float, cwd: "pathlib.Path | None" = None
+             ) -> "tuple[str | None, int | None]":
+    """The combined output and exit status of ``command``; (None, None) when it timed out. The tool
+    runs in its own process group, which is killed on a timeout or Ctrl-C, so nothing outlives it."""
+    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               errors="replace", start_new_session=True)
+    try:
+        output, _ = process.communicate(timeout=timeout_s)
+        return output, process.returncode
+    except subprocess.TimeoutExpired:
+        return None, None
+    finally:  # also on Ctrl-C
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+
+
+def read_report(record: typing.Type[Record], folder: "str | pathlib.Path") -> Record:
+    """The ``record`` report a compile left in ``folder``; one UsageError line when it is missing or
+    damaged."""
+    return artifacts.read_record(record, pathlib.Path(folder) / artifacts.REPORT)
