@@ -9,7 +9,7 @@ import zipfile
 
 import pytest
 
-from conftest import SHARED, read_manifest
+from conftest import REPO, SHARED, read_manifest
 
 # The conversion the benchmark tests use too, so the suite pays for one: TinyTrackerS has the
 # face-grid channels, so it exercises baking them into the package.
@@ -48,10 +48,12 @@ def test_tiny_build_becomes_an_imx500_package_whose_report_agrees_with_the_conve
     assert memory.fit_in_chip is figures["Fit In Chip"] is True
     assert memory.utilization == pytest.approx(memory.usage_bytes / memory.available_bytes, abs=1e-4)
 
-    # It started from the TFLite: the import reproduces the file within the threshold.
-    from compilers.imx500.import_check import MAX_IMPORT_STEPS
+    # It started from the TFLite: the import's twin agrees with LiteRT within a step at every operator.
     check = report.import_check
-    assert check["frames"] >= 32 and 0 <= check["mean_abs_steps"] <= check["max_abs_steps"] <= MAX_IMPORT_STEPS
+    assert check.frames >= 32 and check.passed and 0 < check.max_steps <= check.threshold_steps == 1.0
+    assert check.float_output_steps is not None and check.float_mean_steps <= check.float_output_steps
+    assert report.split.sensor_operators == report.headline.ops_total == report.headline.ops_on_accelerator
+    assert report.split.host == [] and report.split.host_tail is None
     assert report.source["tflite"] == str(build / manifest.files["int8_tflite"].path)
     assert report.source["model_card"] is True and report.source["keras"] is None
 
@@ -61,14 +63,23 @@ def test_tiny_build_becomes_an_imx500_package_whose_report_agrees_with_the_conve
     assert trained_input.shape[2] == 3 and sensor_input["shape"] == trained_input.shape[:2] + [3]
     assert sensor_input["bits"] == 8 and sensor_input["scale"] > 0
     assert "RGB to grey inside the network" in report.deployment["in_network_conversion"]
-    assert [o["shape"] for o in report.outputs] == [[2]]
+    # A gaze model is a regression: its output is 16-bit where the IMX500 TPC allows, and the
+    # report gives both precisions' per-frame distance from the float model.
+    precision = report.precision
+    assert precision.asked == 16 and precision.packaged in (8, 16)
+    assert [o["shape"] for o in report.outputs] == [[2]] and report.outputs[0]["bits"] == precision.packaged
+    assert set(precision.mean_cm_from_float) == {"8", "16"} and precision.note is None
+    assert precision.mean_cm_from_float[str(precision.packaged)] == report.metrics["mean_cm_from_float"]
     grid = report.deployment["face_grid"]
     assert grid["check_max_abs_diff_cm"] == 0.0
     assert len(grid["cells"]) == 4 and grid["cells"][0] + grid["cells"][2] <= 25
     assert report.deployment["sensor_feeds_all_inputs"] is True
-    pi_script = (out / "run_on_pi.py").read_text()
-    compile(pi_script, "run_on_pi.py", "exec")
-    assert f"ROI = {tuple(grid['sensor_roi'])}" in pi_script and "network.rpk" in pi_script
+    pi_config = json.loads((out / "pi_config.json").read_text())
+    assert pi_config["roi"] == grid["sensor_roi"] == report.deployment["roi"] and pi_config["host_tail"] is None
+    assert pi_config["gaze_scale_cm"] == manifest.card.output.scale_cm
+    assert json.loads((out / "input_format.json").read_text()) == [{"ordinal": 0, "format": "RGB"}]
+    assert json.loads((out / "network_intrinsics.json").read_text()) == pi_config["network_intrinsics"]
+    assert (out / "run_on_pi.py").read_text() == (REPO / "compilers" / "imx500" / "pi_runner.py").read_text()
 
     # Evaluated on the build's own test frames: the TFLite reproduces the manifest's figure.
     metrics = report.metrics
@@ -196,10 +207,12 @@ def _grouped_conv_tflite(path, filters):
 
 def test_a_grouped_convolution_imxconv_refuses_fails_before_any_toolchain_work(tmp_path, capsys):
     from compilers import imx500
+    from compilers.imx500.packaging import _check_grouped_convolutions
     from zoo import tflite
     refused = _grouped_conv_tflite(tmp_path / "refused.tflite", filters=8)  # 4 filters over 3 channels
     taken = _grouped_conv_tflite(tmp_path / "taken.tflite", filters=12)     # 6 over 3: a whole 2
-    imx500._check_grouped_convolutions(tflite.read_graph(taken))
+    graph = tflite.read_graph(taken)
+    _check_grouped_convolutions(graph, graph.operators)
 
     assert imx500.main([str(refused), "-o", str(tmp_path / "package")]) == 1
     err = capsys.readouterr().err

@@ -1,6 +1,6 @@
 """The IMX500 adapter's outside tools and their files: Java, imxconv-tf and what it writes
-(memory report, dnnParams.xml), the child-process runner with its time limit, and the Pi script.
-No TensorFlow here."""
+(memory report, dnnParams.xml), and the child-process runner with its time limit. No TensorFlow
+here."""
 import json
 import os
 import pathlib
@@ -174,53 +174,3 @@ def tensors(params_path, kind):
                       "bits": int(tensor.get("bitsPerElement")), "format": tensor.get("format"),
                       "scale": float(tensor.get("scale")), "shift": int(tensor.get("shift"))})
     return found
-
-
-def sensor_roi(face_grid):
-    """The face grid (cells of the 25x25 grid over the frame) as picamera2's inference ROI in
-    full-sensor pixels (left, top, width, height)."""
-    from zoo.data.gazecapture import GRID_CELLS
-    column, row, width, height = face_grid
-    scale_x, scale_y = SENSOR_PIXELS[0] / GRID_CELLS, SENSOR_PIXELS[1] / GRID_CELLS
-    return [round(column * scale_x), round(row * scale_y), round(width * scale_x), round(height * scale_y)]
-
-
-_PI_SCRIPT = '''"""{what} from the IMX500 package on a Raspberry Pi AI Camera (written by compilers/imx500.py;
-not run where it was written: it needs the camera). First, on the Pi:
-    sudo apt install imx500-all imx500-tools
-    imx500-package -i packerOut.zip -o .        # writes ./network.rpk
-The sensor feeds the network its RGB image{colour_note}.
-"""
-from picamera2 import Picamera2
-from picamera2.devices import IMX500
-
-ROI = {roi}  # full-sensor pixels (left, top, width, height): {roi_note}
-GAZE_SCALE_CM = {scale}  # gaze models end in tanh; cm = output * GAZE_SCALE_CM (None: not a gaze model)
-
-imx500 = IMX500("network.rpk")  # before Picamera2, as picamera2 requires
-picam2 = Picamera2(imx500.camera_num)
-imx500.show_network_fw_progress_bar()
-picam2.start(picam2.create_preview_configuration(), show_preview=False)
-imx500.set_inference_roi_abs(ROI)
-while True:
-    metadata = picam2.capture_metadata()
-    outputs = imx500.get_outputs(metadata)  # dequantized float32, one array per output tensor
-    if outputs:
-        kpi = imx500.get_kpi_info(metadata)  # inference ms (dnn, dsp)
-        if GAZE_SCALE_CM:
-            x_cm, y_cm = (outputs[0].reshape(-1)[:2] * GAZE_SCALE_CM).tolist()
-            print(f"gaze {{x_cm:+.1f}} cm right, {{y_cm:+.1f}} cm up of the camera; inference ms: {{kpi}}")
-        else:
-            print([o.shape for o in outputs], outputs[0].reshape(-1)[:5], f"inference ms: {{kpi}}")
-'''
-
-
-def pi_script(deployment):
-    grid = deployment["face_grid"]
-    roi = tuple(grid["sensor_roi"]) if grid else (0, 0, *SENSOR_PIXELS)
-    colour = deployment.get("in_network_conversion")
-    return _PI_SCRIPT.format(
-        what="Gaze" if deployment["gaze_scale_cm"] else "Outputs", roi=roi,
-        roi_note=f"face grid {grid['cells']} baked in the package; the face must fill this ROI"
-        if grid else "the whole sensor", scale=deployment["gaze_scale_cm"],
-        colour_note=f"; {colour}" if colour else "")
