@@ -4,9 +4,11 @@ which fail before any toolchain work (or, for imxconv-tf, within seconds)."""
 import hashlib
 import json
 import math
+import shutil
 import sys
 import zipfile
 
+import numpy as np
 import pytest
 
 from conftest import REPO, SHARED, read_manifest
@@ -75,7 +77,8 @@ def test_tiny_build_becomes_an_imx500_package_whose_report_agrees_with_the_conve
     assert len(grid["cells"]) == 4 and grid["cells"][0] + grid["cells"][2] <= 25
     assert report.deployment["sensor_feeds_all_inputs"] is True
     pi_config = json.loads((out / "pi_config.json").read_text())
-    assert pi_config["roi"] == grid["sensor_roi"] == report.deployment["roi"] and pi_config["host_tail"] is None
+    assert pi_config["roi"] == grid["sensor_roi"] == report.deployment["roi"]
+    assert pi_config["host_tail"] is None
     assert pi_config["gaze_scale_cm"] == manifest.card.output.scale_cm
     assert json.loads((out / "input_format.json").read_text()) == [{"ordinal": 0, "format": "RGB"}]
     assert json.loads((out / "network_intrinsics.json").read_text()) == pi_config["network_intrinsics"]
@@ -109,13 +112,61 @@ def foreign_tflite(tiny_build, tmp_path_factory):
                          tmp_path_factory.mktemp("foreign") / "copied_out.tflite")
 
 
-def _bad_inputs(tmp_path, foreign, tiny_data):
+@pytest.fixture(scope="module")
+def odd_inputs(tmp_path_factory):
+    """Float TFLite files a photo folder cannot calibrate: one whose height and width are known
+    only at run time, one whose input is a 1x1x16 feature vector (a classifier head)."""
+    import tensorflow as tf
+    folder = tmp_path_factory.mktemp("odd_inputs")
+    paths = {}
+    for name, shape in (("dynamic", (None, None, 3)), ("features", (1, 1, 16))):
+        inputs = tf.keras.Input(shape, name="x")
+        model = tf.keras.Model(inputs, tf.keras.layers.Dense(4)(inputs))
+        paths[name] = folder / f"{name}.tflite"
+        paths[name].write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    return paths
+
+
+def _png_claiming(path, side):
+    """A PNG whose header claims ``side`` x ``side`` RGB pixels (and holds none)."""
+    import struct
+    import zlib
+    header = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    chunk = b"IHDR" + header
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + struct.pack(">I", len(header)) + chunk +
+                     struct.pack(">I", zlib.crc32(chunk)))
+    return path
+
+
+def _photo_folders(tmp_path):
+    """Folders of photos that must be refused: every JPEG corrupt; a PNG over the pixel limit."""
+    corrupt, huge = tmp_path / "corrupt_photos", tmp_path / "huge_photo"
+    corrupt.mkdir()
+    huge.mkdir()
+    for number in range(2):
+        (corrupt / f"{number}.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4)
+    _png_claiming(huge / "huge.png", 100_000)
+    return corrupt, huge
+
+
+def _arrays(tmp_path):
+    """An .npz without the model's input name, and an .npy with too few samples."""
+    np.savez(tmp_path / "other_name.npz", other=np.zeros((32, 32, 32, 3), np.float32))
+    np.save(tmp_path / "four.npy", np.zeros((4, 32, 32, 3), np.float32))
+    return tmp_path / "other_name.npz", tmp_path / "four.npy"
+
+
+def _bad_inputs(tmp_path, foreign, tiny_data, odd_inputs):
     corrupt = tmp_path / "corrupt.tflite"
     corrupt.write_bytes(b"\x00" * 64)
     a_file = tmp_path / "a_file"
     a_file.write_text("not a folder")
     empty = tmp_path / "empty_folder"
     empty.mkdir()
+    photos, arrays = _photo_folders(tmp_path), _arrays(tmp_path)
+    corrupt_root = shutil.copytree(tiny_data, tmp_path / "corrupt_root")
+    for frame in corrupt_root.glob("*/frames/*.jpg"):
+        frame.write_bytes(b"\xff\xd8 not a JPEG")
     lstm = SHARED / "edgetpu" / "reference-models" / "keras_lstm_mnist_ptq.tflite"
     return {
         "missing": ([tmp_path / "missing.tflite"], {}, "no such file"),
@@ -123,26 +174,46 @@ def _bad_inputs(tmp_path, foreign, tiny_data):
         "no card, no data": ([foreign], {}, "carries no zoo model card"),
         "no images": ([foreign, "--calibration-data", empty], {}, "holds no images"),
         "gazecapture without recipe": ([foreign, "--calibration-data", tiny_data], {}, "--recipe"),
-        "unknown recipe": ([foreign, "--calibration-data", tiny_data, "--recipe", "nose"], {}, "--recipe nose"),
+        "unknown recipe": ([foreign, "--calibration-data", tiny_data, "--recipe", "nose"], {},
+                           "--recipe nose"),
         "missing keras": ([foreign, "--keras", tmp_path / "none.h5"], {}, "no such Keras model"),
         "bad face grid": ([foreign, "--face-grid", "3,4,30,2"], {}, "--face-grid"),
         "unwritable output": ([foreign, "--calibration-data", tiny_data, "--recipe", "face_grid_grey",
                                "-o", a_file / "out"], {}, "is a file, not a folder"),
         "no java": ([foreign, "--calibration-data", tiny_data, "--recipe", "face_grid_grey"],
                     {"PATH": str(tmp_path / "empty")}, "apt-get install openjdk-17-jre-headless"),
-        "unsupported operator": ([lstm, "--calibration-data", SHARED / "images"], {}, "UNIDIRECTIONAL_SEQUENCE_LSTM"),
+        "unsupported operator": ([lstm, "--calibration-data", SHARED / "images"], {},
+                                 "operator 1 (UNIDIRECTIONAL_SEQUENCE_LSTM) cannot run on the IMX500"),
+        "recipe with photos": ([foreign, "--calibration-data", SHARED / "images", "--recipe", "face"], {},
+                               "--recipe says how a GazeCapture frame becomes the input"),
+        "corrupt photos": ([foreign, "--calibration-data", photos[0]], {}, "not a readable image"),
+        "photo over the pixel limit": ([foreign, "--calibration-data", photos[1]], {},
+                                       "more than 89,478,485 pixels, the limit"),
+        "size known at run time": ([odd_inputs["dynamic"], "--calibration-data", tiny_data, "--recipe",
+                                    "face"], {}, "has a size known only at run time"),
+        "photos for a feature input": ([odd_inputs["features"], "--calibration-data", SHARED / "images"], {},
+                                       "is not an image; give an .npz"),
+        "npz without the input": ([foreign, "--calibration-data", arrays[0]], {}, "has no array named face"),
+        "too few samples": ([foreign, "--calibration-data", arrays[1]], {}, "needs at least 32 samples"),
+        "bad labels": ([foreign, "--calibration-data", SHARED / "images", "--labels", a_file], {},
+                       "labels are for a classifier"),
+        "corrupt gazecapture root": ([foreign, "--calibration-data", corrupt_root, "--recipe",
+                                      "face_grid_grey"], {}, "decodes as a JPEG"),
     }
 
 
-@pytest.mark.parametrize("case", ["missing", "corrupt", "no card, no data", "no images",
-                                  "gazecapture without recipe", "unknown recipe", "missing keras", "bad face grid",
-                                  "unwritable output", "no java", "unsupported operator"])
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, tmp_path, foreign_tflite, tiny_data, capsys,
-                                                         monkeypatch):
+BAD_INPUTS = ["missing", "corrupt", "no card, no data", "no images", "gazecapture without recipe",
+              "unknown recipe", "missing keras", "bad face grid", "unwritable output", "no java",
+              "unsupported operator", "recipe with photos", "corrupt photos", "photo over the pixel limit",
+              "size known at run time", "photos for a feature input", "npz without the input",
+              "too few samples", "bad labels", "corrupt gazecapture root"]
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, tmp_path, foreign_tflite, tiny_data,
+                                                         odd_inputs, capsys, monkeypatch):
     from compilers import imx500
-    args, env, message = _bad_inputs(tmp_path, foreign_tflite, tiny_data)[case]
-    if case == "unsupported operator" and not SHARED.is_dir():
-        pytest.skip("needs ../shared")
+    args, env, message = _bad_inputs(tmp_path, foreign_tflite, tiny_data, odd_inputs)[case]
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     before = sorted(p.name for p in tmp_path.iterdir())
@@ -160,8 +231,8 @@ def test_help_explains_the_command_and_the_pi_step(capsys):
         imx500.main(["--help"])
     assert exit_status.value.code == 0
     out = capsys.readouterr().out
-    for text in ("--calibration-data", "--recipe", "--method", "--calibration-frames", "--keras", "--face-grid",
-                 "imx500-package", "exit status", "model card"):
+    for text in ("--calibration-data", "--recipe", "--method", "--calibration-frames", "--keras",
+                 "--face-grid", "--output-bits", "--labels", "imx500-package", "exit status", "model card"):
         assert text in out
 
 
@@ -220,3 +291,106 @@ def test_a_grouped_convolution_imxconv_refuses_fails_before_any_toolchain_work(t
     assert "2 groups of 3 input channels and 4 filters" in err
     assert "Non-integer depth multiplier (4/3)" in err and "Traceback" not in err
     assert not (tmp_path / "package").exists()
+
+
+REFERENCE = SHARED / "edgetpu" / "reference-models"
+
+
+def _photo_frames(graph, count):
+    """``count`` frames of the shared photos at the file's input size, raw 0..255 (the two
+    reference models tested here take uint8 images)."""
+    from PIL import Image
+    _, height, width, _ = graph.tensors[graph.inputs[0]].shape
+    photos = [Image.open(SHARED / "images" / name).convert("RGB")
+              for name in ("face.jpg", "grace_hopper.bmp")]
+    return np.stack([np.asarray(photos[i % 2].resize((width, height)), np.float32) for i in range(count)])
+
+
+def _run_on_the_pi_side(path, graph, split, frames, folder):
+    """What run_on_pi.py makes of the sensor's outputs (here LiteRT's sensor part, dequantized as
+    picamera2 hands them over) with the host tail, beside what LiteRT makes of the whole file."""
+    from ai_edge_litert.interpreter import Interpreter
+    from compilers.imx500 import deployment, pi_runner
+    from compilers.imx500.exact_check import real, stored
+    from compilers.imx500.host_tail import write_tail
+    from compilers.imx500.partition import submodel
+    tail = write_tail(path, graph, split, {graph.inputs[0]: frames}, folder)
+    config = deployment.pi_config(graph, split, {"roi": [0, 0, 1, 1], "gaze_scale_cm": None, "task": None,
+                                                 "labels": None, "network_intrinsics": {}, "host_tail": tail})
+    head, whole = (Interpreter(model_content=content) for content in
+                   (submodel(path, split.sensor, graph.inputs, split.sensor_outputs), path.read_bytes()))
+    results = []
+    for interpreter in (head, whole):
+        interpreter.allocate_tensors()
+    for frame in frames:
+        for interpreter in (head, whole):
+            interpreter.set_tensor(graph.inputs[0], stored(graph.tensors[graph.inputs[0]], frame[None]))
+            interpreter.invoke()
+        sent = [real(graph.tensors[i], head.get_tensor(i))[0] for i in split.sensor_outputs]
+        got = pi_runner.results(config, sent, pi_runner.tail_interpreter(config, folder))
+        results.append((got, {graph.tensors[i].name: whole.get_tensor(i)[0] for i in graph.outputs}))
+    return tail, results
+
+
+def test_movenet_runs_its_keypoint_decoding_on_the_pi_and_the_pi_gets_the_file_s_keypoints(tmp_path):
+    """MoveNet: the CAST of its uint8 input stays on the sensor (a float model takes the values as
+    they are); from FLOOR_DIV on, the keypoint decoding (arg max, gathers, integer arithmetic)
+    runs on the Pi, with the weightless operators that only feed it; the sensor sends its four
+    head convolutions. run_on_pi.py, given those, returns the file's own keypoints."""
+    from compilers.imx500.partition import partition
+    from zoo.tflite import read_graph
+    path = REFERENCE / "movenet_single_pose_lightning_ptq.tflite"
+    graph = read_graph(path)
+    split = partition(graph)
+    assert 0 in split.sensor and graph.operators[0].name == "CAST"
+    assert list(split.reasons) == [90] and "FLOOR_DIV has no Keras equivalent" in split.reasons[90]
+    host = {graph.operators[i].name for i in split.host}
+    assert host >= {"ARG_MAX", "GATHER_ND", "FLOOR_DIV", "PACK", "DIV"}
+    assert not any(graph.operators[i].name in ("CONV_2D", "DEPTHWISE_CONV_2D") for i in split.host)
+    assert [graph.tensors[i].shape for i in split.sensor_outputs] == [
+        (1, 48, 48, 1), (1, 48, 48, 17), (1, 48, 48, 34), (1, 48, 48, 34)]
+    tail, results = _run_on_the_pi_side(path, graph, split, _photo_frames(graph, 2), tmp_path)
+    assert tail["check"] == "exact (bit for bit) on 2 of 2 inputs" and tail["custom_operators"] == []
+    for got, expected in results:
+        (name, keypoints), = got.items()
+        assert keypoints.shape == (1, 17, 3) and np.array_equal(keypoints, expected[name])
+
+
+def test_deeplab_runs_its_tf1_resize_and_arg_max_on_the_pi(tmp_path):
+    """DeepLab: its last resize (33 to 513 pixels, align_corners: TF1's, which imxconv-tf refuses)
+    and the arg max after it run on the Pi, with the same-size resize before them; the sensor
+    sends the 33x33x21 logits and the Pi gets the file's 513x513 class map."""
+    from compilers.imx500.partition import partition
+    from zoo.tflite import read_graph
+    path = REFERENCE / "deeplabv3_mnv2_dm05_pascal_quant.tflite"
+    graph = read_graph(path)
+    split = partition(graph)
+    assert [graph.operators[i].name for i in split.host] == ["RESIZE_BILINEAR", "RESIZE_BILINEAR", "ARG_MAX"]
+    assert "imxconv-tf refuses" in split.reasons[70]
+    assert [graph.tensors[i].shape for i in split.sensor_outputs] == [(1, 33, 33, 21)]
+    tail, results = _run_on_the_pi_side(path, graph, split, _photo_frames(graph, 1), tmp_path)
+    assert tail["check"] == "exact (bit for bit) on 1 of 1 inputs"
+    (got, expected), = results
+    assert got["ArgMax"].shape == (513, 513) and np.array_equal(got["ArgMax"], expected["ArgMax"])
+
+
+def test_a_custom_decoder_runs_on_the_pi_where_litert_here_cannot_check_it(tmp_path):
+    """PoseNet's PosenetDecoderOp (Coral's custom operator) goes to the Pi with the requantizing
+    operators before it; LiteRT here has no such operator, and the report says the tail went
+    unchecked rather than pretending."""
+    from compilers.imx500.host_tail import write_tail
+    from compilers.imx500.partition import partition
+    from zoo.tflite import read_graph
+    path = REFERENCE / "posenet_mobilenet_v1_075_353_481_16_quant_decoder.tflite"
+    graph = read_graph(path)
+    split = partition(graph)
+    assert split.reasons == {37: "PosenetDecoderOp is a custom operator"} and len(split.sensor_outputs) == 4
+    tail = write_tail(path, graph, split, {graph.inputs[0]: _photo_frames(graph, 1)}, tmp_path)
+    assert tail["custom_operators"] == ["PosenetDecoderOp"] and tail["check"].startswith("not run: ")
+    assert (tmp_path / "host_tail.tflite").stat().st_size < path.stat().st_size / 4
+
+
+def test_run_on_pi_names_a_classifier_s_top_classes():
+    from compilers.imx500 import pi_runner
+    config = {"gaze_scale_cm": None, "task": "classification", "labels": ["cat", "dog", "owl"]}
+    assert pi_runner.describe(config, {"scores": np.array([0.1, 0.7, 0.2])}) == "dog 0.70, owl 0.20, cat 0.10"

@@ -125,19 +125,27 @@ MODELS = {"convs": (_convs, True, True, False), "elementwise": (_elementwise, Tr
           "math": (_math, True, False, True), "cast": (_cast, False, False, True)}
 
 
+def _sample(rng, spec):
+    """A random frame for TensorSpec ``spec``: raw 0..255 for uint8, else uniform in [-1, 1]."""
+    import tensorflow as tf
+    value = rng.integers(0, 256, spec.shape) if spec.dtype == tf.uint8 else rng.uniform(-1, 1, spec.shape)
+    return value.astype(spec.dtype.as_numpy_dtype)
+
+
 def _convert(model, int8_input, int8_output, float_kernels, quantize=True):
     """TFLite bytes of ``model`` at batch 1, the signature named by the Keras inputs; int8 with a
     representative set of random frames unless ``quantize`` is false (a uint8 input stays raw)."""
     import tensorflow as tf
-    specs = [tf.TensorSpec((1, *t.shape[1:]), t.dtype, name=name) for name, t in zip(model.input_names, model.inputs)]
+    specs = [tf.TensorSpec((1, *t.shape[1:]), t.dtype, name=name)
+             for name, t in zip(model.input_names, model.inputs)]
     function = tf.function(lambda *args: model(list(args) if len(args) > 1 else args[0]))
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([function.get_concrete_function(*specs)], model)
+    concrete = function.get_concrete_function(*specs)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
     if quantize:
         rng = np.random.default_rng(0)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: (
-            {s.name: (rng.integers(0, 256, s.shape) if s.dtype == tf.uint8 else rng.uniform(-1, 1, s.shape)).astype(
-                s.dtype.as_numpy_dtype) for s in specs} for _ in range(100))
+            {s.name: _sample(rng, s) for s in specs} for _ in range(100))
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8] + (
             [tf.lite.OpsSet.TFLITE_BUILTINS] if float_kernels else [])
         if specs[0].dtype != tf.uint8:
@@ -218,7 +226,8 @@ def _features(graph):
         if op.name == "FULLY_CONNECTED" and len(inputs[0].shape) == 4:
             found.add("dense on a rank-4 input")
         if op.name in ("CONCATENATION", "MINIMUM") and any(t.is_constant for t in inputs):
-            found.add("constant concatenation input" if op.name == "CONCATENATION" else "minimum with a constant")
+            found.add("constant concatenation input" if op.name == "CONCATENATION" else
+                      "minimum with a constant")
         if op.name in ("ADD", "MUL") and any(t.is_constant for t in inputs):
             found.add(f"constant {op.name.lower()} operand")
         if op.name == "MEAN":
@@ -260,7 +269,8 @@ def test_litert_reference_sum_is_overruled_by_its_optimized_kernel(files):
     says so and counts the optimized kernel, which the twin agrees with."""
     check = exact_check(files["math"], _inputs(files["math"]))
     (operator, note), = check.kernel_notes.items()
-    assert operator.endswith("(SUM)") and "reference kernel is wrong" in note and check.by_operator["SUM"] <= 0.51
+    assert operator.endswith("(SUM)") and "reference kernel is wrong" in note
+    assert check.by_operator["SUM"] <= 0.51
 
 
 def test_names_and_shapes_follow_the_file(files):
@@ -287,7 +297,8 @@ def _reach(path, op, inputs):
     output = graph.tensors[op.outputs[0]]
     reach = np.zeros(output.shape[-1])
     for frame in range(len(frames)):
-        interpreter.set_tensor(graph.inputs[0], stored(graph.tensors[graph.inputs[0]], frames[frame:frame + 1]))
+        source = graph.tensors[graph.inputs[0]]
+        interpreter.set_tensor(source.index, stored(source, frames[frame:frame + 1]))
         interpreter.invoke()
         steps = np.abs(interpreter.get_tensor(output.index).astype(float) - output.zero_point[0])
         reach = np.maximum(reach, steps.reshape(-1, output.shape[-1]).max(axis=0))

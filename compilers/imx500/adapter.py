@@ -81,8 +81,9 @@ class Options:
     task: typing.Optional[str] = None
 
 
-def compile(model: "str | pathlib.Path", out_dir: "str | pathlib.Path | None" = None, *, overwrite: bool = False,
-            progress: typing.Optional[typing.Callable[[str], None]] = None, **options) -> Imx500Report:
+def compile(model: "str | pathlib.Path", out_dir: "str | pathlib.Path | None" = None, *,
+            overwrite: bool = False, progress: typing.Optional[typing.Callable[[str], None]] = None,
+            **options) -> Imx500Report:
     """Packages int8 TFLite ``model`` for the IMX500 into ``out_dir`` (default BUILD/imx500 for a
     build's int8 model, else MODEL_DIR/STEM_imx500) and returns the report. ``options``: Options'
     fields. Bad input raises UsageError before anything is written; a toolchain failure, a failed
@@ -148,11 +149,11 @@ def _run_mct_child(job, scratch, say):
 def make_parser():
     parser = ArgumentParser(
         prog="compilers/imx500.py", formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Package any int8 TFLite for the Sony IMX500 (Raspberry Pi AI Camera): split it between the "
-                    "sensor and the Pi (post-processing the toolchain cannot take runs on the Pi), import the "
-                    "sensor's part as a float Keras model (checked against LiteRT operator by operator), "
-                    "quantize with MCT and the IMX500 target platform capabilities, evaluate where the data has "
-                    "gaze labels, convert with imxconv-tf (needs Java 17).",
+        description="Package any int8 TFLite for the Sony IMX500 (Raspberry Pi AI Camera): split it between "
+                    "the sensor and the Pi (post-processing the toolchain cannot take runs on the Pi), "
+                    "import the sensor's part as a float Keras model (checked against LiteRT operator by "
+                    "operator), quantize with MCT and the IMX500 target platform capabilities, evaluate "
+                    "where the data has gaze labels, convert with imxconv-tf (needs Java 17).",
         epilog="Calibration data: none needed for a TFLite written by `zoo build` (its model card names its "
                "data and recipes); any other TFLite needs --calibration-data.\n"
                "The last step, `imx500-package -i packerOut.zip -o DIR -f input_format.json` (network.rpk), "
@@ -161,13 +162,14 @@ def make_parser():
                "exit status: 0 packaged; 1 MCT, the import check or imxconv-tf failed, or the model does "
                "not fit in the chip or has a convolution imxconv-tf refuses; 2 bad input, including an "
                "operator the sensor cannot take in the middle of the network (nothing written)")
-    parser.add_argument("model", help="an int8 TFLite file (any; a zoo-built one carries its own recipe and data)")
+    parser.add_argument("model", help="an int8 TFLite file (any; a zoo-built one carries its own recipe and "
+                                      "data)")
     parser.add_argument("-o", "--out", help="output folder (default: BUILD/imx500 for a build's int8 model, "
                                             "else MODEL_DIR/STEM_imx500)")
     parser.add_argument("--calibration-data", metavar="PATH",
-                        help="a folder of photos (any image input), an .npy (a one-input model) or .npz (arrays "
-                             "by input name) of real inputs, or a GazeCapture root (then --recipe); default: "
-                             "the data named by the model card")
+                        help="a folder of photos (any image input), an .npy (a one-input model) or .npz "
+                             "(arrays by input name) of real inputs, or a GazeCapture root (then --recipe); "
+                             "default: the data named by the model card")
     parser.add_argument("--recipe", metavar="NAME", help="how a GazeCapture frame becomes the input: "
                                                          "face, face_grid_rgb, face_grid_grey, ...")
     parser.add_argument("--method", choices=METHODS, default="ptq",
@@ -177,13 +179,15 @@ def make_parser():
     parser.add_argument("--output-bits", type=int, choices=(8, 16), default=None,
                         help="activation bits of the output layer(s) (default: 16 for a zoo gaze model, a "
                              "regression output; 8 otherwise); 8 is kept where the chip or memory says no")
-    parser.add_argument("--labels", metavar="FILE", help="class labels, one per line, for a classifier "
-                                                         "(written into the network intrinsics picamera2 reads)")
+    parser.add_argument("--labels", metavar="FILE",
+                        help="class labels, one per line, for a classifier (written into the network "
+                             "intrinsics picamera2 reads)")
     parser.add_argument("--task", choices=packaging.TASKS,
-                        help="the network's task for picamera2 (default: classification or segmentation where "
-                             "the outputs say so, else none)")
-    parser.add_argument("--keras", metavar="FILE", help="quantize this float Keras model (.h5/.keras) instead "
-                                                        "of the imported TFLite (the import is still checked)")
+                        help="the network's task for picamera2 (default: classification or segmentation "
+                             "where the outputs say so, else none)")
+    parser.add_argument("--keras", metavar="FILE",
+                        help="quantize this float Keras model (.h5/.keras) instead of the imported TFLite "
+                             "(the import is still checked)")
     parser.add_argument("--face-grid", type=lambda text: [p.strip() for p in text.split(",")],
                         metavar="COL,ROW,W,H", help="face grid baked into a face-grid model's package, "
                         "0-indexed cells of the 25x25 grid (default: the training split's median)")

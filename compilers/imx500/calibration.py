@@ -20,7 +20,8 @@ def value_range(graph, tensor):
     integer type's own range (an image given as raw 0..255), or for a float input the range of
     the QUANTIZE it feeds; None when the file does not say."""
     if not tensor.quantized and tensor.dtype.startswith("float"):
-        quantize = next((op for op in graph.operators if op.name == "QUANTIZE" and op.inputs[0] == tensor.index), None)
+        quantize = next((op for op in graph.operators
+                         if op.name == "QUANTIZE" and op.inputs[0] == tensor.index), None)
         if quantize is None:
             return None
         tensor = graph.tensors[quantize.outputs[0]]
@@ -43,16 +44,16 @@ def check_static_shapes(model, graph, names):
         tensor = graph.tensors[index]
         if any(size < 0 for size in (tensor.shape_signature or tensor.shape)[1:]):
             raise UsageError(f"{model}: input {name} has a size known only at run time (shape "
-                             f"{list(tensor.shape_signature)}); the IMX500 runs one fixed input size: export the "
-                             "model with a fixed height and width")
+                             f"{list(tensor.shape_signature)}); the IMX500 runs one fixed input size: "
+                             "export the model with a fixed height and width")
 
 
 def kind_of(path):
     """"arrays", "gazecapture" or "images" for --calibration-data ``path``; UsageError otherwise."""
     if path.is_file():
         if path.suffix.lower() not in ARRAY_SUFFIXES:
-            raise UsageError(f"--calibration-data {path}: a file must be .npy (one input) or .npz (arrays by input "
-                             "name); or give a folder of photos or a GazeCapture root")
+            raise UsageError(f"--calibration-data {path}: a file must be .npy (one input) or .npz (arrays "
+                             "by input name); or give a folder of photos or a GazeCapture root")
         return "arrays"
     if not path.is_dir():
         raise UsageError(f"--calibration-data {path}: no such file or folder")
@@ -68,8 +69,8 @@ def _load_arrays(path):
             loaded = np.load(path, allow_pickle=False)
             return dict(loaded) if isinstance(loaded, np.lib.npyio.NpzFile) else {None: loaded}
     except (OSError, ValueError, EOFError) as error:
-        raise UsageError(f"--calibration-data {path}: not a readable {path.suffix} file ({error}); save it with "
-                         "numpy.save / numpy.savez") from None
+        raise UsageError(f"--calibration-data {path}: not a readable {path.suffix} file ({error}); save it "
+                         "with numpy.save / numpy.savez") from None
 
 
 def check_arrays(path, graph, names):
@@ -77,8 +78,8 @@ def check_arrays(path, graph, names):
     arrays = _load_arrays(path)
     if None in arrays:
         if len(names) != 1:
-            raise UsageError(f"--calibration-data {path}: one .npy array for a model with {len(names)} inputs; "
-                             f"give an .npz with one array per input ({', '.join(names.values())})")
+            raise UsageError(f"--calibration-data {path}: one .npy array for a model with {len(names)} "
+                             f"inputs; give an .npz with one array per input ({', '.join(names.values())})")
         arrays = {next(iter(names.values())): arrays[None]}
     missing = [name for name in names.values() if name not in arrays]
     if missing:
@@ -87,11 +88,12 @@ def check_arrays(path, graph, names):
     for index, name in names.items():
         shape, array = tuple(graph.tensors[index].shape[1:]), arrays[name]
         if array.dtype.kind not in "fiub" or array.ndim != len(shape) + 1 or tuple(array.shape[1:]) != shape:
-            raise UsageError(f"--calibration-data {path}: array {name} has shape {list(array.shape)} and type "
-                             f"{array.dtype}; input {name} takes numbers of shape [N, {', '.join(map(str, shape))}]")
+            raise UsageError(f"--calibration-data {path}: array {name} has shape {list(array.shape)} and "
+                             f"type {array.dtype}; input {name} takes numbers of shape "
+                             f"[N, {', '.join(map(str, shape))}]")
         if len(array) < MIN_SAMPLES or not np.all(np.isfinite(array)):
-            raise UsageError(f"--calibration-data {path}: array {name} needs at least {MIN_SAMPLES} samples, all "
-                             f"finite (it has {len(array)})")
+            raise UsageError(f"--calibration-data {path}: array {name} needs at least {MIN_SAMPLES} "
+                             f"samples, all finite (it has {len(array)})")
     return arrays
 
 
@@ -102,15 +104,17 @@ def check_image_inputs(path, graph, names, card):
     for index, name in names.items():
         tensor = graph.tensors[index]
         if not is_image(tensor.shape):
-            raise UsageError(f"--calibration-data {path} holds photos, but input {name} (shape {list(tensor.shape)}) "
-                             f"is not an image; give an .npz with real samples for it (arrays by input name)")
+            raise UsageError(f"--calibration-data {path} holds photos, but input {name} (shape "
+                             f"{list(tensor.shape)}) is not an image; give an .npz with real samples for it "
+                             "(arrays by input name)")
         if value_range(graph, tensor) is None:
             raise UsageError(f"--calibration-data {path} holds photos, but input {name} is float with no "
                              "quantization to say its value range; give real samples as .npy/.npz")
 
 
 def _unreadable(path, error):
-    return UsageError(f"{path}: not a readable image ({type(error).__name__}: {error}); remove it from the folder")
+    return UsageError(f"{path}: not a readable image ({type(error).__name__}: {error}); remove it from the "
+                      "folder")
 
 
 def _check_photo(path):
@@ -140,8 +144,8 @@ def image_files(folder, count):
     paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())[:count]
     if not paths:
         raise UsageError(f"{folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}) and is not a "
-                         "GazeCapture root; give a folder of photos, a GazeCapture root or an .npy/.npz file as "
-                         "--calibration-data")
+                         "GazeCapture root; give a folder of photos, a GazeCapture root or an .npy/.npz "
+                         "file as --calibration-data")
     for path in paths:
         _check_photo(path)
     return paths
@@ -158,8 +162,8 @@ def _card_data(model, card):
                          "--calibration-data with a folder of photos, an .npy/.npz of real inputs, or a "
                          "GazeCapture root (and --recipe)")
     if not pathlib.Path(card.data.root).is_dir():
-        raise UsageError(f"{model} was trained on {card.data.root}, which is not here; pass --calibration-data "
-                         "with that data (a GazeCapture root)")
+        raise UsageError(f"{model} was trained on {card.data.root}, which is not here; pass "
+                         "--calibration-data with that data (a GazeCapture root)")
     return card.data.root
 
 
@@ -169,8 +173,8 @@ def _check_photos_fit(path, graph, names, card):
     from zoo.data.inputs import IMAGE_RECIPES, INPUT_CHANNELS
     for recipe in (i.recipe for i in card.inputs) if card else ():
         if recipe in IMAGE_RECIPES and INPUT_CHANNELS[recipe] != IMAGE_RECIPES[recipe][1]:
-            raise UsageError(f"--calibration-data {path} holds photos, but recipe {recipe} adds face-grid channels "
-                             "that only GazeCapture's labels give; pass the GazeCapture root")
+            raise UsageError(f"--calibration-data {path} holds photos, but recipe {recipe} adds face-grid "
+                             "channels that only GazeCapture's labels give; pass the GazeCapture root")
     if card is None:
         check_image_inputs(path, graph, names, card)
 
@@ -185,13 +189,15 @@ def plan(model, graph, names, card, calibration_data, recipe, frames):
     ranges = ({i.name: list(i.value_range) for i in card.inputs} if card else
               {name: value_range(graph, graph.tensors[index]) for index, name in names.items()})
     recipes = {i.name: i.recipe for i in card.inputs} if card else None
-    path = pathlib.Path(calibration_data if calibration_data is not None else _card_data(model, card)).absolute()
+    path = calibration_data if calibration_data is not None else _card_data(model, card)
+    path = pathlib.Path(path).absolute()
     kind = kind_of(path)
     if recipe is not None:
         if kind != "gazecapture":
             what = "an array file" if kind == "arrays" else "a folder of photos"
-            raise UsageError(f"--recipe says how a GazeCapture frame becomes the input, and --calibration-data {path} "
-                             f"is {what}; leave --recipe out (photos fill every image input, arrays give each input)")
+            raise UsageError("--recipe says how a GazeCapture frame becomes the input, and "
+                             f"--calibration-data {path} is {what}; leave --recipe out (photos fill every "
+                             "image input, arrays give each input)")
         if len(names) != 1:
             raise UsageError(f"--recipe names one recipe, but {model} has {len(names)} inputs")
         recipes = {next(iter(names.values())): recipe}

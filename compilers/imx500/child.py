@@ -19,8 +19,8 @@ if __package__ in (None, ""):  # run as a script: make the repository's packages
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 
 from compilers.imx500 import data  # noqa: E402
-from compilers.imx500.graph import (Spec, deployment_graph, freeze_inputs, grid_channels, grid_name,  # noqa: E402
-                                    ordered, sensor_spec, split_inputs)
+from compilers.imx500.graph import (Spec, deployment_graph, freeze_inputs,  # noqa: E402
+                                    grid_channels, grid_name, ordered, sensor_spec, split_inputs)
 from zoo.errors import EXIT_FAILED, EXIT_USAGE, UsageError  # noqa: E402
 
 RESULT_FILE = "child_result.json"
@@ -38,14 +38,14 @@ def _float_model(job, graph, part):
     """The float Keras model MCT quantizes: the sensor's part of the TFLite imported, or --keras."""
     if job["keras"]:
         if part.host:
-            raise UsageError(f"--keras replaces the whole network, but {len(part.host)} operators of the TFLite "
-                             "run on the Pi after the sensor; leave --keras out")
+            raise UsageError(f"--keras replaces the whole network, but {len(part.host)} operators of the "
+                             "TFLite run on the Pi after the sensor; leave --keras out")
         from zoo.eval import load_keras
         say(f"loading the float Keras model {job['keras']}")
         return load_keras(job["keras"])
     from compilers.imx500.importer import tflite_to_keras
-    say(f"importing {len(part.sensor)} of {len(graph.operators)} operators of {pathlib.Path(job['tflite']).name} "
-        "as a float Keras model")
+    say(f"importing {len(part.sensor)} of {len(graph.operators)} operators of "
+        f"{pathlib.Path(job['tflite']).name} as a float Keras model")
     return tflite_to_keras(job["tflite"], part.operators(graph, "sensor"), part.sensor_outputs)
 
 
@@ -79,10 +79,10 @@ def _exact_check(model, job, graph, part, source):
     check = exact_check(job["tflite"], source.check_inputs(), part.operators(graph, "sensor"),
                         part.sensor_outputs, content, float_model=model)
     if not check.passed:
-        raise ImportMismatch(f"the import of {pathlib.Path(job['tflite']).name} does not compute what the file "
-                             f"computes: {check.first_failure} from LiteRT's reference kernels on {check.frames} "
-                             f"inputs, where a correct import stays within {MAX_STEPS:g}; the importer's "
-                             "translation of that operator is wrong")
+        raise ImportMismatch(f"the import of {pathlib.Path(job['tflite']).name} does not compute what the "
+                             f"file computes: {check.first_failure} from LiteRT's reference kernels on "
+                             f"{check.frames} inputs, where a correct import stays within {MAX_STEPS:g}; "
+                             "the importer's translation of that operator is wrong")
     return dataclasses.asdict(check)
 
 
@@ -95,8 +95,8 @@ def _host_tail(job, graph, part, source, work):
     from compilers.imx500.importer import file_context
     say(f"writing the host tail: {len(part.host)} operators after the sensor's outputs run on the Pi")
     names = file_context(job["tflite"], graph).names
-    return write_tail(job["tflite"], graph, part, input_batch(job["tflite"], graph, names, source.check_inputs()),
-                      work)
+    batch = input_batch(job["tflite"], graph, names, source.check_inputs())
+    return write_tail(job["tflite"], graph, part, batch, work)
 
 
 def _evaluate(model, quantized, job, source):
@@ -111,10 +111,12 @@ def _evaluate(model, quantized, job, source):
     predicted, true_cm, is_tablet = source.predict_cm({
         "float": lambda batch: model(ordered(batch, specs), training=False).numpy(),
         "tflite": lambda batch: run_tflite(interpreter, batch)}, specs)
-    predicted.update(source.predict_cm({bits: (lambda batch, q=q: q(split_inputs(batch, sensor), training=False).numpy())
-                                        for bits, q in quantized.items()}, sensor)[0])
+    predicted.update(source.predict_cm({
+        bits: (lambda batch, q=q: q(split_inputs(batch, sensor), training=False).numpy())
+        for bits, q in quantized.items()}, sensor)[0])
     chosen = max(quantized)
-    errors = {key: metrics.gaze_errors(predicted[key], true_cm, is_tablet) for key in ("float", "tflite", chosen)}
+    errors = {key: metrics.gaze_errors(predicted[key], true_cm, is_tablet)
+              for key in ("float", "tflite", chosen)}
     # Per frame, not only on average: a model that predicts a constant agrees on average trivially.
     errors["float"]["prediction_std_cm"] = [float(v) for v in np.std(predicted["float"], axis=0)]
     distance = {str(bits): float(np.mean(np.linalg.norm(predicted[bits] - predicted["float"], axis=1)))
@@ -167,7 +169,8 @@ def _bake_face_grid(quantized, job, source):
         arrays = []
         for spec, value in zip(sensor, ordered(batch, sensor)):
             extra = grid_channels(spec)
-            arrays += [value[..., :-extra], np.repeat(ramps[spec.name], len(value), axis=0)] if extra else [value]
+            ramp = np.repeat(ramps[spec.name], len(value), axis=0) if extra else None
+            arrays += [value[..., :-extra], ramp] if extra else [value]
         return quantized(arrays, training=False).numpy()
     predicted, _, _ = source.predict_cm({
         "package": lambda batch: package(split_inputs(batch, sensor, grids=False), training=False).numpy(),

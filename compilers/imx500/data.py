@@ -48,7 +48,11 @@ class GazeSource:
     def check_inputs(self, specs=None):
         """The first training frames as one batch for ``specs`` (default: the model's own)."""
         specs = specs or self.specs
-        (inputs, _), = self._dataset(specs, "train", self.check_count, self.check_count).take(1)
+        batches = list(self._dataset(specs, "train", self.check_count, self.check_count).take(1))
+        if not batches:  # the reader skips frames that do not decode: here, every one
+            raise UsageError(f"no frame of the training split of {self.root} decodes as a JPEG; check the "
+                             f"data with `zoo data stats {self.root}`")
+        (inputs, _), = batches
         return {name: value.numpy() for name, value in inputs.items()}
 
     def calibration_batches(self):
@@ -78,7 +82,8 @@ class ImageSource:
     labelled = False
 
     def __init__(self, folder, specs, sensor_specs, ranges, frames):
-        self.folder, self.specs, self.sensor_specs, self.ranges = pathlib.Path(folder), specs, sensor_specs, ranges
+        self.folder, self.specs, self.sensor_specs = pathlib.Path(folder), specs, sensor_specs
+        self.ranges = ranges
         self.calibration_count, self.check_count = max(frames, 1), CHECK_INPUTS
         self.paths = image_files(self.folder, max(self.calibration_count, self.check_count))
 
@@ -149,7 +154,8 @@ class ArraySource:
 
     def calibration_batches(self):
         for start in range(0, self.calibration_count, BATCH):
-            yield [self.arrays[spec.name][start:min(start + BATCH, self.calibration_count)] for spec in self.specs]
+            stop = min(start + BATCH, self.calibration_count)
+            yield [self.arrays[spec.name][start:stop] for spec in self.specs]
 
     def training_batches(self):
         raise UsageError("--method qat needs labelled data: give a GazeCapture root as --calibration-data")

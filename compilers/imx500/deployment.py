@@ -52,8 +52,8 @@ def pi_config(graph, part, report_bits):
     """pi_config.json for run_on_pi.py. ``report_bits``: the deployment section's fields it
     repeats (roi, gaze_scale_cm, task, labels, network_intrinsics, host_tail)."""
     tail = report_bits["host_tail"]
-    return {"roi": report_bits["roi"], "gaze_scale_cm": report_bits["gaze_scale_cm"], "task": report_bits["task"],
-            "labels": report_bits["labels"], "network_intrinsics": report_bits["network_intrinsics"],
+    repeated = ("roi", "gaze_scale_cm", "task", "labels", "network_intrinsics")
+    return {**{key: report_bits[key] for key in repeated},
             "sensor_outputs": [_tensor(graph, i) for i in part.sensor_outputs],
             "host_tail": tail and {key: tail[key] for key in ("file", "inputs", "outputs")},
             "outputs": [graph.tensors[i].name for i in graph.outputs]}
@@ -82,7 +82,7 @@ def sensor_roi(face_grid, size=None):
         from zoo.data.gazecapture import GRID_CELLS
         column, row, width, height = face_grid
         scale_x, scale_y = SENSOR_PIXELS[0] / GRID_CELLS, SENSOR_PIXELS[1] / GRID_CELLS
-        return [round(column * scale_x), round(row * scale_y), round(width * scale_x), round(height * scale_y)]
+        return [round(v * s) for v, s in zip((column, row, width, height), (scale_x, scale_y) * 2)]
     sensor_w, sensor_h = SENSOR_PIXELS
     width, height = size or SENSOR_PIXELS
     scale = min(sensor_w / width, sensor_h / height)

@@ -81,7 +81,8 @@ def stored(tensor, value):
 def real(tensor, value):
     """A stored array as the real numbers it holds (quantized: (q - zero point) * scale)."""
     if tensor.quantized and len(tensor.scale) == 1:
-        return ((value.astype(np.float64) - (tensor.zero_point or (0,))[0]) * tensor.scale[0]).astype(np.float32)
+        zero_point = (tensor.zero_point or (0,))[0]
+        return ((value.astype(np.float64) - zero_point) * tensor.scale[0]).astype(np.float32)
     return value.astype(np.float32) if np.dtype(value.dtype).kind in "fu" or tensor.quantized else value
 
 
@@ -116,8 +117,8 @@ def input_batch(path, graph, names, inputs):
     batch = {index: np.asarray(inputs[name], np.float32) for name, index in by_name.items()}
     frames = {len(value) for value in batch.values()}
     if len(frames) != 1 or min(frames) < MIN_FRAMES:
-        raise UsageError(f"{path}: the exact check needs one batch of at least {MIN_FRAMES} frames per input, "
-                         f"got {sorted(frames)}")
+        raise UsageError(f"{path}: the exact check needs one batch of at least {MIN_FRAMES} frames per "
+                         f"input, got {sorted(frames)}")
     return batch
 
 
@@ -154,16 +155,16 @@ def _chained(ctx, operators, batch, start, count):
     """The twin run on its own values, each quantized output rounded as the file stores it."""
     import tensorflow as tf
     graph = ctx.graph
-    ctx.values = {index: tf.constant(real(graph.tensors[index], stored(graph.tensors[index],
-                                                                        value[start:start + count])))
-                  for index, value in batch.items()}
+    ctx.values = {}
+    for index, value in batch.items():
+        tensor = graph.tensors[index]
+        ctx.values[index] = tf.constant(real(tensor, stored(tensor, value[start:start + count])))
     for op in operators:
         for index, value in zip(op.outputs, run_operator(ctx, op, name=f"exact_twin_op{op.index}")):
             tensor = graph.tensors[index]
             if np.dtype(tensor.dtype).kind != "f":
                 ctx.values[index] = tf.constant(real(tensor, stored(tensor, np.asarray(value))))
     return ctx.values
-
 
 
 def _at_output(graph, index, value, expected):
@@ -208,8 +209,9 @@ def _second_opinion(ctx, operators, batch, content, worst):
     for op in failing:
         if optimized[op.index] <= MAX_STEPS:
             notes[f"operator {op.index} ({op.name})"] = (
-                f"LiteRT's reference kernel is {worst[op.index]:.2f} steps from the twin, its optimized kernel "
-                f"{optimized[op.index]:.2f}: the reference kernel is wrong here, the optimized figure counts")
+                f"LiteRT's reference kernel is {worst[op.index]:.2f} steps from the twin, its optimized "
+                f"kernel {optimized[op.index]:.2f}: the reference kernel is wrong here, the optimized figure "
+                "counts")
             worst[op.index] = optimized[op.index]
     return notes
 

@@ -79,15 +79,22 @@ def run_operator(ctx, op, name=None):
     return values
 
 
-def _named_output(ctx, index):
-    """The Keras tensor of output ``index``, its layer carrying the output's name (an identity
-    layer is added where the tensor's own layer is named otherwise)."""
+def _named_output(ctx, index, taken):
+    """The Keras tensor of output ``index``, its layer carrying the output's name: the layer that
+    makes it is renamed where it makes nothing else (an identity layer after it would be one more
+    8-bit quantization point for MCT, and would keep a 16-bit output from being one); else an
+    identity layer is added. ``taken``: the layers already renamed."""
     value, name = ctx.values.get(index), ctx.names[index]
     if value is None or is_constant(value):
         raise UnsupportedOperator(f"{ctx.graph.path}: output {name} is not computed from the inputs")
-    if value.node.layer.name != name:
-        value = layers().Activation("linear", name=name)(value)
-    return value
+    layer = value.node.layer
+    if layer.name == name:
+        return value
+    if type(layer).__name__ != "TFOpLambda" and len(layer.inbound_nodes) == 1 and layer not in taken:
+        layer._name = name  # Keras 2.15 keeps a layer's name here; set before the model is made
+        taken.append(layer)
+        return value
+    return layers().Activation("linear", name=name)(value)
 
 
 def tflite_to_keras(path, operators=None, outputs=None):
@@ -109,7 +116,8 @@ def tflite_to_keras(path, operators=None, outputs=None):
         ctx.values[index] = inputs[-1]
     for op in operators:
         run_operator(ctx, op)
-    outputs = [_named_output(ctx, index) for index in (graph.outputs if outputs is None else outputs)]
+    taken = []
+    outputs = [_named_output(ctx, index, taken) for index in (graph.outputs if outputs is None else outputs)]
     return tf.keras.Model(inputs, outputs[0] if len(outputs) == 1 else outputs,
                           name=_keras_name(pathlib.Path(path).stem))
 

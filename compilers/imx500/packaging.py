@@ -90,11 +90,13 @@ def _labels(path, graph, task):
     try:
         labels = [line.strip() for line in pathlib.Path(path).read_text().splitlines() if line.strip()]
     except (OSError, UnicodeDecodeError) as error:
-        raise UsageError(f"--labels {path}: not a readable text file ({error}); give one label per line") from None
+        raise UsageError(f"--labels {path}: not a readable text file ({error}); give one label per "
+                         "line") from None
     classes = graph.tensors[graph.outputs[0]].shape[-1]
     if task != "classification" or len(labels) != classes:
-        raise UsageError(f"--labels {path}: {len(labels)} labels for a model whose task is {task or 'unknown'} "
-                         f"with {classes} values per output; labels are for a classifier, one per class")
+        raise UsageError(f"--labels {path}: {len(labels)} labels for a model whose task is "
+                         f"{task or 'unknown'} with {classes} values per output; labels are for a "
+                         "classifier, one per class")
     return labels
 
 
@@ -149,11 +151,11 @@ def _deployment(plan, result, inputs, roi):
     picamera2's intrinsics, the host tail."""
     from compilers.imx500.graph import GREY_RECIPES, LUMA
     card, recipes = plan.card, [spec["recipe"] for spec in result["specs"]]
+    speed = performance.estimate(card.model if card else plan.model.stem)
     record = {"sensor_inputs": [spec["name"] for spec in result["specs"]], "face_grid": result["face_grid"],
               "roi": roi, "gaze_scale_cm": card.output.scale_cm if card else None, "task": plan.task,
               "labels": plan.labels, "host_tail": result["host_tail"],
-              "network_intrinsics": deployment.intrinsics(plan.graph, plan.task, plan.labels,
-                                                          performance.estimate(card.model if card else plan.model.stem)),
+              "network_intrinsics": deployment.intrinsics(plan.graph, plan.task, plan.labels, speed),
               "output": f"gaze (XCam, YCam) / {card.output.scale_cm:g} cm (tanh range)" if card else
               "the TFLite's outputs, dequantized (the host tail's where the Pi runs one)",
               "sensor_feeds_all_inputs": len(inputs) == 1}
@@ -169,8 +171,8 @@ def _deployment(plan, result, inputs, roi):
         "install": "sudo apt install imx500-all imx500-tools",
         "package": "imx500-package -i packerOut.zip -o DIR -f input_format.json",
         "writes": "DIR/network.rpk (runs only on a Raspberry Pi; not done here)",
-        "run": "python3 run_on_pi.py (picamera2; loads network.rpk, sets the inference ROI, reads the outputs, "
-               "runs host_tail.tflite where there is one)"}
+        "run": "python3 run_on_pi.py (picamera2; loads network.rpk, sets the inference ROI, reads the "
+               "outputs, runs host_tail.tflite where there is one)"}
     return record
 
 
@@ -179,7 +181,8 @@ def _files(plan, result, scratch, converted, record):
     (imxconv-tf's folder, the .keras it converted)."""
     stem, (convert_dir, keras) = plan.job["stem"], converted
     kinds = {"packer_zip": convert_dir / "packerOut.zip", "dnn_params": convert_dir / "dnnParams.xml",
-             "memory_report": convert_dir / f"{stem}_MemoryReport.json", "pbtxt": convert_dir / f"{stem}.pbtxt",
+             "memory_report": convert_dir / f"{stem}_MemoryReport.json",
+             "pbtxt": convert_dir / f"{stem}.pbtxt",
              "quantized_keras": keras, "imxconv_log": scratch / "imxconv.log"}
     if result["host_tail"]:
         kinds["host_tail"] = scratch / result["host_tail"]["file"]
@@ -195,7 +198,8 @@ def _split_record(plan, result):
     return SplitRecord(sensor_operators=len(split.sensor),
                        host=[f"{i} {graph.operators[i].name}" for i in split.host],
                        sensor_outputs=[graph.tensors[i].name for i in split.sensor_outputs],
-                       starts_at={str(i): why for i, why in split.reasons.items()}, host_tail=result["host_tail"])
+                       starts_at={str(i): why for i, why in split.reasons.items()},
+                       host_tail=result["host_tail"])
 
 
 def _precision(plan, result, bits, note):
@@ -228,14 +232,17 @@ def package(plan, result, scratch, work, toolchain, say) -> Imx500Report:
                 "data": result["data"], "data_kind": job["data"]["kind"],
                 "data_root": job["data"]["path"] if job["data"]["kind"] == "gazecapture" else None},
         method=job["method"],
-        calibration={"frames": job["calibration_frames"], "epochs": job["epochs"] if job["method"] != "ptq" else None,
+        calibration={"frames": job["calibration_frames"],
+                     "epochs": job["epochs"] if job["method"] != "ptq" else None,
                      "inputs": result["specs"]},
         import_check=ExactCheck(**result["import_check"]), split=_split_record(plan, result),
         precision=_precision(plan, result, bits, note), memory=memory_record, inputs=inputs,
         outputs=tools.tensors(work / "dnnParams.xml", "output"), metrics=result["metrics"],
         agreement=result["agreement"], deployment=record,
-        files={kind: artifacts.FileRecord(**file_record(work / path.name, work)) for kind, path in kinds.items()},
-        toolchain={**result["toolchain"], "tpc": f"edge-mdt-tpc imx500 v{job['tpc_version']}", "java": java_line},
+        files={kind: artifacts.FileRecord(**file_record(work / path.name, work))
+               for kind, path in kinds.items()},
+        toolchain={**result["toolchain"], "tpc": f"edge-mdt-tpc imx500 v{job['tpc_version']}",
+                   "java": java_line},
         seconds={**result["seconds"], "imxconv": imxconv_seconds},
         headline=Headline(target=TARGET, status="packaged", fits=memory_record.fit_in_chip,
                           memory={"usage_bytes": memory_record.usage_bytes,

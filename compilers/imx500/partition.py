@@ -15,8 +15,8 @@ from compilers.imx500.importer import UnsupportedOperator, importable
 
 # Operators whose weights make them the network's work, which the host tail must not take over.
 WEIGHTED = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV", "CONV_3D", "BATCH_MATMUL",
-            "UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM", "LSTM", "UNIDIRECTIONAL_SEQUENCE_RNN",
-            "BIDIRECTIONAL_SEQUENCE_RNN", "RNN", "SVDF", "EMBEDDING_LOOKUP"}
+            "UNIDIRECTIONAL_SEQUENCE_LSTM", "BIDIRECTIONAL_SEQUENCE_LSTM", "LSTM", "RNN", "SVDF",
+            "UNIDIRECTIONAL_SEQUENCE_RNN", "BIDIRECTIONAL_SEQUENCE_RNN", "EMBEDDING_LOOKUP"}
 _INDEX_OPERATORS = {"ARG_MAX", "ARG_MIN"}  # integer outputs the chip makes (imxconv-tf's Argmax node)
 WAY_FORWARD = ("export the model without it (or with it at the end, as post-processing), or give "
                "--keras a float Keras model of the same network")
@@ -46,15 +46,17 @@ def sensor_refusal(graph, op):
         return (f"{op.name} is a custom operator" if op.custom else
                 f"{op.name} has no Keras equivalent in the importer")
     output = graph.tensors[op.outputs[0]]
-    if output.dtype.startswith(("int", "uint", "bool")) and not output.quantized and op.name not in _INDEX_OPERATORS:
-        return f"{op.name} computes {output.dtype} values (indices), which the sensor's quantized network does not"
+    integer = output.dtype.startswith(("int", "uint", "bool")) and not output.quantized
+    if integer and op.name not in _INDEX_OPERATORS:
+        return (f"{op.name} computes {output.dtype} values (indices), which the sensor's quantized network "
+                "does not")
     if op.name == "GATHER" and not graph.tensors[op.inputs[1]].is_constant:
         return "GATHER at indices the network computes has no IMX500 equivalent"
     if op.name.startswith("RESIZE_") and (op.options.alignCorners or not op.options.halfPixelCenters):
         source, size = graph.tensors[op.inputs[0]].shape[1:3], tuple(graph.tensors[op.inputs[1]].values())
         if tuple(source) not in ((1, 1), tuple(size)):
-            return (f"{op.name} with TF1 coordinates (align_corners={bool(op.options.alignCorners)}, no half-pixel "
-                    "centres) is tf.compat.v1.image.resize, which imxconv-tf refuses")
+            return (f"{op.name} with TF1 coordinates (align_corners={bool(op.options.alignCorners)}, no "
+                    "half-pixel centres) is tf.compat.v1.image.resize, which imxconv-tf refuses")
     return None
 
 
@@ -113,13 +115,13 @@ def _refuse_middle(graph, host, reasons):
         where = ("has weights itself" if weighted.index == first.index else
                  f"is followed by operator {weighted.index} ({weighted.name}), a layer with weights")
         raise UnsupportedOperator(
-            f"{graph.path}: operator {first.index} ({first.name}) cannot run on the IMX500 ({reasons[first.index]}) "
-            f"and {where}, so it is in the middle of the network, not post-processing the Pi could run; "
-            f"{WAY_FORWARD}")
+            f"{graph.path}: operator {first.index} ({first.name}) cannot run on the IMX500 "
+            f"({reasons[first.index]}) and {where}, so it is in the middle of the network, not "
+            f"post-processing the Pi could run; {WAY_FORWARD}")
     if any(index in graph.inputs for i in host for index in graph.operators[i].inputs):
-        raise UnsupportedOperator(f"{graph.path}: operator {first.index} ({first.name}) cannot run on the IMX500 "
-                                  f"({reasons[first.index]}) and its post-processing reads the model's input "
-                                  f"directly; {WAY_FORWARD}")
+        raise UnsupportedOperator(f"{graph.path}: operator {first.index} ({first.name}) cannot run on the "
+                                  f"IMX500 ({reasons[first.index]}) and its post-processing reads the "
+                                  f"model's input directly; {WAY_FORWARD}")
 
 
 def partition(graph) -> Partition:
@@ -134,7 +136,8 @@ def partition(graph) -> Partition:
     sensor = tuple(op.index for op in graph.operators if op.index not in host)
     made_on_sensor = {i for s in sensor for i in graph.operators[s].outputs}
     host_inputs = tuple(sorted({i for h in host for i in graph.operators[h].inputs if i in made_on_sensor}))
-    sensor_outputs = host_inputs + tuple(i for i in graph.outputs if i in made_on_sensor and i not in host_inputs)
+    sensor_outputs = host_inputs + tuple(i for i in graph.outputs
+                                         if i in made_on_sensor and i not in host_inputs)
     return Partition(sensor, tuple(sorted(host)), sensor_outputs, host_inputs, reasons)
 
 

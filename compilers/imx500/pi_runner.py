@@ -71,7 +71,8 @@ def tail_interpreter(config, folder=HERE):
 def results(config, outputs, tail=None):
     """{output name: array} of the model from the camera's ``outputs`` (one array per sensor output,
     in order): the sensor's own, and the host tail's run on them."""
-    sent = {spec["name"]: _shaped(value, spec["shape"][1:]) for spec, value in zip(config["sensor_outputs"], outputs)}
+    sent = {spec["name"]: _shaped(value, spec["shape"][1:])
+            for spec, value in zip(config["sensor_outputs"], outputs)}
     values = dict(sent)
     if tail is not None:
         details = {d["name"]: d for d in tail.get_input_details()}
@@ -94,7 +95,8 @@ def describe(config, values):
         scores = np.ravel(first)
         labels = config["labels"] or [str(i) for i in range(len(scores))]
         return ", ".join(f"{labels[i]} {scores[i]:.2f}" for i in np.argsort(scores)[::-1][:3])
-    return "; ".join(f"{name} {list(np.shape(v))}: {np.ravel(v)[:4].round(3).tolist()}" for name, v in values.items())
+    return "; ".join(f"{name} {list(np.shape(v))}: {np.ravel(v)[:4].round(3).tolist()}"
+                     for name, v in values.items())
 
 
 def main():
@@ -115,7 +117,8 @@ def main():
         metadata = picam2.capture_metadata()
         outputs = imx500.get_outputs(metadata)  # dequantized float32, one array per output tensor
         if outputs:
-            print(describe(config, results(config, outputs, tail)), f"(inference ms: {imx500.get_kpi_info(metadata)})")
+            print(describe(config, results(config, outputs, tail)),
+                  f"(inference ms: {imx500.get_kpi_info(metadata)})")
 
 
 if __name__ == "__main__":

@@ -71,6 +71,6 @@ def variants(graph, model, source, job):
     layers = output_layers(model)
     try:
         quantized[16] = quantize(graph, source, job, layers, 16)
-    except Exception as error:  # MCT's Logger.critical raises a bare Exception for a bit width the TPC refuses
+    except Exception as error:  # MCT's Logger.critical raises a bare Exception for a refused bit width
         return quantized, f"kept 8 bits: MCT refused 16-bit activations for {', '.join(layers)} ({error})"
     return quantized, None

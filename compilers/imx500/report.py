@@ -90,26 +90,28 @@ def _quality_lines(report):
                  f"{metrics['float']['cm']:.3f} cm float and {metrics['tflite']['cm']:.3f} cm for the TFLite "
                  f"({metrics['frames']} frames); per frame from the float prediction: {by_bits}"]
         if max(metrics["float"]["prediction_std_cm"]) < 0.01:
-            lines.append("  warning: the float model predicts a near-constant gaze (spread under 0.01 cm), so "
-                         "its agreement with the quantized model says little")
+            lines.append("  warning: the float model predicts a near-constant gaze (spread under 0.01 cm), "
+                         "so its agreement with the quantized model says little")
         return lines
     agreement = report.agreement
     by_bits = ", ".join(f"{b}-bit {d:.4g}" for b, d in precision.mean_abs_diff_from_float.items())
     return [f"  no gaze labels in the calibration data, so no cm figure; MCT ({bits}) vs float on "
             f"{agreement['frames']} inputs: mean |difference| {by_bits}" +
-            (f", same top output on {agreement['top1_agreement']:.0%}" if "top1_agreement" in agreement else "")]
+            (f", same top output on {agreement['top1_agreement']:.0%}" if "top1_agreement" in agreement
+             else "")]
 
 
 def summary(report: Imx500Report) -> str:
     """The command's summary: memory, where the operators run, the checks, the quality."""
     memory, check, split = report.memory, report.import_check, report.split
     lines = [f"IMX500 package of {report.model} ({report.method}): {memory.usage_bytes:,} of "
-             f"{memory.available_bytes:,} bytes on chip ({memory.utilization:.1%}), fits: {memory.fit_in_chip}",
+             f"{memory.available_bytes:,} bytes on chip ({memory.utilization:.1%}), "
+             f"fits: {memory.fit_in_chip}",
              f"  on the sensor: {split.sensor_operators} of {report.headline.ops_total} operators" +
              (f"; on the Pi (host_tail.tflite): {', '.join(split.host)}" if split.host else ""),
              f"  exact import check on {check.frames} inputs: worst operator {check.max_steps:.2f} steps "
-             f"({check.worst_operator}; threshold {check.threshold_steps:g}); float model at the outputs: max "
-             f"{check.float_output_steps} / mean {check.float_mean_steps} steps (information)"]
+             f"({check.worst_operator}; threshold {check.threshold_steps:g}); float model at the outputs: "
+             f"max {check.float_output_steps} / mean {check.float_mean_steps} steps (information)"]
     if split.host_tail:
         lines.append(f"  host tail check: {split.host_tail['check']}")
     lines += _quality_lines(report)

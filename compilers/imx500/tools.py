@@ -40,7 +40,8 @@ def java_version():
     line = ((result.stderr or result.stdout).strip().splitlines() or [""])[0]
     match = re.search(r'version "(\d+)', line)
     if not match or int(match.group(1)) < 17:
-        raise UsageError(f"imxconv-tf needs Java 17, found {line or 'an unknown java'}; install it: {JAVA_HINT}")
+        raise UsageError(f"imxconv-tf needs Java 17, found {line or 'an unknown java'}; install it: "
+                         f"{JAVA_HINT}")
     return line
 
 
@@ -146,7 +147,8 @@ def memory(report_path):
     """The memory section of report.json from imxconv-tf's NAME_MemoryReport.json."""
     try:
         figures = json.loads(report_path.read_text())["Memory Report"]
-        usage, available = size_bytes(figures["Memory Usage"]), size_bytes(figures["Total Memory Available On Chip"])
+        usage = size_bytes(figures["Memory Usage"])
+        available = size_bytes(figures["Total Memory Available On Chip"])
         return {"usage_bytes": usage, "available_bytes": available,
                 "utilization": round(usage / available, 4), "fit_in_chip": bool(figures["Fit In Chip"]),
                 "runtime_bytes": size_bytes(figures["Runtime Memory Physical Size"]),

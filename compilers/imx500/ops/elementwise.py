@@ -5,10 +5,13 @@ from compilers.imx500.ops.common import is_constant, layers
 
 
 def _operands(ctx, op):
+    """The two operands; a scalar constant as a 1-element vector (MCT searches a constant's
+    quantization per channel, and a 0-d array has no channel: "argmin of an empty sequence")."""
+    import numpy as np
     a, b = (ctx.value(op, i) for i in op.inputs)
     if is_constant(a) and is_constant(b):
         raise ctx.unsupported(op, "has only constant inputs")
-    return a, b
+    return tuple(np.atleast_1d(v) if is_constant(v) else v for v in (a, b))
 
 
 def binary(layer_name, function_name):

@@ -28,7 +28,8 @@ def strided_slice(ctx, op, name):
     batch = ctx.shape(op.inputs[0])[0]
     if o.ellipsisMask or o.newAxisMask or getattr(o, "offset", False):
         raise ctx.unsupported(op, "uses an ellipsis, a new axis or offsets")
-    whole_batch = strides[0] == 1 and (o.beginMask & 1 or begin[0] == 0) and (o.endMask & 1 or end[0] >= batch)
+    whole_batch = (strides[0] == 1 and (o.beginMask & 1 or begin[0] == 0)
+                   and (o.endMask & 1 or end[0] >= batch))
     if not whole_batch or o.shrinkAxisMask & 1:
         raise ctx.unsupported(op, "slices the batch axis")
     y = tf.strided_slice(x, begin, end, strides, begin_mask=o.beginMask | 1, end_mask=o.endMask | 1)
