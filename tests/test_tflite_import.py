@@ -399,3 +399,18 @@ def test_refusal_comes_before_tensorflow_is_imported():
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO,
                             timeout=120, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_a_float_input_s_range_is_that_of_the_quantize_it_feeds(files):
+    """A float image input of an int8 file is quantized by its first operator: its range is that
+    one's; a float file says nothing about its range (photos cannot be scaled to it)."""
+    from compilers.imx500.calibration import value_range
+    graph = read_graph(files["two_inputs"])
+    image = next(graph.tensors[i] for i in graph.inputs if len(graph.tensors[i].shape) == 4)
+    quantize = next(op for op in graph.operators if op.inputs[0] == image.index)
+    scaled = graph.tensors[quantize.outputs[0]]
+    assert quantize.name == "QUANTIZE" and image.dtype == "float32"
+    assert value_range(graph, image) == pytest.approx([(-128 - scaled.zero_point[0]) * scaled.scale[0],
+                                                       (127 - scaled.zero_point[0]) * scaled.scale[0]])
+    float_graph = read_graph(files["two_inputs_float"])
+    assert value_range(float_graph, float_graph.tensors[float_graph.inputs[0]]) is None

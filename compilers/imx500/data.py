@@ -36,7 +36,8 @@ class GazeSource:
         self.calibration_count = min(frames, self.index.split_counts()["train"])
         self.check_count = min(CHECK_INPUTS, self.index.split_counts()["train"])
         if not self.check_count:
-            raise UsageError(f"{root} has no valid training frames to calibrate on")
+            raise UsageError(f"{root} has no valid training frames to calibrate on; check the data with "
+                             f"`zoo data stats {root}`")
 
     def describe(self):
         return f"GazeCapture root {self.root}, train split"

@@ -108,10 +108,12 @@ def check(model, options) -> Plan:
     graph = tflite.read_graph(model)
     _check_flags(options)
     face_grid = _check_face_grid(options.face_grid) if options.face_grid is not None else None
+    names = input_names(model)
+    calibration.check_static_shapes(model, graph, names)  # before the split: SHAPE comes with them
     split = partition(graph)
     _check_grouped_convolutions(graph, split.operators(graph, "sensor"))
     card = artifacts.read_model_card(model)
-    data, recipes, ranges = calibration.plan(model, graph, input_names(model), card, options.calibration_data,
+    data, recipes, ranges = calibration.plan(model, graph, names, card, options.calibration_data,
                                              options.recipe, options.calibration_frames)
     if face_grid and not any((r or "").startswith("face_grid_") for r in (recipes or {}).values()):
         raise UsageError("--face-grid applies to models with face-grid channels; this one has none")

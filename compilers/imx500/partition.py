@@ -9,6 +9,7 @@ tensors: DeepLab's 33x33 logits, not the 513x513 resize). An operator the sensor
 that is followed by a layer with weights is in the middle of the network: refused, by name.
 No TensorFlow here: the adapter partitions before any heavy work."""
 import dataclasses
+import pathlib
 import typing
 
 from compilers.imx500.importer import UnsupportedOperator, importable
@@ -111,17 +112,16 @@ def _refuse_middle(graph, host, reasons):
     """UnsupportedOperator when the tail would take a layer with weights or a graph input."""
     first = graph.operators[min(reasons)]
     weighted = next((graph.operators[i] for i in sorted(host) if graph.operators[i].name in WEIGHTED), None)
+    where = None
     if weighted is not None:
-        where = ("has weights itself" if weighted.index == first.index else
-                 f"is followed by operator {weighted.index} ({weighted.name}), a layer with weights")
+        where = ("it has weights itself" if weighted.index == first.index else
+                 f"operator {weighted.index} ({weighted.name}), a layer with weights, comes after it")
+    elif any(index in graph.inputs for i in host for index in graph.operators[i].inputs):
+        where = "what comes after it reads the model's input"
+    if where:
         raise UnsupportedOperator(
-            f"{graph.path}: operator {first.index} ({first.name}) cannot run on the IMX500 "
-            f"({reasons[first.index]}) and {where}, so it is in the middle of the network, not "
-            f"post-processing the Pi could run; {WAY_FORWARD}")
-    if any(index in graph.inputs for i in host for index in graph.operators[i].inputs):
-        raise UnsupportedOperator(f"{graph.path}: operator {first.index} ({first.name}) cannot run on the "
-                                  f"IMX500 ({reasons[first.index]}) and its post-processing reads the "
-                                  f"model's input directly; {WAY_FORWARD}")
+            f"{pathlib.Path(graph.path).name}: {reasons[first.index]} (operator {first.index}), and {where}: "
+            f"it is in the middle of the network, not post-processing the Pi could run; {WAY_FORWARD}")
 
 
 def partition(graph) -> Partition:
