@@ -445,3 +445,45 @@ def test_photos_feed_an_image_input_whatever_its_tensor_is_called(foreign_tflite
     source = ImageSource(data["path"], specs, specs, ranges, 200)
     check = exact_check(path, source.check_inputs())
     assert check.frames == 32 and check.passed
+
+
+def _split_concat_samples(graph, path):
+    """32 real samples of each of split_concat's three 8x8 inputs (3, 1 and 2 channels) cut from
+    the shared photos, saved under the file's own input names (inputs/rnn1, ...)."""
+    from compilers.imx500.calibration import value_range
+    from PIL import Image
+    photos = [np.asarray(Image.open(SHARED / "images" / name).convert("RGB").resize((64, 64)), np.float32)
+              / 255 for name in ("face.jpg", "grace_hopper.bmp")]
+    arrays = {}
+    for index in graph.inputs:
+        tensor = graph.tensors[index]
+        low, high = value_range(graph, tensor)
+        channels = tensor.shape[3]
+        tiles = [photo[y:y + 8, x:x + 8, :channels]
+                 for photo in photos for y in range(0, 64, 16) for x in (0, 32)]
+        arrays[tensor.name] = np.stack(tiles * 2)[:32] * (high - low) + low
+    np.savez(path, **arrays)
+    return path
+
+
+def test_real_samples_calibrate_every_input_by_the_file_s_own_input_names(tmp_path):
+    """split_concat has three inputs, two of them not images: an .npz whose arrays carry the file's
+    own names (inputs/rnn1 where the importer says inputs_rnn1) feeds each, through the child's
+    own path (plan, ArraySource, the exact check)."""
+    from compilers.imx500.calibration import plan
+    from compilers.imx500.data import ArraySource
+    from compilers.imx500.exact_check import exact_check
+    from compilers.imx500.graph import Spec
+    from compilers.imx500.importer import input_names
+    from zoo.tflite import read_graph
+    path = REFERENCE / "split_concat.tflite"
+    graph, names = read_graph(path), input_names(path)
+    samples = _split_concat_samples(graph, tmp_path / "samples.npz")
+    data, recipes, _ = plan(path, graph, names, None, samples, None, 200)
+    assert data["keys"] == {"input1": "input1", "inputs_rnn1": "inputs/rnn1", "inputs_rnn2": "inputs/rnn2"}
+    specs = [Spec(name, None, graph.tensors[index].shape[1:]) for index, name in names.items()]
+    source = ArraySource(data, specs, specs, 200)
+    assert source.calibration_count == source.check_count == 32 and recipes is None
+    assert [batch[0].shape for batch in source.calibration_batches()] == [(16, 8, 8, 3)] * 2
+    check = exact_check(path, source.check_inputs())
+    assert check.passed and check.max_steps == 0.0  # concatenations and a split: nothing to round

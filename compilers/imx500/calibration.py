@@ -73,20 +73,36 @@ def _load_arrays(path):
                          "with numpy.save / numpy.savez") from None
 
 
-def check_arrays(path, graph, names):
-    """{input name: array} from .npy/.npz ``path``, each checked against its input's shape."""
-    arrays = _load_arrays(path)
+def _array_keys(arrays, graph, names):
+    """{input name: the key of its array}: the importer's name of the input or the file's own
+    (its signature's or tensor's, "inputs/rnn1" for "inputs_rnn1"); one .npy for a one-input model."""
+    from zoo.tflite import signature_names
     if None in arrays:
-        if len(names) != 1:
-            raise UsageError(f"--calibration-data {path}: one .npy array for a model with {len(names)} "
-                             f"inputs; give an .npz with one array per input ({', '.join(names.values())})")
-        arrays = {next(iter(names.values())): arrays[None]}
-    missing = [name for name in names.values() if name not in arrays]
+        return {name: None for name in names.values()} if len(names) == 1 else {}
+    own = signature_names(graph.path)
+    keys = {}
+    for index, name in names.items():
+        for key in (name, own.get(index), graph.tensors[index].name):
+            if key in arrays:
+                keys[name] = key
+                break
+    return keys
+
+
+def check_arrays(path, graph, names):
+    """{input name: the key of its array in .npy/.npz ``path``}, each array checked against its
+    input's shape (``names``: {input tensor index: the importer's name})."""
+    arrays = _load_arrays(path)
+    keys = _array_keys(arrays, graph, names)
+    if None in arrays and not keys:
+        raise UsageError(f"--calibration-data {path}: one .npy array for a model with {len(names)} "
+                         f"inputs; give an .npz with one array per input ({', '.join(names.values())})")
+    missing = [name for name in names.values() if name not in keys]
     if missing:
         raise UsageError(f"--calibration-data {path} has no array named {', '.join(missing)} (it has "
                          f"{', '.join(sorted(arrays)) or 'none'}); name each array after its input")
     for index, name in names.items():
-        shape, array = tuple(graph.tensors[index].shape[1:]), arrays[name]
+        shape, array = tuple(graph.tensors[index].shape[1:]), arrays[keys[name]]
         if array.dtype.kind not in "fiub" or array.ndim != len(shape) + 1 or tuple(array.shape[1:]) != shape:
             raise UsageError(f"--calibration-data {path}: array {name} has shape {list(array.shape)} and "
                              f"type {array.dtype}; input {name} takes numbers of shape "
@@ -94,7 +110,7 @@ def check_arrays(path, graph, names):
         if len(array) < MIN_SAMPLES or not np.all(np.isfinite(array)):
             raise UsageError(f"--calibration-data {path}: array {name} needs at least {MIN_SAMPLES} "
                              f"samples, all finite (it has {len(array)})")
-    return arrays
+    return keys
 
 
 def check_image_inputs(path, graph, names, card):
@@ -205,8 +221,7 @@ def plan(model, graph, names, card, calibration_data, recipe, frames):
         raise UsageError(f"{path} is a GazeCapture root: say how the inputs are made with --recipe "
                          f"({', '.join(_recipe_names())})")
     if kind == "arrays":
-        check_arrays(path, graph, names)
-        recipes = None
+        return {"kind": kind, "path": str(path), "keys": check_arrays(path, graph, names)}, None, ranges
     elif kind == "images":
         _check_photos_fit(path, graph, names, card)
         image_files(path, max(frames, MIN_SAMPLES))

@@ -18,7 +18,7 @@ def open_source(job, specs, sensor_specs):
     if kind == "gazecapture":
         return GazeSource(path, specs, sensor_specs, job["calibration_frames"])
     if kind == "arrays":
-        return ArraySource(path, specs, sensor_specs, job["calibration_frames"])
+        return ArraySource(job["data"], specs, sensor_specs, job["calibration_frames"])
     return ImageSource(path, specs, sensor_specs, job["input_ranges"], job["calibration_frames"])
 
 
@@ -134,16 +134,18 @@ def _random_view(image, rng):
 
 
 class ArraySource:
-    """Real samples of every input from an .npy (one input) or .npz (arrays by input name), in
-    their order: the first CHECK_INPUTS for the checks, up to the calibration count for MCT."""
+    """Real samples of every input from an .npy (one input) or .npz (arrays by input name; ``data``:
+    the job's data record, whose "keys" say which array feeds which input), in their order: the
+    first CHECK_INPUTS for the checks, up to the calibration count for MCT."""
     labelled = False
 
-    def __init__(self, path, specs, sensor_specs, frames):
+    def __init__(self, data, specs, sensor_specs, frames):
         import numpy as np
-        self.path, self.specs, self.sensor_specs = pathlib.Path(path), specs, sensor_specs
+        self.path, self.specs, self.sensor_specs = pathlib.Path(data["path"]), specs, sensor_specs
         loaded = np.load(self.path, allow_pickle=False)
-        arrays = dict(loaded) if self.path.suffix.lower() == ".npz" else {specs[0].name: loaded}
-        self.arrays = {spec.name: np.asarray(arrays[spec.name], np.float32) for spec in specs}
+        keys = data["keys"]
+        self.arrays = {spec.name: np.asarray(loaded if keys[spec.name] is None else loaded[keys[spec.name]],
+                                             np.float32) for spec in specs}
         available = min(len(a) for a in self.arrays.values())
         self.calibration_count, self.check_count = min(frames, available), min(CHECK_INPUTS, available)
 
