@@ -195,6 +195,18 @@ def _check_photos_fit(path, graph, names, card):
         check_image_inputs(path, graph, names, card)
 
 
+def _check_gazecapture(path, recipes):
+    """UsageError without recipes, or when no training frame of the root is valid (its JPEGs do
+    not decode, say): in a second here, not after the child has loaded TensorFlow."""
+    from zoo.data import load_index
+    if recipes is None:
+        raise UsageError(f"{path} is a GazeCapture root: say how the inputs are made with --recipe "
+                         f"({', '.join(_recipe_names())})")
+    if not load_index(path).split_counts()["train"]:
+        raise UsageError(f"{path} has no valid training frames to calibrate on; check the data with "
+                         f"`zoo data stats {path}`")
+
+
 def plan(model, graph, names, card, calibration_data, recipe, frames):
     """(data {kind, path}, {input name: recipe} or None, {input name: value range}) for the MCT
     child, after every check of --calibration-data and --recipe. ``names``: {input tensor index:
@@ -217,9 +229,8 @@ def plan(model, graph, names, card, calibration_data, recipe, frames):
         if len(names) != 1:
             raise UsageError(f"--recipe names one recipe, but {model} has {len(names)} inputs")
         recipes = {next(iter(names.values())): recipe}
-    if kind == "gazecapture" and recipes is None:
-        raise UsageError(f"{path} is a GazeCapture root: say how the inputs are made with --recipe "
-                         f"({', '.join(_recipe_names())})")
+    if kind == "gazecapture":
+        _check_gazecapture(path, recipes)
     if kind == "arrays":
         return {"kind": kind, "path": str(path), "keys": check_arrays(path, graph, names)}, None, ranges
     elif kind == "images":
