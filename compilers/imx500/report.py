@@ -101,14 +101,24 @@ def _quality_lines(report):
              else "")]
 
 
+def _pi_part(split):
+    """Where the Pi takes over: how many operators, from which, of which kinds."""
+    if not split.host:
+        return ""
+    starts = ", ".join(f"{index} ({why})" for index, why in split.starts_at.items())
+    kinds = sorted({entry.split(" ", 1)[1] for entry in split.host})
+    return (f"; on the Pi (host_tail.tflite): {len(split.host)} from operator {starts}: "
+            f"{', '.join(kinds)}")
+
+
 def summary(report: Imx500Report) -> str:
     """The command's summary: memory, where the operators run, the checks, the quality."""
     memory, check, split = report.memory, report.import_check, report.split
     lines = [f"IMX500 package of {report.model} ({report.method}): {memory.usage_bytes:,} of "
              f"{memory.available_bytes:,} bytes on chip ({memory.utilization:.1%}), "
              f"fits: {memory.fit_in_chip}",
-             f"  on the sensor: {split.sensor_operators} of {report.headline.ops_total} operators" +
-             (f"; on the Pi (host_tail.tflite): {', '.join(split.host)}" if split.host else ""),
+             f"  on the sensor: {split.sensor_operators} of {report.headline.ops_total} operators"
+             + _pi_part(split),
              f"  exact import check on {check.frames} inputs: worst operator {check.max_steps:.2f} steps "
              f"({check.worst_operator}; threshold {check.threshold_steps:g}); float model at the outputs: "
              f"max {check.float_output_steps} / mean {check.float_mean_steps} steps (information)"]
