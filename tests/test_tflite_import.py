@@ -145,7 +145,7 @@ def _convert(model, int8_input, int8_output, float_kernels, quantize=True):
         rng = np.random.default_rng(0)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: (
-            {s.name: _sample(rng, s) for s in specs} for _ in range(100))
+            {s.name: _sample(rng, s) for s in specs} for _ in range(32))
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8] + (
             [tf.lite.OpsSet.TFLITE_BUILTINS] if float_kernels else [])
         if specs[0].dtype != tf.uint8:
