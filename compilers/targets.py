@@ -63,7 +63,7 @@ TARGETS: typing.Dict[str, Target] = {target.name: target for target in (
     Target("imx500", "Sony IMX500 (Raspberry Pi AI Camera)", "model-compression-toolkit, edge-mdt-tpc, "
            "imx500-converter and Java 17; imx500-package on a Raspberry Pi",
            ("method", "calibration_frames", "calibration_data", "recipe", "keras", "face_grid", "epochs",
-            "tpc_version"), reused=True),
+            "tpc_version", "output_bits", "labels", "task"), reused=True),
     Target("ethosu", "Arm Ethos-U NPU (Vela)", "ethos-u-vela (Arm's Vela compiler, from PyPI; pinned in "
            "requirements/stack.txt)", ("accelerator", "system_config", "memory_mode", "timeout_s")),
     Target("mcu", "Microcontrollers (TFLite Micro)", "tflite-micro (its Python interpreter measures the "

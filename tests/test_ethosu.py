@@ -255,7 +255,7 @@ def test_vela_is_its_own_package_beside_compilers_ethosu():
     import compilers.ethosu
     import ethosu.vela
     assert pathlib.Path(compilers.ethosu.__file__).parent == REPO / "compilers" / "ethosu"
-    assert REPO / "compilers" not in pathlib.Path(ethosu.vela.__file__).parents  # the wheel's, in site-packages
+    assert REPO / "compilers" not in pathlib.Path(ethosu.vela.__file__).parents  # the wheel's
     assert all(pathlib.Path(folder) != REPO / "compilers" / "ethosu" for folder in ethosu.__path__)
     assert "ethos-u55-128" in config.accelerators()
 

@@ -4,12 +4,14 @@ which fail before any toolchain work (or, for imxconv-tf, within seconds)."""
 import hashlib
 import json
 import math
+import shutil
 import sys
 import zipfile
 
+import numpy as np
 import pytest
 
-from conftest import SHARED, read_manifest
+from conftest import REPO, SHARED, read_manifest
 
 # The conversion the benchmark tests use too, so the suite pays for one: TinyTrackerS has the
 # face-grid channels, so it exercises baking them into the package.
@@ -48,12 +50,21 @@ def test_tiny_build_becomes_an_imx500_package_whose_report_agrees_with_the_conve
     assert memory.fit_in_chip is figures["Fit In Chip"] is True
     assert memory.utilization == pytest.approx(memory.usage_bytes / memory.available_bytes, abs=1e-4)
 
-    # It started from the TFLite: the import reproduces the file within the threshold.
-    from compilers.imx500.import_check import MAX_IMPORT_STEPS
+    # It started from the TFLite: the import's twin agrees with LiteRT within a step at every operator.
     check = report.import_check
-    assert check["frames"] >= 32 and 0 <= check["mean_abs_steps"] <= check["max_abs_steps"] <= MAX_IMPORT_STEPS
+    assert check.frames >= 32 and check.passed and 0 < check.max_steps <= check.threshold_steps == 1.0
+    assert check.float_output_steps is not None and check.float_mean_steps <= check.float_output_steps
+    assert report.split.sensor_operators == report.headline.ops_total == report.headline.ops_on_accelerator
+    assert report.split.host == [] and report.split.host_tail is None
     assert report.source["tflite"] == str(build / manifest.files["int8_tflite"].path)
     assert report.source["model_card"] is True and report.source["keras"] is None
+
+
+def test_the_tiny_package_is_what_the_pi_takes_with_a_16_bit_gaze_output(tiny_imx500, tiny_build):
+    """The same conversion: the sensor's input, the precision of the output, the Pi's files."""
+    out = tiny_imx500(MODEL)
+    manifest = read_manifest(tiny_build(MODEL, "qat"))
+    report = _report(out)
 
     # The sensor feeds its RGB image alone: grey conversion and face-grid channels are inside.
     (trained_input,) = manifest.card.inputs
@@ -61,14 +72,24 @@ def test_tiny_build_becomes_an_imx500_package_whose_report_agrees_with_the_conve
     assert trained_input.shape[2] == 3 and sensor_input["shape"] == trained_input.shape[:2] + [3]
     assert sensor_input["bits"] == 8 and sensor_input["scale"] > 0
     assert "RGB to grey inside the network" in report.deployment["in_network_conversion"]
-    assert [o["shape"] for o in report.outputs] == [[2]]
+    # A gaze model is a regression: its output is 16-bit where the IMX500 TPC allows, and the
+    # report gives both precisions' per-frame distance from the float model.
+    precision = report.precision
+    assert precision.asked == precision.packaged == 16 and precision.note is None
+    assert [o["shape"] for o in report.outputs] == [[2]] and report.outputs[0]["bits"] == 16
+    assert set(precision.mean_cm_from_float) == {"8", "16"}
+    assert precision.mean_cm_from_float[str(precision.packaged)] == report.metrics["mean_cm_from_float"]
     grid = report.deployment["face_grid"]
     assert grid["check_max_abs_diff_cm"] == 0.0
     assert len(grid["cells"]) == 4 and grid["cells"][0] + grid["cells"][2] <= 25
     assert report.deployment["sensor_feeds_all_inputs"] is True
-    pi_script = (out / "run_on_pi.py").read_text()
-    compile(pi_script, "run_on_pi.py", "exec")
-    assert f"ROI = {tuple(grid['sensor_roi'])}" in pi_script and "network.rpk" in pi_script
+    pi_config = json.loads((out / "pi_config.json").read_text())
+    assert pi_config["roi"] == grid["sensor_roi"] == report.deployment["roi"]
+    assert pi_config["host_tail"] is None
+    assert pi_config["gaze_scale_cm"] == manifest.card.output.scale_cm
+    assert json.loads((out / "input_format.json").read_text()) == [{"ordinal": 0, "format": "RGB"}]
+    assert json.loads((out / "network_intrinsics.json").read_text()) == pi_config["network_intrinsics"]
+    assert (out / "run_on_pi.py").read_text() == (REPO / "compilers" / "imx500" / "pi_runner.py").read_text()
 
     # Evaluated on the build's own test frames: the TFLite reproduces the manifest's figure.
     metrics = report.metrics
@@ -98,13 +119,62 @@ def foreign_tflite(tiny_build, tmp_path_factory):
                          tmp_path_factory.mktemp("foreign") / "copied_out.tflite")
 
 
-def _bad_inputs(tmp_path, foreign, tiny_data):
+@pytest.fixture(scope="module")
+def odd_inputs(tmp_path_factory):
+    """Float TFLite files a photo folder cannot calibrate: one whose height and width are known
+    only at run time, one whose input is a 1x1x16 feature vector (a classifier head)."""
+    import tensorflow as tf
+    folder = tmp_path_factory.mktemp("odd_inputs")
+    paths = {}
+    for name, shape in (("dynamic", (None, None, 3)), ("features", (1, 1, 16))):
+        inputs = tf.keras.Input(shape, batch_size=1, name="x")
+        model = tf.keras.Model(inputs, tf.keras.layers.Dense(4)(inputs))
+        paths[name] = folder / f"{name}.tflite"
+        paths[name].write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+    return paths
+
+
+def _png_claiming(path, side):
+    """A PNG whose header claims ``side`` x ``side`` RGB pixels (and holds none)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + header + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+    return path
+
+
+def _photo_folders(tmp_path):
+    """Folders of photos that must be refused: every JPEG corrupt; a PNG over the pixel limit."""
+    corrupt, huge = tmp_path / "corrupt_photos", tmp_path / "huge_photo"
+    corrupt.mkdir()
+    huge.mkdir()
+    for number in range(2):
+        (corrupt / f"{number}.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(range(256)) * 4)
+    _png_claiming(huge / "huge.png", 100_000)
+    return corrupt, huge
+
+
+def _arrays(tmp_path):
+    """An .npz without the model's input name, and an .npy with too few samples."""
+    np.savez(tmp_path / "other_name.npz", other=np.zeros((32, 32, 32, 3), np.float32))
+    np.save(tmp_path / "four.npy", np.zeros((4, 32, 32, 3), np.float32))
+    return tmp_path / "other_name.npz", tmp_path / "four.npy"
+
+
+def _bad_inputs(tmp_path, foreign, tiny_data, odd_inputs):
     corrupt = tmp_path / "corrupt.tflite"
     corrupt.write_bytes(b"\x00" * 64)
     a_file = tmp_path / "a_file"
     a_file.write_text("not a folder")
     empty = tmp_path / "empty_folder"
     empty.mkdir()
+    photos, arrays = _photo_folders(tmp_path), _arrays(tmp_path)
+    corrupt_root = shutil.copytree(tiny_data, tmp_path / "corrupt_root")
+    for frame in corrupt_root.glob("*/frames/*.jpg"):
+        frame.write_bytes(b"\xff\xd8 not a JPEG")
     lstm = SHARED / "edgetpu" / "reference-models" / "keras_lstm_mnist_ptq.tflite"
     return {
         "missing": ([tmp_path / "missing.tflite"], {}, "no such file"),
@@ -112,26 +182,47 @@ def _bad_inputs(tmp_path, foreign, tiny_data):
         "no card, no data": ([foreign], {}, "carries no zoo model card"),
         "no images": ([foreign, "--calibration-data", empty], {}, "holds no images"),
         "gazecapture without recipe": ([foreign, "--calibration-data", tiny_data], {}, "--recipe"),
-        "unknown recipe": ([foreign, "--calibration-data", tiny_data, "--recipe", "nose"], {}, "--recipe nose"),
+        "unknown recipe": ([foreign, "--calibration-data", tiny_data, "--recipe", "nose"], {},
+                           "--recipe nose"),
         "missing keras": ([foreign, "--keras", tmp_path / "none.h5"], {}, "no such Keras model"),
         "bad face grid": ([foreign, "--face-grid", "3,4,30,2"], {}, "--face-grid"),
         "unwritable output": ([foreign, "--calibration-data", tiny_data, "--recipe", "face_grid_grey",
                                "-o", a_file / "out"], {}, "is a file, not a folder"),
         "no java": ([foreign, "--calibration-data", tiny_data, "--recipe", "face_grid_grey"],
                     {"PATH": str(tmp_path / "empty")}, "apt-get install openjdk-17-jre-headless"),
-        "unsupported operator": ([lstm, "--calibration-data", SHARED / "images"], {}, "UNIDIRECTIONAL_SEQUENCE_LSTM"),
+        "unsupported operator": ([lstm, "--calibration-data", SHARED / "images"], {},
+                                 "UNIDIRECTIONAL_SEQUENCE_LSTM has no Keras equivalent in the importer "
+                                 "(operator 1), and it has weights itself: it is in the middle"),
+        "recipe with photos": ([foreign, "--calibration-data", SHARED / "images", "--recipe", "face"], {},
+                               "--recipe says how a GazeCapture frame becomes the input"),
+        "corrupt photos": ([foreign, "--calibration-data", photos[0]], {}, "not a readable image"),
+        "photo over the pixel limit": ([foreign, "--calibration-data", photos[1]], {},
+                                       "more than 89,478,485 pixels, the limit"),
+        "size known at run time": ([odd_inputs["dynamic"], "--calibration-data", tiny_data, "--recipe",
+                                    "face"], {}, "has a size known only at run time"),
+        "photos for a feature input": ([odd_inputs["features"], "--calibration-data", SHARED / "images"], {},
+                                       "is not an image; give an .npz"),
+        "npz without the input": ([foreign, "--calibration-data", arrays[0]], {}, "has no array named face"),
+        "too few samples": ([foreign, "--calibration-data", arrays[1]], {}, "needs at least 32 samples"),
+        "bad labels": ([foreign, "--calibration-data", SHARED / "images", "--labels", a_file], {},
+                       "labels are for a classifier"),
+        "corrupt gazecapture root": ([foreign, "--calibration-data", corrupt_root, "--recipe",
+                                      "face_grid_grey"], {}, "has no valid training frames"),
     }
 
 
-@pytest.mark.parametrize("case", ["missing", "corrupt", "no card, no data", "no images",
-                                  "gazecapture without recipe", "unknown recipe", "missing keras", "bad face grid",
-                                  "unwritable output", "no java", "unsupported operator"])
-def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, tmp_path, foreign_tflite, tiny_data, capsys,
-                                                         monkeypatch):
+BAD_INPUTS = ["missing", "corrupt", "no card, no data", "no images", "gazecapture without recipe",
+              "unknown recipe", "missing keras", "bad face grid", "unwritable output", "no java",
+              "unsupported operator", "recipe with photos", "corrupt photos", "photo over the pixel limit",
+              "size known at run time", "photos for a feature input", "npz without the input",
+              "too few samples", "bad labels", "corrupt gazecapture root"]
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(case, tmp_path, foreign_tflite, tiny_data,
+                                                         odd_inputs, capsys, monkeypatch):
     from compilers import imx500
-    args, env, message = _bad_inputs(tmp_path, foreign_tflite, tiny_data)[case]
-    if case == "unsupported operator" and not SHARED.is_dir():
-        pytest.skip("needs ../shared")
+    args, env, message = _bad_inputs(tmp_path, foreign_tflite, tiny_data, odd_inputs)[case]
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     before = sorted(p.name for p in tmp_path.iterdir())
@@ -149,8 +240,8 @@ def test_help_explains_the_command_and_the_pi_step(capsys):
         imx500.main(["--help"])
     assert exit_status.value.code == 0
     out = capsys.readouterr().out
-    for text in ("--calibration-data", "--recipe", "--method", "--calibration-frames", "--keras", "--face-grid",
-                 "imx500-package", "exit status", "model card"):
+    for text in ("--calibration-data", "--recipe", "--method", "--calibration-frames", "--keras",
+                 "--face-grid", "--output-bits", "--labels", "imx500-package", "exit status", "model card"):
         assert text in out
 
 
@@ -196,10 +287,12 @@ def _grouped_conv_tflite(path, filters):
 
 def test_a_grouped_convolution_imxconv_refuses_fails_before_any_toolchain_work(tmp_path, capsys):
     from compilers import imx500
+    from compilers.imx500.packaging import _check_grouped_convolutions
     from zoo import tflite
     refused = _grouped_conv_tflite(tmp_path / "refused.tflite", filters=8)  # 4 filters over 3 channels
     taken = _grouped_conv_tflite(tmp_path / "taken.tflite", filters=12)     # 6 over 3: a whole 2
-    imx500._check_grouped_convolutions(tflite.read_graph(taken))
+    graph = tflite.read_graph(taken)
+    _check_grouped_convolutions(graph, graph.operators)
 
     assert imx500.main([str(refused), "-o", str(tmp_path / "package")]) == 1
     err = capsys.readouterr().err
@@ -207,3 +300,190 @@ def test_a_grouped_convolution_imxconv_refuses_fails_before_any_toolchain_work(t
     assert "2 groups of 3 input channels and 4 filters" in err
     assert "Non-integer depth multiplier (4/3)" in err and "Traceback" not in err
     assert not (tmp_path / "package").exists()
+
+
+REFERENCE = SHARED / "edgetpu" / "reference-models"
+
+
+def _photo_frames(graph, count):
+    """``count`` frames of the shared photos at the file's input size, raw 0..255 (the two
+    reference models tested here take uint8 images)."""
+    from PIL import Image
+    _, height, width, _ = graph.tensors[graph.inputs[0]].shape
+    photos = [Image.open(SHARED / "images" / name).convert("RGB")
+              for name in ("face.jpg", "grace_hopper.bmp")]
+    return np.stack([np.asarray(photos[i % 2].resize((width, height)), np.float32) for i in range(count)])
+
+
+def _run_on_the_pi_side(path, graph, split, frames, folder):
+    """What run_on_pi.py makes of the sensor's outputs (here LiteRT's sensor part, dequantized as
+    picamera2 hands them over) with the host tail, beside what LiteRT makes of the whole file."""
+    from ai_edge_litert.interpreter import Interpreter
+    from compilers.imx500 import deployment, pi_runner
+    from compilers.imx500.exact_check import real, stored
+    from compilers.imx500.host_tail import write_tail
+    from compilers.imx500.partition import submodel
+    tail = write_tail(path, graph, split, {graph.inputs[0]: frames}, folder)
+    config = deployment.pi_config(graph, split, {"roi": [0, 0, 1, 1], "gaze_scale_cm": None, "task": None,
+                                                 "labels": None, "network_intrinsics": {}, "host_tail": tail})
+    head, whole = (Interpreter(model_content=content) for content in
+                   (submodel(path, split.sensor, graph.inputs, split.sensor_outputs), path.read_bytes()))
+    results = []
+    for interpreter in (head, whole):
+        interpreter.allocate_tensors()
+    for frame in frames:
+        for interpreter in (head, whole):
+            interpreter.set_tensor(graph.inputs[0], stored(graph.tensors[graph.inputs[0]], frame[None]))
+            interpreter.invoke()
+        sent = [real(graph.tensors[i], head.get_tensor(i))[0] for i in split.sensor_outputs]
+        got = pi_runner.results(config, sent, pi_runner.tail_interpreter(config, folder))
+        results.append((got, {graph.tensors[i].name: whole.get_tensor(i)[0] for i in graph.outputs}))
+    return tail, results
+
+
+def test_movenet_runs_its_keypoint_decoding_on_the_pi_and_the_pi_gets_the_file_s_keypoints(tmp_path):
+    """MoveNet: the CAST of its uint8 input stays on the sensor (a float model takes the values as
+    they are); from FLOOR_DIV on, the keypoint decoding (arg max, gathers, integer arithmetic)
+    runs on the Pi, with the weightless operators that only feed it; the sensor sends its four
+    head convolutions. run_on_pi.py, given those, returns the file's own keypoints."""
+    from compilers.imx500.partition import partition
+    from zoo.tflite import read_graph
+    path = REFERENCE / "movenet_single_pose_lightning_ptq.tflite"
+    graph = read_graph(path)
+    split = partition(graph)
+    assert 0 in split.sensor and graph.operators[0].name == "CAST"
+    assert list(split.reasons) == [90] and "FLOOR_DIV has no Keras equivalent" in split.reasons[90]
+    host = {graph.operators[i].name for i in split.host}
+    assert host >= {"ARG_MAX", "GATHER_ND", "FLOOR_DIV", "PACK", "DIV"}
+    assert not any(graph.operators[i].name in ("CONV_2D", "DEPTHWISE_CONV_2D") for i in split.host)
+    assert [graph.tensors[i].shape for i in split.sensor_outputs] == [
+        (1, 48, 48, 1), (1, 48, 48, 17), (1, 48, 48, 34), (1, 48, 48, 34)]
+    tail, results = _run_on_the_pi_side(path, graph, split, _photo_frames(graph, 2), tmp_path)
+    assert tail["check"] == "exact (bit for bit) on 2 of 2 inputs" and tail["custom_operators"] == []
+    for got, expected in results:
+        (name, keypoints), = got.items()
+        assert keypoints.shape == (1, 17, 3) and np.array_equal(keypoints, expected[name])
+
+
+def test_deeplab_runs_its_tf1_resize_and_arg_max_on_the_pi(tmp_path):
+    """DeepLab: its last resize (33 to 513 pixels, align_corners: TF1's, which imxconv-tf refuses)
+    and the arg max after it run on the Pi, with the same-size resize before them; the sensor
+    sends the 33x33x21 logits and the Pi gets the file's 513x513 class map."""
+    from compilers.imx500.partition import partition
+    from zoo.tflite import read_graph
+    path = REFERENCE / "deeplabv3_mnv2_dm05_pascal_quant.tflite"
+    graph = read_graph(path)
+    split = partition(graph)
+    assert [graph.operators[i].name for i in split.host] == ["RESIZE_BILINEAR", "RESIZE_BILINEAR", "ARG_MAX"]
+    assert "imxconv-tf refuses" in split.reasons[70]
+    assert [graph.tensors[i].shape for i in split.sensor_outputs] == [(1, 33, 33, 21)]
+    tail, results = _run_on_the_pi_side(path, graph, split, _photo_frames(graph, 1), tmp_path)
+    assert tail["check"] == "exact (bit for bit) on 1 of 1 inputs"
+    (got, expected), = results
+    assert got["ArgMax"].shape == (513, 513) and np.array_equal(got["ArgMax"], expected["ArgMax"])
+
+
+def test_a_custom_decoder_runs_on_the_pi_where_litert_here_cannot_check_it(tmp_path):
+    """PoseNet's PosenetDecoderOp (Coral's custom operator) goes to the Pi with the requantizing
+    operators before it; LiteRT here has no such operator, and the report says the tail went
+    unchecked rather than pretending."""
+    from compilers.imx500.host_tail import write_tail
+    from compilers.imx500.partition import partition
+    from zoo.tflite import read_graph
+    path = REFERENCE / "posenet_mobilenet_v1_075_353_481_16_quant_decoder.tflite"
+    graph = read_graph(path)
+    split = partition(graph)
+    assert split.reasons == {37: "PosenetDecoderOp is a custom operator"} and len(split.sensor_outputs) == 4
+    tail = write_tail(path, graph, split, {graph.inputs[0]: _photo_frames(graph, 1)}, tmp_path)
+    assert tail["custom_operators"] == ["PosenetDecoderOp"] and tail["check"].startswith("not run: ")
+    assert (tmp_path / "host_tail.tflite").stat().st_size < path.stat().st_size / 4
+
+
+def test_run_on_pi_names_a_classifier_s_top_classes():
+    from compilers.imx500 import pi_runner
+    config = {"gaze_scale_cm": None, "task": "classification", "labels": ["cat", "dog", "owl"]}
+    assert pi_runner.describe(config, {"scores": np.array([0.1, 0.7, 0.2])}) == "dog 0.70, owl 0.20, cat 0.10"
+
+
+def test_an_image_input_s_range_comes_from_the_file_s_own_quantization():
+    from compilers.imx500.calibration import value_range
+    from zoo.tflite import read_graph
+    for name, expected in (("mobilenet_v1_0.25_128_quant", [-1.0, 127 / 128]),  # uint8, 1/128, zero point 128
+                           ("movenet_single_pose_lightning_ptq", [0.0, 255.0])):  # raw uint8, cast to float
+        graph = read_graph(REFERENCE / f"{name}.tflite")
+        assert value_range(graph, graph.tensors[graph.inputs[0]]) == pytest.approx(expected), name
+
+
+def _renamed_input(source, path, name):
+    """``source`` with its input tensor called ``name`` and no signature (so the tensor name is
+    the input's name), as TF1 converters left some files."""
+    from ai_edge_litert.tools import flatbuffer_utils
+    model = flatbuffer_utils.read_model(str(source))
+    subgraph = model.subgraphs[0]
+    subgraph.tensors[subgraph.inputs[0]].name = name.encode()
+    model.signatureDefs = []
+    flatbuffer_utils.write_model(model, str(path))
+    return path
+
+
+def test_photos_feed_an_image_input_whatever_its_tensor_is_called(foreign_tflite, tmp_path):
+    """A one-image model whose input tensor is called map/TensorArrayStack/TensorArrayGatherV3 is
+    calibrated and checked on photos like any other (the child's own path: plan, ImageSource, the
+    exact check)."""
+    from compilers.imx500.calibration import plan
+    from compilers.imx500.data import ImageSource
+    from compilers.imx500.exact_check import exact_check
+    from compilers.imx500.graph import Spec
+    from compilers.imx500.importer import input_names
+    from zoo.tflite import read_graph
+    path = _renamed_input(foreign_tflite, tmp_path / "odd.tflite", "map/TensorArrayStack/TensorArrayGatherV3")
+    graph, names = read_graph(path), input_names(path)
+    assert list(names.values()) == ["map_TensorArrayStack_TensorArrayGatherV3"]
+    data, recipes, ranges = plan(path, graph, names, None, SHARED / "images", None, 200)
+    assert data["kind"] == "images" and recipes is None
+    specs = [Spec(name, None, graph.tensors[index].shape[1:]) for index, name in names.items()]
+    source = ImageSource(data["path"], specs, specs, ranges, 200)
+    check = exact_check(path, source.check_inputs())
+    assert check.frames == 32 and check.passed
+
+
+def _split_concat_samples(graph, path):
+    """32 real samples of each of split_concat's three 8x8 inputs (3, 1 and 2 channels) cut from
+    the shared photos, saved under the file's own input names (inputs/rnn1, ...)."""
+    from compilers.imx500.calibration import value_range
+    from PIL import Image
+    photos = [np.asarray(Image.open(SHARED / "images" / name).convert("RGB").resize((64, 64)), np.float32)
+              / 255 for name in ("face.jpg", "grace_hopper.bmp")]
+    arrays = {}
+    for index in graph.inputs:
+        tensor = graph.tensors[index]
+        low, high = value_range(graph, tensor)
+        channels = tensor.shape[3]
+        tiles = [photo[y:y + 8, x:x + 8, :channels]
+                 for photo in photos for y in range(0, 64, 16) for x in (0, 32)]
+        arrays[tensor.name] = np.stack(tiles * 2)[:32] * (high - low) + low
+    np.savez(path, **arrays)
+    return path
+
+
+def test_real_samples_calibrate_every_input_by_the_file_s_own_input_names(tmp_path):
+    """split_concat has three inputs, two of them not images: an .npz whose arrays carry the file's
+    own names (inputs/rnn1 where the importer says inputs_rnn1) feeds each, through the child's
+    own path (plan, ArraySource, the exact check)."""
+    from compilers.imx500.calibration import plan
+    from compilers.imx500.data import ArraySource
+    from compilers.imx500.exact_check import exact_check
+    from compilers.imx500.graph import Spec
+    from compilers.imx500.importer import input_names
+    from zoo.tflite import read_graph
+    path = REFERENCE / "split_concat.tflite"
+    graph, names = read_graph(path), input_names(path)
+    samples = _split_concat_samples(graph, tmp_path / "samples.npz")
+    data, recipes, _ = plan(path, graph, names, None, samples, None, 200)
+    assert data["keys"] == {"input1": "input1", "inputs_rnn1": "inputs/rnn1", "inputs_rnn2": "inputs/rnn2"}
+    specs = [Spec(name, None, graph.tensors[index].shape[1:]) for index, name in names.items()]
+    source = ArraySource(data, specs, specs, 200)
+    assert source.calibration_count == source.check_count == 32 and recipes is None
+    assert [batch[0].shape for batch in source.calibration_batches()] == [(16, 8, 8, 3)] * 2
+    check = exact_check(path, source.check_inputs())
+    assert check.passed and check.max_steps == 0.0  # concatenations and a split: nothing to round

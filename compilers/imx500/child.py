@@ -2,11 +2,13 @@
 (``python -m compilers.imx500.child JOB.json``) that never imports tensorflow_model_optimization:
 tfmot turns tf.keras into tf_keras for the whole process, and MCT needs plain Keras 2.15.
 
-It imports the TFLite as a float Keras model (compilers.imx500.importer) and checks the import against
-the TFLite itself, quantizes the deployment graph (compilers.imx500.graph) with MCT and the IMX500
-target platform capabilities, evaluates it where the data has gaze labels, bakes the face grid
-and exports the .keras file imxconv-tf converts. Exit: 0 done, 1 the import check failed, 2 bad
-input (the last stderr line says why).
+It imports the part of the TFLite the sensor runs (compilers.imx500.partition) as a float Keras
+model (compilers.imx500.importer), checks the import against LiteRT operator by operator
+(compilers.imx500.exact_check), writes the host tail (compilers.imx500.host_tail), quantizes the
+deployment graph (compilers.imx500.graph) with MCT and the IMX500 target platform capabilities
+(16-bit output where asked and the TPC allows it, the 8-bit twin beside it), evaluates it where
+the data has gaze labels, bakes the face grid and exports the .keras file(s) imxconv-tf converts.
+Exit: 0 done, 1 the import check failed, 2 bad input (the last stderr line says why).
 """
 import json
 import pathlib
@@ -14,11 +16,11 @@ import sys
 import time
 
 if __package__ in (None, ""):  # run as a script: make the repository's packages importable
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 
 from compilers.imx500 import data  # noqa: E402
-from compilers.imx500.graph import (Spec, deployment_graph, freeze_inputs, grid_channels, grid_name,  # noqa: E402
-                                    ordered, sensor_spec, split_inputs)
+from compilers.imx500.graph import (Spec, deployment_graph, freeze_inputs,  # noqa: E402
+                                    grid_channels, grid_name, ordered, sensor_spec, split_inputs)
 from zoo.errors import EXIT_FAILED, EXIT_USAGE, UsageError  # noqa: E402
 
 RESULT_FILE = "child_result.json"
@@ -33,15 +35,19 @@ def say(message):
     print(f"[imx500] {message}", flush=True)
 
 
-def _float_model(job):
-    """The float Keras model MCT quantizes: the TFLite imported, or the --keras file."""
+def _float_model(job, graph, part):
+    """The float Keras model MCT quantizes: the sensor's part of the TFLite imported, or --keras."""
     if job["keras"]:
+        if part.host:
+            raise UsageError(f"--keras replaces the whole network, but {len(part.host)} operators of the "
+                             "TFLite run on the Pi after the sensor; leave --keras out")
         from zoo.inference.loader import load_keras
         say(f"loading the float Keras model {job['keras']}")
         return load_keras(job["keras"])
     from compilers.imx500.importer import tflite_to_keras
-    say(f"importing {pathlib.Path(job['tflite']).name} as a float Keras model")
-    return tflite_to_keras(job["tflite"])
+    say(f"importing {len(part.sensor)} of {len(graph.operators)} operators of "
+        f"{pathlib.Path(job['tflite']).name} as a float Keras model")
+    return tflite_to_keras(job["tflite"], part.operators(graph, "sensor"), part.sensor_outputs)
 
 
 def _specs(job, model):
@@ -63,57 +69,41 @@ def _specs(job, model):
     return specs
 
 
-def _import_check(model, job, source):
-    """The imported (or --keras) model against the TFLite on the first calibration inputs."""
-    from compilers.imx500.import_check import MAX_IMPORT_STEPS, import_check
-    inputs = source.check_inputs()
-    say(f"checking the Keras model against the TFLite on {source.check_count} inputs")
-    check = import_check(model, job["tflite"], inputs)
-    check["threshold_steps"] = MAX_IMPORT_STEPS
-    worst = check.get("max_abs_steps")
-    if worst is not None and worst > MAX_IMPORT_STEPS:
-        raise ImportMismatch(f"the Keras model differs from {pathlib.Path(job['tflite']).name} by up to "
-                             f"{worst:.1f} output steps (mean {check['mean_abs_steps']:.2f}) on "
-                             f"{check['frames']} inputs, more than the {MAX_IMPORT_STEPS} allowed")
-    return check
+def _exact_check(model, job, graph, part, source):
+    """The import's twin against LiteRT's reference kernels on the first calibration inputs,
+    operator by operator; ImportMismatch naming the first operator where they part."""
+    import dataclasses
+    from compilers.imx500.exact_check import MAX_STEPS, exact_check
+    from compilers.imx500.partition import submodel
+    say(f"checking the import against LiteRT, operator by operator, on {source.check_count} inputs")
+    content = submodel(job["tflite"], part.sensor, graph.inputs, part.sensor_outputs) if part.host else None
+    check = exact_check(job["tflite"], source.check_inputs(), part.operators(graph, "sensor"),
+                        part.sensor_outputs, content, float_model=model)
+    if not check.passed:
+        raise ImportMismatch(f"the import of {pathlib.Path(job['tflite']).name} does not compute what the "
+                             f"file computes: {check.first_failure} from LiteRT's reference kernels on "
+                             f"{check.frames} inputs, where a correct import stays within {MAX_STEPS:g}; "
+                             "the importer's translation of that operator is wrong")
+    return dataclasses.asdict(check)
 
 
-def _quantize(graph, source, job):
-    """The MCT-quantized deployment graph by the job's method, with the IMX500 TPC."""
-    import model_compression_toolkit as mct
-    from edgemdt_tpc import get_target_platform_capabilities
-    tpc = get_target_platform_capabilities(tpc_version=job["tpc_version"], device_type="imx500")
-    representative = source.calibration_batches
-    say(f"MCT {job['method']} with the IMX500 TPC v{job['tpc_version']}, calibrating on "
-        f"{source.calibration_count} inputs ({source.describe()})")
-    if job["method"] == "ptq":
-        quantized, _ = mct.ptq.keras_post_training_quantization(
-            graph, representative, target_platform_capabilities=tpc)
-    elif job["method"] == "gptq":
-        # Without the Hessian-based weighting: on a CPU it costs ~5 s per sample and layer pass.
-        config = mct.gptq.get_keras_gptq_config(n_epochs=job["epochs"], use_hessian_based_weights=False,
-                                                use_hessian_sample_attention=False)
-        quantized, _ = mct.gptq.keras_gradient_post_training_quantization(
-            graph, representative, gptq_config=config, target_platform_capabilities=tpc)
-    else:
-        quantized = _quantization_aware_training(graph, source, representative, tpc, job)
-    return quantized
-
-
-def _quantization_aware_training(graph, source, representative, tpc, job):
-    """MCT QAT: a PTQ start, --epochs of fine-tuning on the training split (Adam 1e-4, the rate
-    `zoo build --qat` fine-tunes at), then the trainable quantizers frozen into inferable ones."""
-    import model_compression_toolkit as mct
-    import tensorflow as tf
-    trainable, _, _ = mct.qat.keras_quantization_aware_training_init_experimental(
-        graph, representative, target_platform_capabilities=tpc)
-    trainable.compile(optimizer=tf.keras.optimizers.Adam(1e-4), loss="mse")
-    trainable.fit(source.training_batches(), epochs=job["epochs"], verbose=2)
-    return mct.qat.keras_quantization_aware_training_finalize_experimental(trainable)
+def _host_tail(job, graph, part, source, work):
+    """The host tail written into ``work`` and checked; None when the sensor runs everything."""
+    if not part.host:
+        return None
+    from compilers.imx500.exact_check import input_batch
+    from compilers.imx500.host_tail import write_tail
+    from compilers.imx500.importer import file_context
+    say(f"writing the host tail: {len(part.host)} operators after the sensor's outputs run on the Pi")
+    names = file_context(job["tflite"], graph).names
+    batch = input_batch(job["tflite"], graph, names, source.check_inputs())
+    return write_tail(job["tflite"], graph, part, batch, work)
 
 
 def _evaluate(model, quantized, job, source):
-    """Gaze errors of the MCT model beside the float model and the TFLite, on the test split."""
+    """Gaze errors of the MCT model (the highest of ``quantized``'s {bits: model}) beside the
+    float model and the TFLite on the test split, and per frame each variant's distance from the
+    float prediction."""
     import numpy as np
     from zoo.inference import metrics
     from zoo.tflite import make_interpreter, run_tflite
@@ -122,33 +112,49 @@ def _evaluate(model, quantized, job, source):
     predicted, true_cm, is_tablet = source.predict_cm({
         "float": lambda batch: model(ordered(batch, specs), training=False).numpy(),
         "tflite": lambda batch: run_tflite(interpreter, batch)}, specs)
-    predicted.update(source.predict_cm(
-        {"mct": lambda batch: quantized(split_inputs(batch, sensor), training=False).numpy()}, sensor)[0])
-    errors = {key: metrics.gaze_errors(values, true_cm, is_tablet) for key, values in predicted.items()}
+    predicted.update(source.predict_cm({
+        bits: (lambda batch, q=q: q(split_inputs(batch, sensor), training=False).numpy())
+        for bits, q in quantized.items()}, sensor)[0])
+    chosen = max(quantized)
+    errors = {key: metrics.gaze_errors(predicted[key], true_cm, is_tablet)
+              for key in ("float", "tflite", chosen)}
     # Per frame, not only on average: a model that predicts a constant agrees on average trivially.
     errors["float"]["prediction_std_cm"] = [float(v) for v in np.std(predicted["float"], axis=0)]
-    return {**errors["mct"], "float": errors["float"], "tflite": errors["tflite"],
-            "mean_cm_from_float": float(np.mean(np.linalg.norm(predicted["mct"] - predicted["float"], axis=1)))}
+    distance = {str(bits): float(np.mean(np.linalg.norm(predicted[bits] - predicted["float"], axis=1)))
+                for bits in quantized}
+    return {**errors[chosen], "float": errors["float"], "tflite": errors["tflite"],
+            "mean_cm_from_float": distance[str(chosen)], "mean_cm_from_float_by_output_bits": distance}
+
+
+def _flat(outputs):
+    import numpy as np
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    return [np.asarray(o).reshape(len(o), -1) for o in outputs]
 
 
 def _agreement(model, quantized, source):
-    """Without labels: how far the MCT model's outputs are from the float model's on the check
-    inputs, and (for a vector output) how often both pick the same top entry."""
+    """Without labels: how far each MCT model ({bits: model}) is from the float model on the
+    check inputs (every output), and for one vector output how often both pick the same top entry."""
     import numpy as np
-    reference = model(ordered(source.check_inputs(), source.specs), training=False).numpy()
+    reference = _flat(model(ordered(source.check_inputs(), source.specs), training=False))
     sensor = source.sensor_specs
-    got = quantized(split_inputs(source.check_inputs(sensor), sensor), training=False).numpy()
-    record = {"frames": int(len(got)), "mean_abs_diff": float(np.mean(np.abs(got - reference))),
-              "max_abs_diff": float(np.max(np.abs(got - reference)))}
-    if reference.ndim == 2 and reference.shape[1] > 2:
-        record["top1_agreement"] = float(np.mean(np.argmax(got, 1) == np.argmax(reference, 1)))
+    feed = split_inputs(source.check_inputs(sensor), sensor)
+    record = {"frames": int(len(reference[0])), "by_output_bits": {}}
+    for bits, variant in sorted(quantized.items()):
+        got = _flat(variant(feed, training=False))
+        difference = np.concatenate([np.abs(g - r).ravel() for g, r in zip(got, reference)])
+        record["by_output_bits"][str(bits)] = {"mean_abs_diff": float(difference.mean()),
+                                               "max_abs_diff": float(difference.max())}
+        record.update(record["by_output_bits"][str(bits)])  # the last, highest bits: the package's
+        if len(reference) == 1 and reference[0].shape[1] > 2:
+            record["top1_agreement"] = float(np.mean(np.argmax(got[0], 1) == np.argmax(reference[0], 1)))
     return record
 
 
 def _bake_face_grid(quantized, job, source):
     """(package model with the face grid as constants, its deployment record), or (quantized, None)."""
     import numpy as np
-    from compilers.imx500.tools import sensor_roi
+    from compilers.imx500.deployment import sensor_roi
     from zoo.data.recipes import grid_ramps
     sensor = source.sensor_specs
     grid_specs = [spec for spec in sensor if grid_channels(spec)]
@@ -164,7 +170,8 @@ def _bake_face_grid(quantized, job, source):
         arrays = []
         for spec, value in zip(sensor, ordered(batch, sensor)):
             extra = grid_channels(spec)
-            arrays += [value[..., :-extra], np.repeat(ramps[spec.name], len(value), axis=0)] if extra else [value]
+            ramp = np.repeat(ramps[spec.name], len(value), axis=0) if extra else None
+            arrays += [value[..., :-extra], ramp] if extra else [value]
         return quantized(arrays, training=False).numpy()
     predicted, _, _ = source.predict_cm({
         "package": lambda batch: package(split_inputs(batch, sensor, grids=False), training=False).numpy(),
@@ -175,34 +182,60 @@ def _bake_face_grid(quantized, job, source):
     return package, record
 
 
-def run(job):
-    """The child's work; writes RESULT_FILE into the job's work folder."""
+def _export(packages, job, work):
+    """Each package model ({bits: model}) exported as .keras for imxconv-tf (which names its files
+    after the .keras file's); {bits: path under ``work``}: the highest bits as the job's stem (the
+    package), the others in a BITSbit/ folder (fallbacks)."""
     import model_compression_toolkit as mct
-    from zoo.artifacts.files import package_versions
-    from zoo.train.build import BUILD_PACKAGES
-    work, seconds, started = pathlib.Path(job["work_dir"]), {}, time.monotonic()
-    model = _float_model(job)
+    names = {}
+    for bits, package in sorted(packages.items(), reverse=True):
+        names[str(bits)] = f"{job['stem']}.keras" if not names else f"{bits}bit/{job['stem']}.keras"
+        (work / names[str(bits)]).parent.mkdir(exist_ok=True)
+        say(f"exporting {names[str(bits)]} for imxconv-tf")
+        mct.exporter.keras_export_model(model=package, save_model_path=str(work / names[str(bits)]))
+    return names
+
+
+def _checked_source(job, work, seconds):
+    """(graph, partition, float model, specs, data source, exact check, host tail record)."""
+    from compilers.imx500.partition import partition
+    from zoo.tflite import read_graph
+    started = time.monotonic()
+    graph = read_graph(job["tflite"])
+    part = partition(graph)
+    model = _float_model(job, graph, part)
     specs = _specs(job, model)
     source = data.open_source(job, specs, [sensor_spec(spec) for spec in specs])
-    check = _import_check(model, job, source)
-    seconds["import"], started = round(time.monotonic() - started, 2), time.monotonic()
-    quantized = _quantize(deployment_graph(model, specs), source, job)
+    check = _exact_check(model, job, graph, part, source)
+    tail = _host_tail(job, graph, part, source, work)
+    seconds["import"] = round(time.monotonic() - started, 2)
+    return model, specs, source, check, tail
+
+
+def run(job):
+    """The child's work; writes RESULT_FILE into the job's work folder."""
+    from compilers.imx500.quantize import variants
+    from zoo.artifacts.files import package_versions
+    from zoo.train.build import BUILD_PACKAGES
+    work, seconds = pathlib.Path(job["work_dir"]), {}
+    model, specs, source, check, tail = _checked_source(job, work, seconds)
+    started = time.monotonic()
+    quantized, precision_note = variants(deployment_graph(model, specs), model, source, job)
     seconds["quantize"], started = round(time.monotonic() - started, 2), time.monotonic()
     evaluated = None
     if source.labelled:
-        say("evaluating the float model, the TFLite and the MCT-quantized model on the test split")
+        say("evaluating the float model, the TFLite and the MCT-quantized model(s) on the test split")
         evaluated = _evaluate(model, quantized, job, source)
     agreement = _agreement(model, quantized, source)
-    package, face_grid = _bake_face_grid(quantized, job, source)
+    baked = {bits: _bake_face_grid(q, job, source) for bits, q in quantized.items()}
     seconds["evaluate"], started = round(time.monotonic() - started, 2), time.monotonic()
-    keras_path = work / f"{job['stem']}.keras"
-    say(f"exporting {keras_path.name} for imxconv-tf")
-    mct.exporter.keras_export_model(model=package, save_model_path=str(keras_path))
+    packages = _export({bits: package for bits, (package, _) in baked.items()}, job, work)
     seconds["export"] = round(time.monotonic() - started, 2)
     result = {"specs": [{"name": s.name, "recipe": s.recipe, "shape": list(s.shape)} for s in specs],
               "data": source.describe(), "import_check": check, "metrics": evaluated, "agreement": agreement,
-              "face_grid": face_grid,
-              "keras_package": keras_path.name, "toolchain": package_versions(BUILD_PACKAGES + IMX500_PACKAGES), "seconds": seconds}
+              "face_grid": baked[max(baked)][1], "host_tail": tail, "keras_packages": packages,
+              "output_bits_note": precision_note, "seconds": seconds,
+              "toolchain": package_versions(BUILD_PACKAGES + IMX500_PACKAGES)}
     (work / RESULT_FILE).write_text(json.dumps(result, indent=2))
 
 

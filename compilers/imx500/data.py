@@ -1,13 +1,16 @@
 """Where the IMX500 adapter's calibration and evaluation inputs come from (in the MCT child):
 a GazeCapture root through the recipes training uses (labelled, so the package's gaze error is
-measured), or a folder of images resized to the input and scaled to its value range (unlabelled:
-calibration and the import check only). Never random data."""
+measured), a folder of photos resized to each image input and scaled to its value range, or real
+samples from an .npy/.npz (unlabelled: calibration and the checks only). Never random data.
+compilers.imx500.calibration checked all of it in the parent."""
 import pathlib
 
+from compilers.imx500.calibration import MIN_SAMPLES
+from zoo.data.images import image_files
 from compilers.imx500.graph import split_inputs
 from zoo.errors import UsageError
-from zoo.inference.media import IMAGE_SUFFIXES
-CHECK_INPUTS = 32   # the import check's inputs (at least)
+
+CHECK_INPUTS = MIN_SAMPLES  # the import check's inputs
 BATCH = 16
 
 
@@ -15,7 +18,9 @@ def open_source(job, specs, sensor_specs):
     kind, path = job["data"]["kind"], job["data"]["path"]
     if kind == "gazecapture":
         return GazeSource(path, specs, sensor_specs, job["calibration_frames"])
-    return ImageSource(path, specs, job["input_ranges"], job["calibration_frames"])
+    if kind == "arrays":
+        return ArraySource(job["data"], specs, sensor_specs, job["calibration_frames"])
+    return ImageSource(path, specs, sensor_specs, job["input_ranges"], job["calibration_frames"])
 
 
 class GazeSource:
@@ -32,7 +37,8 @@ class GazeSource:
         self.calibration_count = min(frames, self.index.split_counts()["train"])
         self.check_count = min(CHECK_INPUTS, self.index.split_counts()["train"])
         if not self.check_count:
-            raise UsageError(f"{root} has no valid training frames to calibrate on")
+            raise UsageError(f"{root} has no valid training frames to calibrate on; check the data with "
+                             f"`zoo data stats {root}`")
 
     def describe(self):
         return f"GazeCapture root {self.root}, train split"
@@ -44,7 +50,11 @@ class GazeSource:
     def check_inputs(self, specs=None):
         """The first training frames as one batch for ``specs`` (default: the model's own)."""
         specs = specs or self.specs
-        (inputs, _), = self._dataset(specs, "train", self.check_count, self.check_count).take(1)
+        batches = list(self._dataset(specs, "train", self.check_count, self.check_count).take(1))
+        if not batches:  # the reader skips frames that do not decode: here, every one
+            raise UsageError(f"no frame of the training split of {self.root} decodes as a JPEG; check the "
+                             f"data with `zoo data stats {self.root}`")
+        (inputs, _), = batches
         return {name: value.numpy() for name, value in inputs.items()}
 
     def calibration_batches(self):
@@ -73,31 +83,27 @@ class ImageSource:
     them make up the rest (seeded, so a run is reproducible)."""
     labelled = False
 
-    def __init__(self, folder, specs, ranges, frames):
-        self.folder, self.specs, self.sensor_specs, self.ranges = pathlib.Path(folder), specs, specs, ranges
-        self.paths = image_files(self.folder)
-        for spec in specs:
-            if len(spec.shape) != 3 or spec.shape[2] not in (1, 3):
-                raise UsageError(f"input {spec.name} has shape {list(spec.shape)}, not an image of 1 or 3 "
-                                 "channels: a folder of images cannot feed it; give a GazeCapture root and "
-                                 "--recipe")
+    def __init__(self, folder, specs, sensor_specs, ranges, frames):
+        self.folder, self.specs, self.sensor_specs = pathlib.Path(folder), specs, sensor_specs
+        self.ranges = ranges
         self.calibration_count, self.check_count = max(frames, 1), CHECK_INPUTS
+        self.paths = image_files(self.folder, max(self.calibration_count, self.check_count))
 
     def describe(self):
         return f"{len(self.paths)} images in {self.folder}" + (
             ", with random crops and mirror images" if len(self.paths) < self.calibration_count else "")
 
-    def _arrays(self, count, seed):
+    def _arrays(self, count, seed, specs):
         import numpy as np
         from PIL import Image
         rng = np.random.default_rng(seed)
         images = [Image.open(path).convert("RGB") for path in self.paths]
-        batch = {spec.name: [] for spec in self.specs}
+        batch = {spec.name: [] for spec in specs}
         for number in range(count):
             image = images[number % len(images)]
             if number >= len(images):
                 image = _random_view(image, rng)
-            for spec in self.specs:
+            for spec in specs:
                 low, high = self.ranges[spec.name]
                 view = image.convert("L") if spec.shape[2] == 1 else image
                 pixels = np.asarray(view.resize(spec.shape[1::-1], Image.BILINEAR), np.float32)
@@ -105,12 +111,13 @@ class ImageSource:
         return {name: np.stack(values) for name, values in batch.items()}
 
     def check_inputs(self, specs=None):
-        return self._arrays(self.check_count, seed=1)  # the sensor is fed the model's own inputs
+        return self._arrays(self.check_count, 1, specs or self.specs)
 
     def calibration_batches(self):
-        arrays = self._arrays(self.calibration_count, seed=0)
+        arrays = self._arrays(self.calibration_count, 0, self.sensor_specs)
         for start in range(0, self.calibration_count, BATCH):
-            yield [arrays[spec.name][start:start + BATCH] for spec in self.specs]
+            yield split_inputs({name: value[start:start + BATCH] for name, value in arrays.items()},
+                               self.sensor_specs)
 
     def training_batches(self):
         raise UsageError("--method qat needs labelled data: give a GazeCapture root as --calibration-data")
@@ -127,19 +134,32 @@ def _random_view(image, rng):
     return ImageOps.mirror(view) if rng.random() < 0.5 else view
 
 
-def image_files(folder):
-    """The readable image files directly in ``folder``; UsageError when there are none (the parent
-    calls this before any work, so a bad folder fails in a second)."""
-    from PIL import Image, UnidentifiedImageError
-    folder = pathlib.Path(folder)
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    for path in paths:
-        try:
-            with Image.open(path) as image:
-                image.verify()
-        except (OSError, UnidentifiedImageError, SyntaxError) as error:
-            raise UsageError(f"{path}: not a readable image ({error}); remove it from the folder") from None
-    if not paths:
-        raise UsageError(f"{folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}) and is not a "
-                         "GazeCapture root; give a folder of photos or a GazeCapture root as --calibration-data")
-    return paths
+class ArraySource:
+    """Real samples of every input from an .npy (one input) or .npz (arrays by input name; ``data``:
+    the job's data record, whose "keys" say which array feeds which input), in their order: the
+    first CHECK_INPUTS for the checks, up to the calibration count for MCT."""
+    labelled = False
+
+    def __init__(self, data, specs, sensor_specs, frames):
+        import numpy as np
+        self.path, self.specs, self.sensor_specs = pathlib.Path(data["path"]), specs, sensor_specs
+        loaded = np.load(self.path, allow_pickle=False)
+        keys = data["keys"]
+        self.arrays = {spec.name: np.asarray(loaded if keys[spec.name] is None else loaded[keys[spec.name]],
+                                             np.float32) for spec in specs}
+        available = min(len(a) for a in self.arrays.values())
+        self.calibration_count, self.check_count = min(frames, available), min(CHECK_INPUTS, available)
+
+    def describe(self):
+        return f"{self.calibration_count} samples from {self.path}"
+
+    def check_inputs(self, specs=None):
+        return {name: array[:self.check_count] for name, array in self.arrays.items()}
+
+    def calibration_batches(self):
+        for start in range(0, self.calibration_count, BATCH):
+            stop = min(start + BATCH, self.calibration_count)
+            yield [self.arrays[spec.name][start:stop] for spec in self.specs]
+
+    def training_batches(self):
+        raise UsageError("--method qat needs labelled data: give a GazeCapture root as --calibration-data")

@@ -59,6 +59,8 @@ def deployment_graph(model, specs):
     each grey input fed RGB through the in-network luma conversion; inputs in ``split_inputs``
     order."""
     import tensorflow as tf
+    if not any(grid_channels(spec) for spec in specs):
+        return model  # nothing to split or convert: MCT gets the model itself, not nested in another
     new_inputs, joined = [], []
     for spec in specs:
         extra = grid_channels(spec)

@@ -1,6 +1,6 @@
 """The IMX500 adapter's outside tools and their files: Java, imxconv-tf and what it writes
-(memory report, dnnParams.xml), the child-process runner with its time limit, and the Pi script.
-No TensorFlow here."""
+(memory report, dnnParams.xml), and the child-process runner with its time limit. No TensorFlow
+here."""
 import json
 import os
 import pathlib
@@ -40,7 +40,8 @@ def java_version():
     line = ((result.stderr or result.stdout).strip().splitlines() or [""])[0]
     match = re.search(r'version "(\d+)', line)
     if not match or int(match.group(1)) < 17:
-        raise UsageError(f"imxconv-tf needs Java 17, found {line or 'an unknown java'}; install it: {JAVA_HINT}")
+        raise UsageError(f"imxconv-tf needs Java 17, found {line or 'an unknown java'}; install it: "
+                         f"{JAVA_HINT}")
     return line
 
 
@@ -146,7 +147,8 @@ def memory(report_path):
     """The memory section of report.json from imxconv-tf's NAME_MemoryReport.json."""
     try:
         figures = json.loads(report_path.read_text())["Memory Report"]
-        usage, available = size_bytes(figures["Memory Usage"]), size_bytes(figures["Total Memory Available On Chip"])
+        usage = size_bytes(figures["Memory Usage"])
+        available = size_bytes(figures["Total Memory Available On Chip"])
         return {"usage_bytes": usage, "available_bytes": available,
                 "utilization": round(usage / available, 4), "fit_in_chip": bool(figures["Fit In Chip"]),
                 "runtime_bytes": size_bytes(figures["Runtime Memory Physical Size"]),
@@ -174,53 +176,3 @@ def tensors(params_path, kind):
                       "bits": int(tensor.get("bitsPerElement")), "format": tensor.get("format"),
                       "scale": float(tensor.get("scale")), "shift": int(tensor.get("shift"))})
     return found
-
-
-def sensor_roi(face_grid):
-    """The face grid (cells of the 25x25 grid over the frame) as picamera2's inference ROI in
-    full-sensor pixels (left, top, width, height)."""
-    from zoo.data.gazecapture import GRID_CELLS
-    column, row, width, height = face_grid
-    scale_x, scale_y = SENSOR_PIXELS[0] / GRID_CELLS, SENSOR_PIXELS[1] / GRID_CELLS
-    return [round(column * scale_x), round(row * scale_y), round(width * scale_x), round(height * scale_y)]
-
-
-_PI_SCRIPT = '''"""{what} from the IMX500 package on a Raspberry Pi AI Camera (written by compilers/imx500.py;
-not run where it was written: it needs the camera). First, on the Pi:
-    sudo apt install imx500-all imx500-tools
-    imx500-package -i packerOut.zip -o .        # writes ./network.rpk
-The sensor feeds the network its RGB image{colour_note}.
-"""
-from picamera2 import Picamera2
-from picamera2.devices import IMX500
-
-ROI = {roi}  # full-sensor pixels (left, top, width, height): {roi_note}
-GAZE_SCALE_CM = {scale}  # gaze models end in tanh; cm = output * GAZE_SCALE_CM (None: not a gaze model)
-
-imx500 = IMX500("network.rpk")  # before Picamera2, as picamera2 requires
-picam2 = Picamera2(imx500.camera_num)
-imx500.show_network_fw_progress_bar()
-picam2.start(picam2.create_preview_configuration(), show_preview=False)
-imx500.set_inference_roi_abs(ROI)
-while True:
-    metadata = picam2.capture_metadata()
-    outputs = imx500.get_outputs(metadata)  # dequantized float32, one array per output tensor
-    if outputs:
-        kpi = imx500.get_kpi_info(metadata)  # inference ms (dnn, dsp)
-        if GAZE_SCALE_CM:
-            x_cm, y_cm = (outputs[0].reshape(-1)[:2] * GAZE_SCALE_CM).tolist()
-            print(f"gaze {{x_cm:+.1f}} cm right, {{y_cm:+.1f}} cm up of the camera; inference ms: {{kpi}}")
-        else:
-            print([o.shape for o in outputs], outputs[0].reshape(-1)[:5], f"inference ms: {{kpi}}")
-'''
-
-
-def pi_script(deployment):
-    grid = deployment["face_grid"]
-    roi = tuple(grid["sensor_roi"]) if grid else (0, 0, *SENSOR_PIXELS)
-    colour = deployment.get("in_network_conversion")
-    return _PI_SCRIPT.format(
-        what="Gaze" if deployment["gaze_scale_cm"] else "Outputs", roi=roi,
-        roi_note=f"face grid {grid['cells']} baked in the package; the face must fill this ROI"
-        if grid else "the whole sensor", scale=deployment["gaze_scale_cm"],
-        colour_note=f"; {colour}" if colour else "")

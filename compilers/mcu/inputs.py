@@ -102,7 +102,7 @@ class Photos:
     """Each photo of a folder and its mirror image, resized to each input."""
 
     def __init__(self, folder: pathlib.Path, model_slots: typing.List[Slot]):
-        from compilers.imx500.data import image_files
+        from zoo.data.images import image_files
         self.folder, self.slots = folder, model_slots
         self.paths = image_files(folder)
         self.layouts = [_image_layout(slot) for slot in model_slots]

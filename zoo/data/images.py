@@ -4,11 +4,13 @@ reader of image files, zoo predict, the GazeCapture reader and the targets' cali
 pixels is one line naming the limit, not an allocator's failure) and the EXIF orientation that
 turns a photo upright. Headers only: no decoder, no TensorFlow."""
 import os
+import pathlib
 import struct
 import warnings
 
 from zoo.errors import UsageError
 
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm"}
 JPEG_MAGIC, PNG_MAGIC = b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n"
 # 268 megapixels: above a 200-megapixel phone photo; one decoded 8-bit BGR copy is 768 MiB.
 MAX_PIXELS = 1 << 28
@@ -123,3 +125,45 @@ def jpeg_problem(path):
         return "corrupt_jpeg", "no JPEG end marker (truncated?)"
     check_pixels(path, frame)
     return None
+
+
+# ---- folders of photos (the targets' calibration data) ------------------------------------------
+
+def _unreadable(path, error):
+    return UsageError(f"{path}: not a readable image ({type(error).__name__}: {error}); remove it from the "
+                      "folder")
+
+
+def _check_photo(path):
+    """Decodes ``path`` fully (a truncated or corrupt file fails here, in a second, not minutes
+    into a conversion); UsageError naming Pillow's pixel limit for an image over it."""
+    from PIL import Image
+    limit = Image.MAX_IMAGE_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                pixels = image.width * image.height
+                if pixels > limit:
+                    raise Image.DecompressionBombError(pixels)
+                image.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise UsageError(f"{path}: the image claims more than {limit:,} pixels, the limit for a calibration "
+                         "photo (Pillow's MAX_IMAGE_PIXELS); remove it or resize it") from None
+    except (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError) as error:
+        raise _unreadable(path, error) from None
+
+
+def image_files(folder, count=None):
+    """The first ``count`` (default all) image files directly in ``folder``: the photos the targets
+    calibrate and check on, each decoded once to be sure it reads; UsageError when there are none
+    or one is unreadable or over the pixel limit."""
+    folder = pathlib.Path(folder)
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())[:count]
+    if not paths:
+        raise UsageError(f"{folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))}) and is not a "
+                         "GazeCapture root; give a folder of photos, a GazeCapture root or an .npy/.npz "
+                         "file as --calibration-data")
+    for path in paths:
+        _check_photo(path)
+    return paths

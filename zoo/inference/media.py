@@ -23,10 +23,9 @@ import sys
 import time
 
 from zoo.artifacts import WriteFailed
-from zoo.data.images import JPEG_MAGIC, check_image, exif_orientation, upright
+from zoo.data.images import IMAGE_SUFFIXES, JPEG_MAGIC, check_image, exif_orientation, upright
 from zoo.errors import UsageError, progress
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}
 DEFAULT_FPS = 30.0
 FULL_DISK_BYTES = 1 << 20  # less free space than this after a video came out short: the disk filled

@@ -1,0 +1,90 @@
+"""What the Raspberry Pi side of an IMX500 package needs, written beside packerOut.zip: the
+input format imx500-package takes (-f input_format.json: the channel order the network was
+calibrated on, RGB), the network intrinsics picamera2 reads (task, inference rate, input aspect
+ratio, a classifier's labels), pi_config.json for run_on_pi.py (what the sensor sends, the host
+tail, the ROI) and the report's deployment section."""
+import json
+import math
+import shutil
+
+from compilers.imx500.tools import SENSOR_PIXELS
+
+PI_FILES = ("run_on_pi.py", "pi_config.json", "input_format.json", "network_intrinsics.json")
+# picamera2's NetworkIntrinsics schema (picamera2/devices/imx500/imx500.py): these tasks only
+TASKS = ("classification", "object detection", "pose estimation", "segmentation")
+# The AI Camera's fastest sensor mode, 2028x1520 at 30 fps (Raspberry Pi AI Camera product brief)
+SENSOR_FPS = 30.0
+
+
+def infer_task(graph):
+    """classification for one [1, classes] output, segmentation for an arg max over a map; else
+    None (picamera2 then has no task, and run_on_pi.py prints the outputs)."""
+    shapes = [graph.tensors[i].shape for i in graph.outputs]
+    if len(shapes) == 1 and len(shapes[0]) == 2 and shapes[0][1] > 2:
+        return "classification"
+    makes = {o: op.name for op in graph.operators for o in op.outputs}
+    if len(shapes) == 1 and len(shapes[0]) == 3 and makes.get(graph.outputs[0]) in ("ARG_MAX", "ARG_MIN"):
+        return "segmentation"
+    return None
+
+
+def intrinsics(graph, task, labels, performance):
+    """picamera2's network intrinsics: the task, the inference rate where a latency supports one
+    (no more than the sensor's 30 fps), the input's aspect ratio, a classifier's labels."""
+    _, height, width = graph.tensors[graph.inputs[0]].shape[:3]
+    divisor = math.gcd(width, height)
+    record = {"input_aspect_ratio": {"width": width // divisor, "height": height // divisor}}
+    if task:
+        record["task"] = task
+    if performance.fps:
+        record["inference_rate"] = round(min(SENSOR_FPS, performance.fps), 1)
+    if labels:
+        record["classes"] = {"labels": list(labels)}
+    return record
+
+
+def _tensor(graph, index, name=None):
+    tensor = graph.tensors[index]
+    return {"name": name or tensor.name, "shape": list(tensor.shape)}
+
+
+def pi_config(graph, part, report_bits):
+    """pi_config.json for run_on_pi.py. ``report_bits``: the deployment section's fields it
+    repeats (roi, gaze_scale_cm, task, labels, network_intrinsics, host_tail)."""
+    tail = report_bits["host_tail"]
+    repeated = ("roi", "gaze_scale_cm", "task", "labels", "network_intrinsics")
+    return {**{key: report_bits[key] for key in repeated},
+            "sensor_outputs": [_tensor(graph, i) for i in part.sensor_outputs],
+            "host_tail": tail and {key: tail[key] for key in ("file", "inputs", "outputs")},
+            "outputs": [graph.tensors[i].name for i in graph.outputs]}
+
+
+def write_pi_files(folder, config, input_count):
+    """run_on_pi.py (compilers/imx500/pi_runner.py), pi_config.json, input_format.json and
+    network_intrinsics.json into ``folder``; their paths."""
+    from compilers.imx500 import pi_runner
+    shutil.copyfile(pi_runner.__file__, folder / "run_on_pi.py")
+    (folder / "pi_config.json").write_text(json.dumps(config, indent=2))
+    # imx500-package -f: the input tensor's channel order per input ordinal (the network was
+    # calibrated on RGB photos or frames; a grey model converts RGB inside the network)
+    (folder / "input_format.json").write_text(json.dumps(
+        [{"ordinal": ordinal, "format": "RGB"} for ordinal in range(input_count)], indent=2))
+    (folder / "network_intrinsics.json").write_text(json.dumps(config["network_intrinsics"], indent=2))
+    return [folder / name for name in PI_FILES]
+
+
+def sensor_roi(face_grid, size=None):
+    """picamera2's inference ROI in full-sensor pixels (left, top, width, height): the face grid
+    (cells of the 25x25 grid over the frame) of a face-grid model, else the largest centred
+    rectangle of the input's ``size`` (width, height) aspect ratio, so the ISP does not stretch
+    the image (what picamera2's set_inference_aspect_ratio does)."""
+    if face_grid:
+        from zoo.data.gazecapture import GRID_CELLS
+        column, row, width, height = face_grid
+        scale_x, scale_y = SENSOR_PIXELS[0] / GRID_CELLS, SENSOR_PIXELS[1] / GRID_CELLS
+        return [round(v * s) for v, s in zip((column, row, width, height), (scale_x, scale_y) * 2)]
+    sensor_w, sensor_h = SENSOR_PIXELS
+    width, height = size or SENSOR_PIXELS
+    scale = min(sensor_w / width, sensor_h / height)
+    roi_w, roi_h = int(width * scale), int(height * scale)
+    return [(sensor_w - roi_w) // 2, (sensor_h - roi_h) // 2, roi_w, roi_h]
