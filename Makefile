@@ -1,6 +1,6 @@
 SHELL := /bin/bash
-# Two commands: `make demo` (install everything, build TinyTracker with QAT, compile it for both
-# targets) and `make test`. Everything lives in .venv; pins in requirements/.
+# Two commands: `make demo` (install everything, build TinyTracker with QAT, compile it for every
+# target) and `make test`. Everything lives in .venv; pins in requirements/.
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -27,6 +27,8 @@ demo: venv java
 	# exit 3 = pre-flight only (edgetpu_compiler is not installed): a report, not a failure
 	$(BIN)/python compilers/edgetpu.py $(OUT)/tinytracker_int8.tflite -o $(OUT)/edgetpu; rc=$$?; [ $$rc -eq 0 ] || [ $$rc -eq 3 ]
 	$(BIN)/python compilers/imx500.py $(OUT)/tinytracker_int8.tflite -o $(OUT)/imx500
+	$(BIN)/python compilers/ethosu.py $(OUT)/tinytracker_int8.tflite -o $(OUT)/ethosu
+	$(BIN)/python compilers/mcu.py $(OUT)/tinytracker_int8.tflite -o $(OUT)/mcu
 
 # flake8 (the project's own config in setup.cfg) and mypy on the typed modules, then the suite.
 check: venv
