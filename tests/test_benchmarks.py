@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import read_manifest
-from test_bad_input import run_command
+from hostile import run_command
 
 MEASURED_KEYS = {"model", "artifact", "target", "runtime", "threads", "latency_ms_median", "bytes",
                  "params", "macs", "cm"}

@@ -188,7 +188,7 @@ def test_every_reference_model_gives_a_report_or_one_line(tmp_path, capsys, mode
 @pytest.fixture(scope="module")
 def bad(tmp_path_factory):
     """Inputs the adapter must refuse, by name."""
-    from test_bad_input import tiny_tflite
+    from hostile import tiny_tflite
     root = tmp_path_factory.mktemp("ethosu_bad")
     (root / "text.tflite").write_text("not a model at all, but long enough")
     return {"root": root, "text": root / "text.tflite", "float": tiny_tflite(root / "float.tflite"),

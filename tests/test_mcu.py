@@ -140,7 +140,7 @@ def test_every_public_reference_model_gives_a_report_or_one_line(name, tmp_path,
 
 
 def _bad_inputs(tmp_path, lstm):
-    from test_bad_input import tiny_tflite
+    from hostile import tiny_tflite
     text = tmp_path / "notes.tflite"
     text.write_text("not a model")
     (tmp_path / "empty").mkdir()

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from conftest import SHARED
-from test_bad_input import _build, run_command
+from hostile import make_build, run_command
 from zoo.data import images
 
 GROUP = SHARED / "images" / "face.jpg"  # four faces
@@ -61,7 +61,7 @@ def build(tmp_path_factory):
     from zoo import data
     root = tmp_path_factory.mktemp("media")
     data.render_dataset(root / "data", subjects=3, frames=2, seed=1, progress=False)
-    return _build(root / "build", root / "data")
+    return make_build(root / "build", root / "data")
 
 
 def test_a_photo_rotated_by_its_exif_tag_gives_the_same_faces(build, tmp_path, capsys):
@@ -98,7 +98,7 @@ def test_the_size_is_read_from_the_header_as_pillow_reads_it(tmp_path):
 
 
 def test_the_pixel_limit_is_named(tmp_path):
-    from test_bad_input import huge_jpeg
+    from hostile import huge_jpeg
     path = tmp_path / "huge.jpg"
     path.write_bytes(huge_jpeg(cv2.imencode(".jpg", np.zeros((8, 8, 3), np.uint8))[1].tobytes()))
     with pytest.raises(images.UsageError, match="65,535 x 65,535 pixels, over the limit of 268,435,456"):

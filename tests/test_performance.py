@@ -10,7 +10,7 @@ import pytest
 
 from compilers.edgetpu import published
 from conftest import SHARED
-from test_bad_input import run_command
+from hostile import run_command
 
 REFERENCE = SHARED / "edgetpu" / "reference-models"
 
