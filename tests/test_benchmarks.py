@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from conftest import read_manifest
+import fake_picamera2 as fake_picamera2_source
 from hostile import run_command
 
 MEASURED_KEYS = {"model", "artifact", "target", "runtime", "threads", "latency_ms_median", "bytes",
@@ -42,51 +43,13 @@ def _agrees(cell, value, digits):
     return abs(float(cell.replace(",", "")) - value) <= 0.5 * 10 ** -digits + 1e-12
 
 
-# The fake camera: picamera2's interface, reporting DNN runtimes of 800, 810, ... 860 us in turn.
-FAKE_PICAMERA2 = '''
-import struct
-
-
-class Picamera2:
-    def __init__(self, camera_num=0):
-        self.frame = 0
-
-    def create_preview_configuration(self, **settings):
-        return settings
-
-    def start(self, config):
-        pass
-
-    def stop(self):
-        pass
-
-    def capture_metadata(self):
-        self.frame += 1
-        return {"CnnKpiInfo": struct.pack("II", 800 + 10 * (self.frame % 7), 150 + self.frame % 3),
-                "SensorTimestamp": self.frame * 33_333_333}
-'''
-FAKE_DEVICES = '''
-import struct
-
-
-class IMX500:
-    def __init__(self, network_file):
-        self.camera_num = 0
-
-    @staticmethod
-    def get_kpi_info(metadata):
-        dnn, dsp = struct.unpack("II", metadata["CnnKpiInfo"])
-        return dnn / 1000, dsp / 1000
-'''
-
-
 @pytest.fixture
 def fake_picamera2(tmp_path, monkeypatch):
     """picamera2 importable from a folder of fakes for the test, and gone after it."""
     package = tmp_path / "fake_pi" / "picamera2"
     (package / "devices").mkdir(parents=True)
-    (package / "__init__.py").write_text(FAKE_PICAMERA2)
-    (package / "devices" / "__init__.py").write_text(FAKE_DEVICES)
+    (package / "__init__.py").write_text(fake_picamera2_source.PICAMERA2)
+    (package / "devices" / "__init__.py").write_text(fake_picamera2_source.DEVICES)
     monkeypatch.syspath_prepend(str(package.parent))
     yield
     for name in [name for name in sys.modules if name.split(".")[0] == "picamera2"]:
@@ -145,6 +108,23 @@ def _check_targets_table(cells_of_rows, target_rows):
     assert next(c for c in cells_of_rows if c["target"] == "edgetpu")["latency"].endswith(" ms (estimated)")
 
 
+def _check_edgetpu_and_imx500_rows(measured, manifest, build):
+    """The two targets' own fields: the Edge TPU's pre-flight and estimate, the IMX500's memory and
+    cm from its report; the IMX500 row."""
+    edgetpu, = (r for r in measured if r["target"] == "edgetpu")
+    assert edgetpu["status"] == "not measured: no device" and edgetpu["latency_ms_median"] is None
+    assert 0 < edgetpu["preflight"]["ops_on_tpu"] <= edgetpu["preflight"]["ops_total"]
+    assert edgetpu["cm"] == pytest.approx(manifest.metrics["int8_tflite"]["cm"], rel=1e-5)
+    assert edgetpu["performance"]["kind"] == "estimated" and edgetpu["performance"]["latency_ms"] > 0
+    imx500, = (r for r in measured if r["target"] == "imx500")
+    imx500_report = json.loads((build / "imx500" / "report.json").read_text())
+    assert imx500["memory"] == imx500_report["memory"] and imx500["memory"]["usage_bytes"] > 0
+    assert imx500["cm"] == pytest.approx(imx500_report["metrics"]["cm"])
+    assert imx500["latency_ms_median"] is None and "Raspberry Pi" in imx500["status"]
+    assert imx500["performance"]["kind"] == "none"  # TinyTrackerS at 32x32: nothing published
+    return imx500
+
+
 def test_compare_writes_results_report_and_plots_that_agree(tiny_build, tiny_imx500, tiny_data, tmp_path,
                                                             capsys, fake_picamera2):
     from compilers.targets import TARGETS
@@ -175,17 +155,7 @@ def test_compare_writes_results_report_and_plots_that_agree(tiny_build, tiny_imx
     _check_cpu_rows([r for r in measured if r["target"] == "cpu"], manifest)
     target_rows = [r for r in measured if r["target"] in TARGETS]
     _check_target_rows(target_rows, out / "tinytracker_s")
-    edgetpu, = (r for r in measured if r["target"] == "edgetpu")
-    assert edgetpu["status"] == "not measured: no device" and edgetpu["latency_ms_median"] is None
-    assert 0 < edgetpu["preflight"]["ops_on_tpu"] <= edgetpu["preflight"]["ops_total"]
-    assert edgetpu["cm"] == pytest.approx(manifest.metrics["int8_tflite"]["cm"], rel=1e-5)
-    assert edgetpu["performance"]["kind"] == "estimated" and edgetpu["performance"]["latency_ms"] > 0
-    imx500, = (r for r in measured if r["target"] == "imx500")
-    imx500_report = json.loads((out / "tinytracker_s" / "imx500" / "report.json").read_text())
-    assert imx500["memory"] == imx500_report["memory"] and imx500["memory"]["usage_bytes"] > 0
-    assert imx500["cm"] == pytest.approx(imx500_report["metrics"]["cm"])
-    assert imx500["latency_ms_median"] is None and "Raspberry Pi" in imx500["status"]
-    assert imx500["performance"]["kind"] == "none"  # TinyTrackerS at 32x32: nothing published
+    imx500 = _check_edgetpu_and_imx500_rows(measured, manifest, out / "tinytracker_s")
     published = [r for r in rows if r["source"] == "published"]
     assert published and all(r["model"] == "tinytracker_s" and r["citation"] for r in published)
 
