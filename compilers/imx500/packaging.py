@@ -250,4 +250,4 @@ def package(plan, result, scratch, work, toolchain, say) -> Imx500Report:
                           memory={"usage_bytes": memory_record.usage_bytes,
                                   "available_bytes": memory_record.available_bytes},
                           ops_total=len(plan.graph.operators), ops_on_accelerator=len(plan.split.sensor),
-                          performance=performance.estimate(name)))
+                          performance=performance.estimate(card.model if card else None, plan.graph)))
