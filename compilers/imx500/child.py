@@ -125,28 +125,29 @@ def _evaluate(model, quantized, job, source):
             "mean_cm_from_float": distance[str(chosen)], "mean_cm_from_float_by_output_bits": distance}
 
 
-def _flat(outputs):
+def _listed(outputs):
     import numpy as np
-    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-    return [np.asarray(o).reshape(len(o), -1) for o in outputs]
+    return [np.asarray(o) for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
 
 
 def _agreement(model, quantized, source):
     """Without labels: how far each MCT model ({bits: model}) is from the float model on the
-    check inputs (every output), and for one vector output how often both pick the same top entry."""
+    check inputs (every output), and for one output of scores (a last axis of more than 2: a
+    classifier's classes, a segmentation's per-pixel classes) how often both pick the same top
+    entry at each position."""
     import numpy as np
-    reference = _flat(model(ordered(source.check_inputs(), source.specs), training=False))
+    reference = _listed(model(ordered(source.check_inputs(), source.specs), training=False))
     sensor = source.sensor_specs
     feed = split_inputs(source.check_inputs(sensor), sensor)
     record = {"frames": int(len(reference[0])), "by_output_bits": {}}
     for bits, variant in sorted(quantized.items()):
-        got = _flat(variant(feed, training=False))
+        got = _listed(variant(feed, training=False))
         difference = np.concatenate([np.abs(g - r).ravel() for g, r in zip(got, reference)])
         record["by_output_bits"][str(bits)] = {"mean_abs_diff": float(difference.mean()),
                                                "max_abs_diff": float(difference.max())}
         record.update(record["by_output_bits"][str(bits)])  # the last, highest bits: the package's
-        if len(reference) == 1 and reference[0].shape[1] > 2:
-            record["top1_agreement"] = float(np.mean(np.argmax(got[0], 1) == np.argmax(reference[0], 1)))
+        if len(reference) == 1 and reference[0].shape[-1] > 2:
+            record["top1_agreement"] = float(np.mean(np.argmax(got[0], -1) == np.argmax(reference[0], -1)))
     return record
 
 
