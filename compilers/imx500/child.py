@@ -19,7 +19,7 @@ if __package__ in (None, ""):  # run as a script: make the repository's packages
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 
 from compilers.imx500 import data  # noqa: E402
-from compilers.imx500.graph import (Spec, deployment_graph, freeze_inputs,  # noqa: E402
+from compilers.imx500.graph import (GREY_PHOTO, Spec, deployment_graph, freeze_inputs,  # noqa: E402
                                     grid_channels, grid_name, ordered, sensor_spec, split_inputs)
 from zoo.errors import EXIT_FAILED, EXIT_USAGE, UsageError  # noqa: E402
 
@@ -49,6 +49,12 @@ def _float_model(job, graph, part):
     return tflite_to_keras(job["tflite"], part.operators(graph, "sensor"), part.sensor_outputs)
 
 
+def _photo_recipe(job, shape):
+    """GREY_PHOTO for a one-channel image input calibrated on photos (the package then takes the
+    sensor's RGB and converts it inside the network), else None."""
+    return GREY_PHOTO if job["data"]["kind"] == "images" and len(shape) == 3 and shape[2] == 1 else None
+
+
 def _specs(job, model):
     """The model's inputs with their recipes (from the model card or --recipe; None for images)."""
     shapes = {t.name.split(":")[0]: tuple(t.shape[1:]) for t in model.inputs}
@@ -58,7 +64,8 @@ def _specs(job, model):
             recipes = {next(iter(shapes)): next(iter(recipes.values()))}
         else:
             raise UsageError(f"the model's inputs {sorted(shapes)} are not the recipe's {sorted(recipes)}")
-    specs = [Spec(name, recipes.get(name), shape) for name, shape in shapes.items()]
+    specs = [Spec(name, recipes.get(name) or _photo_recipe(job, shape), shape)
+             for name, shape in shapes.items()]
     if recipes:
         from zoo.data.inputs import check_specs
         try:
