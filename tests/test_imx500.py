@@ -487,3 +487,22 @@ def test_real_samples_calibrate_every_input_by_the_file_s_own_input_names(tmp_pa
     assert [batch[0].shape for batch in source.calibration_batches()] == [(16, 8, 8, 3)] * 2
     check = exact_check(path, source.check_inputs())
     assert check.passed and check.max_steps == 0.0  # concatenations and a split: nothing to round
+
+
+def test_a_grey_input_calibrated_on_photos_takes_the_sensor_s_rgb():
+    """The sensor gives RGB: a one-channel image input of a file calibrated on photos is marked
+    GREY_PHOTO by the child, and its deployment graph takes RGB and converts it with the luma
+    weights (PIL's "L", which made the grey check inputs, uses the same to 3 decimals)."""
+    import tensorflow as tf
+    from compilers.imx500.child import _specs
+    from compilers.imx500.graph import GREY_PHOTO, LUMA, deployment_graph, sensor_spec
+    inputs = tf.keras.Input((8, 8, 1), name="gray")
+    model = tf.keras.Model(inputs, tf.keras.layers.Conv2D(2, 3)(inputs))
+    (spec,) = _specs({"recipes": None, "data": {"kind": "images"}}, model)
+    assert spec.recipe == GREY_PHOTO and sensor_spec(spec).shape == (8, 8, 3)
+    assert _specs({"recipes": None, "data": {"kind": "arrays"}}, model)[0].recipe is None
+    graph = deployment_graph(model, [spec])
+    rgb = np.random.default_rng(0).uniform(-1, 1, (4, 8, 8, 3)).astype(np.float32)
+    expected = model(np.tensordot(rgb, np.asarray(LUMA, np.float32), axes=1)[..., None])
+    assert tuple(graph.input.shape) == (None, 8, 8, 3)
+    assert np.allclose(graph(rgb), expected, atol=1e-5)

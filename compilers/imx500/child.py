@@ -19,7 +19,7 @@ if __package__ in (None, ""):  # run as a script: make the repository's packages
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
 
 from compilers.imx500 import data  # noqa: E402
-from compilers.imx500.graph import (Spec, deployment_graph, freeze_inputs,  # noqa: E402
+from compilers.imx500.graph import (GREY_PHOTO, Spec, deployment_graph, freeze_inputs,  # noqa: E402
                                     grid_channels, grid_name, ordered, sensor_spec, split_inputs)
 from zoo.errors import EXIT_FAILED, EXIT_USAGE, UsageError  # noqa: E402
 
@@ -50,6 +50,12 @@ def _float_model(job, graph, part):
     return tflite_to_keras(job["tflite"], part.operators(graph, "sensor"), part.sensor_outputs)
 
 
+def _photo_recipe(job, shape):
+    """GREY_PHOTO for a one-channel image input calibrated on photos (the package then takes the
+    sensor's RGB and converts it inside the network), else None."""
+    return GREY_PHOTO if job["data"]["kind"] == "images" and len(shape) == 3 and shape[2] == 1 else None
+
+
 def _specs(job, model):
     """The model's inputs with their recipes (from the model card or --recipe; None for images)."""
     shapes = {t.name.split(":")[0]: tuple(t.shape[1:]) for t in model.inputs}
@@ -59,7 +65,8 @@ def _specs(job, model):
             recipes = {next(iter(shapes)): next(iter(recipes.values()))}
         else:
             raise UsageError(f"the model's inputs {sorted(shapes)} are not the recipe's {sorted(recipes)}")
-    specs = [Spec(name, recipes.get(name), shape) for name, shape in shapes.items()]
+    specs = [Spec(name, recipes.get(name) or _photo_recipe(job, shape), shape)
+             for name, shape in shapes.items()]
     if recipes:
         from zoo.data.recipes import check_specs
         try:
@@ -126,28 +133,29 @@ def _evaluate(model, quantized, job, source):
             "mean_cm_from_float": distance[str(chosen)], "mean_cm_from_float_by_output_bits": distance}
 
 
-def _flat(outputs):
+def _listed(outputs):
     import numpy as np
-    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-    return [np.asarray(o).reshape(len(o), -1) for o in outputs]
+    return [np.asarray(o) for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
 
 
 def _agreement(model, quantized, source):
     """Without labels: how far each MCT model ({bits: model}) is from the float model on the
-    check inputs (every output), and for one vector output how often both pick the same top entry."""
+    check inputs (every output), and for one output of scores (a last axis of more than 2: a
+    classifier's classes, a segmentation's per-pixel classes) how often both pick the same top
+    entry at each position."""
     import numpy as np
-    reference = _flat(model(ordered(source.check_inputs(), source.specs), training=False))
+    reference = _listed(model(ordered(source.check_inputs(), source.specs), training=False))
     sensor = source.sensor_specs
     feed = split_inputs(source.check_inputs(sensor), sensor)
     record = {"frames": int(len(reference[0])), "by_output_bits": {}}
     for bits, variant in sorted(quantized.items()):
-        got = _flat(variant(feed, training=False))
+        got = _listed(variant(feed, training=False))
         difference = np.concatenate([np.abs(g - r).ravel() for g, r in zip(got, reference)])
         record["by_output_bits"][str(bits)] = {"mean_abs_diff": float(difference.mean()),
                                                "max_abs_diff": float(difference.max())}
         record.update(record["by_output_bits"][str(bits)])  # the last, highest bits: the package's
-        if len(reference) == 1 and reference[0].shape[1] > 2:
-            record["top1_agreement"] = float(np.mean(np.argmax(got[0], 1) == np.argmax(reference[0], 1)))
+        if len(reference) == 1 and reference[0].shape[-1] > 2:
+            record["top1_agreement"] = float(np.mean(np.argmax(got[0], -1) == np.argmax(reference[0], -1)))
     return record
 
 

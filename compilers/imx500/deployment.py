@@ -59,16 +59,18 @@ def pi_config(graph, part, report_bits):
             "outputs": [graph.tensors[i].name for i in graph.outputs]}
 
 
-def write_pi_files(folder, config, input_count):
+def write_pi_files(folder, config, inputs):
     """run_on_pi.py (compilers/imx500/pi_runner.py), pi_config.json, input_format.json and
-    network_intrinsics.json into ``folder``; their paths."""
+    network_intrinsics.json into ``folder``; their paths. ``inputs``: the package's input tensors
+    (dnnParams.xml): RGB for each of three channels, the channel order every input was calibrated
+    on (photos and frames are RGB; a grey input converts RGB inside the network); another input
+    has no entry (the sensor cannot feed it)."""
     from compilers.imx500 import pi_runner
     shutil.copyfile(pi_runner.__file__, folder / "run_on_pi.py")
     (folder / "pi_config.json").write_text(json.dumps(config, indent=2))
-    # imx500-package -f: the input tensor's channel order per input ordinal (the network was
-    # calibrated on RGB photos or frames; a grey model converts RGB inside the network)
-    (folder / "input_format.json").write_text(json.dumps(
-        [{"ordinal": ordinal, "format": "RGB"} for ordinal in range(input_count)], indent=2))
+    formats = [{"ordinal": ordinal, "format": "RGB"} for ordinal, tensor in enumerate(inputs)
+               if tensor["shape"][-1:] == [3]]
+    (folder / "input_format.json").write_text(json.dumps(formats, indent=2))
     (folder / "network_intrinsics.json").write_text(json.dumps(config["network_intrinsics"], indent=2))
     return [folder / name for name in PI_FILES]
 

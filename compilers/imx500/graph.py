@@ -6,13 +6,15 @@ the grid ramps, joined by pad + add (the same function as the concatenation, and
 takes with a constant operand); for the package the ramp input is then replaced by the constant
 ramps of one face grid (``freeze_inputs``). A greyscale model gets its RGB-to-grey conversion
 inside the network (a fixed 1x1 convolution with the luma weights training uses), so the sensor
-feeds it the colour image it always gives.
+feeds it the colour image it always gives; so does a one-channel image input of any other model
+calibrated on photos (GREY_PHOTO).
 """
 import dataclasses
 
 # tf.image.rgb_to_grayscale's weights, which the training crops of a grey recipe go through.
 LUMA = (0.2989, 0.5870, 0.1140)
 GREY_RECIPES = {"face_grid_grey": "face_grid_rgb"}  # grey recipe -> the RGB recipe the sensor feeds
+GREY_PHOTO = "grey photo"  # the child's mark on a one-channel image input of a file calibrated on photos
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,11 +39,13 @@ def grid_name(spec):
 
 
 def sensor_spec(spec):
-    """The spec the package is calibrated and evaluated on: a grey recipe's RGB twin (the sensor
+    """The spec the package is calibrated and evaluated on: a grey input's RGB twin (the sensor
     gives colour), else ``spec`` itself."""
+    height, width, channels = spec.shape if len(spec.shape) == 3 else (None, None, None)
+    if spec.recipe == GREY_PHOTO:
+        return Spec(spec.name, None, (height, width, 3))
     if spec.recipe not in GREY_RECIPES:
         return spec
-    height, width, channels = spec.shape
     return Spec(spec.name, GREY_RECIPES[spec.recipe], (height, width, channels + 2))
 
 
@@ -59,11 +63,15 @@ def deployment_graph(model, specs):
     each grey input fed RGB through the in-network luma conversion; inputs in ``split_inputs``
     order."""
     import tensorflow as tf
-    if not any(grid_channels(spec) for spec in specs):
+    if not any(grid_channels(spec) or spec.recipe == GREY_PHOTO for spec in specs):
         return model  # nothing to split or convert: MCT gets the model itself, not nested in another
     new_inputs, joined = [], []
     for spec in specs:
         extra = grid_channels(spec)
+        if spec.recipe == GREY_PHOTO:
+            new_inputs.append(tf.keras.Input(sensor_spec(spec).shape, name=spec.name))
+            joined.append(_rgb_to_grey(new_inputs[-1], spec.name))
+            continue
         if not extra:
             tensor = tf.keras.Input(spec.shape, name=spec.name)
             new_inputs.append(tensor)

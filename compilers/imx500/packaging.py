@@ -151,7 +151,7 @@ def _convert(plan, result, scratch, converter, say):
 def _deployment(plan, result, inputs, roi):
     """What the Pi side needs: the sensor's input, the baked face grid, the output's meaning,
     picamera2's intrinsics, the host tail."""
-    from compilers.imx500.graph import GREY_RECIPES, LUMA
+    from compilers.imx500.graph import GREY_PHOTO, GREY_RECIPES, LUMA
     card, recipes = plan.card, [spec["recipe"] for spec in result["specs"]]
     speed = performance.estimate(card.model if card else None, plan.graph)
     record = {"sensor_inputs": [spec["name"] for spec in result["specs"]], "face_grid": result["face_grid"],
@@ -161,7 +161,7 @@ def _deployment(plan, result, inputs, roi):
               "output": f"gaze (XCam, YCam) / {card.output.scale_cm:g} cm (tanh range)" if card else
               "the TFLite's outputs, dequantized (the host tail's where the Pi runs one)",
               "sensor_feeds_all_inputs": len(inputs) == 1}
-    if any(recipe in GREY_RECIPES for recipe in recipes):
+    if any(recipe in GREY_RECIPES or recipe == GREY_PHOTO for recipe in recipes):
         record["in_network_conversion"] = (
             "RGB to grey inside the network (a 1x1 convolution with the luma weights "
             f"{', '.join(map(str, LUMA))}, as training's crops), so the sensor's RGB image feeds it what it "
@@ -178,9 +178,9 @@ def _deployment(plan, result, inputs, roi):
     return record
 
 
-def _files(plan, result, scratch, converted, record):
+def _files(plan, result, scratch, converted, record, inputs):
     """{kind: path} of everything the package holds, the Pi's files written first. ``converted``:
-    (imxconv-tf's folder, the .keras it converted)."""
+    (imxconv-tf's folder, the .keras it converted); ``inputs``: the package's input tensors."""
     stem, (convert_dir, keras) = plan.job["stem"], converted
     kinds = {"packer_zip": convert_dir / "packerOut.zip", "dnn_params": convert_dir / "dnnParams.xml",
              "memory_report": convert_dir / f"{stem}_MemoryReport.json",
@@ -190,7 +190,7 @@ def _files(plan, result, scratch, converted, record):
         kinds["host_tail"] = scratch / result["host_tail"]["file"]
     if record["sensor_feeds_all_inputs"]:  # else the sensor cannot feed it and there is nothing to run
         config = deployment.pi_config(plan.graph, plan.split, record)
-        paths = deployment.write_pi_files(scratch, config, len(record["sensor_inputs"]))
+        paths = deployment.write_pi_files(scratch, config, inputs)
         kinds.update({path.stem: path for path in paths})
     return kinds
 
@@ -223,7 +223,7 @@ def package(plan, result, scratch, work, toolchain, say) -> Imx500Report:
     _, height, width = plan.graph.tensors[plan.graph.inputs[0]].shape[:3]
     roi = deployment.sensor_roi(result["face_grid"] and result["face_grid"]["cells"], (width, height))
     record = _deployment(plan, result, inputs, roi)
-    kinds = _files(plan, result, scratch, (convert_dir, keras), record)
+    kinds = _files(plan, result, scratch, (convert_dir, keras), record, inputs)
     for path in kinds.values():
         os.replace(path, work / path.name)
     memory_record, job, card = MemoryRecord(**memory), plan.job, plan.card
