@@ -6,7 +6,7 @@ LiteRT's intermediate tensors (kept with experimental_preserve_all_tensors), eac
 exactly what LiteRT fed its own and its output compared with LiteRT's, before rounding, in steps
 of that output's quantization (weights per channel and int32 biases as stored). A correct import
 differs from the file only by the output's rounding (half a step) and the kernels' fixed-point
-arithmetic, so the threshold is one step (BUILD_NOTES: "exact import check"); a wrong weight,
+arithmetic, so the threshold is one step (BUILD_NOTES: "The exact import check"); a wrong weight,
 bias or padding shows at its own operator, which the check names. Chained (each operator fed the
 twin's own rounded values) the twin gives the distance at the outputs; the float model MCT gets
 (no rounding) is compared at the outputs too, as information."""
@@ -29,7 +29,8 @@ _CHUNK_BYTES = 256 << 20   # LiteRT's kept tensors held at once
 @dataclasses.dataclass
 class ExactCheck:
     """``max_steps``: the worst operator, teacher-forced twin against LiteRT, in its output's
-    steps (integer outputs: values apart; float ones: relative / MAX_FLOAT_RELATIVE steps);
+    steps (an integer output's difference counts as over the threshold; a float output's is
+    relative, in units of MAX_FLOAT_RELATIVE);
     ``first_failure``: the first operator over ``threshold_steps`` (None: passed);
     ``twin_output_steps``: the chained twin at the sensor's outputs; ``float_output_steps`` and
     ``float_mean_steps``: the float model (MCT's input) there, as information (None without one);
