@@ -46,3 +46,14 @@ def read_report(record: typing.Type[Record], folder: "str | pathlib.Path") -> Re
     """The ``record`` report a compile left in ``folder``; one UsageError line when it is missing or
     damaged."""
     return artifacts.read_record(record, pathlib.Path(folder) / artifacts.REPORT)
+
+
+def check_fixed_inputs(graph, tool: str) -> None:
+    """UsageError for an input whose size is only known at run time (a batch of -1 is fine): a
+    compiler for an accelerator (``tool``) needs fixed sizes."""
+    for index in graph.inputs:
+        tensor = graph.tensors[index]
+        if any(size < 0 for size in tensor.shape_signature[1:]) or any(size < 0 for size in tensor.shape):
+            raise UsageError(f"{graph.path}: input {tensor.name!r} has a dynamic shape "
+                             f"{list(tensor.shape_signature)}; {tool} needs fixed sizes: export with a fixed "
+                             f"input shape (only the batch may be -1)")

@@ -9,6 +9,7 @@ while CPU operators in front of the TPU part (a float input's QUANTIZE) only sit
 import collections
 import typing
 
+from compilers.common import check_fixed_inputs
 from compilers.edgetpu import rules
 from zoo.errors import UsageError
 
@@ -28,12 +29,7 @@ def check_input(graph):
         raise UsageError(f"{graph.path} is a float model (no 8-bit quantized activations); the Edge TPU "
                          f"needs full-integer quantization: convert with a representative dataset and "
                          f"TFLITE_BUILTINS_INT8")
-    for index in graph.inputs:
-        tensor = graph.tensors[index]
-        if any(size < 0 for size in tensor.shape_signature[1:]) or any(s < 0 for s in tensor.shape):
-            raise UsageError(f"{graph.path}: input {tensor.name!r} has a dynamic shape "
-                             f"{list(tensor.shape_signature)}; the Edge TPU needs fixed sizes: export "
-                             f"with a fixed input shape (only the batch may be -1)")
+    check_fixed_inputs(graph, "the Edge TPU")
 
 
 class _Placement(typing.NamedTuple):

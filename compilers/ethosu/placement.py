@@ -7,6 +7,7 @@ import pathlib
 import typing
 
 from compilers.ethosu.report import CpuOperator, Layer
+from compilers.common import check_fixed_inputs
 from zoo import tflite
 from zoo.errors import UsageError
 
@@ -24,12 +25,7 @@ def check_input(graph: tflite.Graph) -> None:
             raise UsageError(f"{graph.path} is {COMPILED_OPS[op.name]} (it holds {op.name} operators, which "
                              f"only that accelerator runs); give the int8 TFLite it was compiled from"
                              f"{_source(graph)}")
-    for index in graph.inputs:
-        tensor = graph.tensors[index]
-        if any(size < 0 for size in tensor.shape_signature[1:]) or any(size < 0 for size in tensor.shape):
-            raise UsageError(f"{graph.path}: input {tensor.name!r} has a dynamic shape "
-                             f"{list(tensor.shape_signature)}; Vela needs fixed sizes: export with a fixed "
-                             f"input shape (only the batch may be -1)")
+    check_fixed_inputs(graph, "Vela")
     activations = [t for t in graph.tensors if not t.is_constant]
     if not any(t.quantized and t.dtype in INTEGER_ACTIVATIONS for t in activations):
         raise UsageError(f"{graph.path} is a float model (no integer-quantized activations); the Ethos-U "
