@@ -1,5 +1,6 @@
 """What the target adapters share: checking a --timeout, running a tool in its own process group
 with a deadline, and reading a target's typed report back."""
+import dataclasses
 import math
 import os
 import pathlib
@@ -57,3 +58,24 @@ def check_fixed_inputs(graph, tool: str) -> None:
             raise UsageError(f"{graph.path}: input {tensor.name!r} has a dynamic shape "
                              f"{list(tensor.shape_signature)}; {tool} needs fixed sizes: export with a fixed "
                              f"input shape (only the batch may be -1)")
+
+
+def options_record(record: typing.Type[Record], options: dict, target: str) -> Record:
+    """compile()'s keyword ``options`` as the target's Options ``record``; TypeError naming any
+    option the target does not take (a caller's mistake, as for any keyword argument)."""
+    unknown = set(options) - {field.name for field in dataclasses.fields(record)}  # type: ignore[arg-type]
+    if unknown:
+        raise TypeError(f"compile() got unknown {target} options {sorted(unknown)}")
+    return record(**options)
+
+
+def read_checked_graph(model: pathlib.Path, check: typing.Callable) -> "object":
+    """The graph of TFLite ``model`` after the target's own ``check`` of it; UsageError for a file
+    that cannot be read (read_graph itself reports missing and corrupt files)."""
+    from zoo import tflite
+    try:
+        graph = tflite.read_graph(model)
+    except OSError as error:  # e.g. permission denied
+        raise UsageError(f"{model}: cannot read it ({error.strerror or error})") from None
+    check(graph)
+    return graph

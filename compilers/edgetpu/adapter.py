@@ -42,10 +42,10 @@ import typing
 from compilers.edgetpu import log as edgetpu_log, preflight as edgetpu_preflight, run as edgetpu_run
 from compilers.edgetpu import performance
 from compilers.edgetpu.report import EdgeTpuReport
-from compilers import targets
+from compilers import common, targets
 from compilers.report import Headline, performance_line
 from compilers.common import MAX_TIMEOUT_S, timeout_seconds
-from zoo import artifacts, tflite
+from zoo import artifacts
 from zoo.errors import ArgumentParser, UsageError, one_line_errors, progress
 
 
@@ -65,16 +65,6 @@ def _runtime_version(value):
     if isinstance(value, bool) or not text.isdigit() or int(text) < 1:
         raise UsageError(f"--min-runtime-version {value}: give a positive whole runtime version, e.g. 13")
     return int(text)
-
-
-def _read_model(model):
-    """The model's graph, checked for the Edge TPU; UsageError for anything unreadable."""
-    try:
-        graph = tflite.read_graph(model)
-    except OSError as error:  # e.g. permission denied; read_graph reports missing and corrupt files
-        raise UsageError(f"{model}: cannot read it ({error.strerror or error})") from None
-    edgetpu_preflight.check_input(graph)
-    return graph
 
 
 def _status(preflight_only, compiler_path, result):
@@ -111,7 +101,7 @@ def compile(model: "str | pathlib.Path", out_dir: "str | pathlib.Path | None" = 
     say = progress or (lambda message: None)
     settings = _checked_options(options)
     model = pathlib.Path(model)
-    graph = _read_model(model)
+    graph = common.read_checked_graph(model, edgetpu_preflight.check_input)
     default = artifacts.compiler_output(model, TARGET)
     out_dir = artifacts.check_output(out_dir or default, TOOL, [model], overwrite, default)
     compiler_path = None if settings.preflight_only else edgetpu_run.find_compiler(settings.compiler)
@@ -136,10 +126,7 @@ def compile(model: "str | pathlib.Path", out_dir: "str | pathlib.Path | None" = 
 
 def _checked_options(options):
     """Options from compile()'s keywords, each checked (UsageError for a bad one)."""
-    unknown = set(options) - {field.name for field in dataclasses.fields(Options)}
-    if unknown:
-        raise TypeError(f"compile() got unknown Edge TPU options {sorted(unknown)}")
-    settings = Options(**options)
+    settings = common.options_record(Options, options, "Edge TPU")
     return dataclasses.replace(settings, timeout_s=timeout_seconds(settings.timeout_s),
                                min_runtime_version=_runtime_version(settings.min_runtime_version))
 

@@ -28,7 +28,7 @@ import typing
 
 from compilers.ethosu import config, performance, placement, run as vela_run, vela_output
 from compilers.ethosu.report import EthosUReport
-from compilers import targets
+from compilers import common, targets
 from compilers.report import Headline, performance_line
 from compilers.common import MAX_TIMEOUT_S, timeout_seconds
 from zoo import artifacts, tflite
@@ -50,21 +50,9 @@ class Options:
 
 
 def _checked_options(options) -> typing.Tuple[config.Configuration, float]:
-    unknown = set(options) - {field.name for field in dataclasses.fields(Options)}
-    if unknown:
-        raise TypeError(f"compile() got unknown Ethos-U options {sorted(unknown)}")
-    settings = Options(**options)
+    settings = common.options_record(Options, options, "Ethos-U")
     return (config.resolve(settings.accelerator, settings.system_config, settings.memory_mode),
             timeout_seconds(settings.timeout_s))
-
-
-def _read_model(model: pathlib.Path) -> tflite.Graph:
-    try:
-        graph = tflite.read_graph(model)
-    except OSError as error:  # e.g. permission denied; read_graph reports missing and corrupt files
-        raise UsageError(f"{model}: cannot read it ({error.strerror or error})") from None
-    placement.check_input(graph)
-    return graph
 
 
 def compile(model: "str | pathlib.Path", out_dir: "str | pathlib.Path | None" = None, *,
@@ -78,7 +66,7 @@ def compile(model: "str | pathlib.Path", out_dir: "str | pathlib.Path | None" = 
     say = progress or (lambda message: None)
     configuration, timeout_s = _checked_options(options)
     model = pathlib.Path(model)
-    graph = _read_model(model)
+    graph = common.read_checked_graph(model, placement.check_input)
     default = artifacts.compiler_output(model, TARGET)
     out_dir = artifacts.check_output(out_dir or default, TOOL, [model], overwrite, default)
     with artifacts.staged(out_dir, TOOL, [model], overwrite) as work_dir:  # nothing is said before it

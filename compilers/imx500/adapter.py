@@ -50,7 +50,7 @@ import sys
 import time
 import typing
 
-from compilers import targets
+from compilers import common, targets
 from compilers.imx500 import packaging, tools
 from compilers.imx500.report import Imx500Report, summary
 from compilers.imx500.tools import CompileError
@@ -91,11 +91,8 @@ def compile(model: "str | pathlib.Path", out_dir: "str | pathlib.Path | None" = 
     fields. Bad input raises UsageError before anything is written; a toolchain failure, a failed
     import check or a model too big for the chip raises CompileError and leaves nothing in ``out_dir``."""
     say = progress or (lambda message: None)
-    unknown = set(options) - {field.name for field in dataclasses.fields(Options)}
-    if unknown:
-        raise TypeError(f"compile() got unknown IMX500 options {sorted(unknown)}")
     model = pathlib.Path(model).absolute()
-    plan = packaging.check(model, Options(**options))
+    plan = packaging.check(model, common.options_record(Options, options, "IMX500"))
     java_line, converter = tools.java_version(), tools.imxconv()
     default = artifacts.compiler_output(model, TARGET)
     inputs = [path for path in (model, options.get("calibration_data"), options.get("keras")) if path]

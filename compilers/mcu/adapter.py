@@ -33,7 +33,7 @@ import numpy as np
 
 from compilers.mcu import agreement as agreement_module, boards, inputs, ops, performance, sources, tflm
 from compilers.mcu.report import McuReport
-from compilers import targets
+from compilers import common, targets
 from compilers.report import Headline, performance_line
 from zoo import artifacts
 from zoo.errors import ArgumentParser, UsageError, one_line_errors, progress
@@ -66,26 +66,21 @@ class _Plan:
 
 
 def _checked_options(options) -> Options:
-    unknown = set(options) - {field.name for field in dataclasses.fields(Options)}
-    if unknown:
-        raise TypeError(f"compile() got unknown microcontroller options {sorted(unknown)}")
-    settings = Options(**options)
+    settings = common.options_record(Options, options, "microcontroller")
     boards.get(settings.board)
     return settings
 
 
 def _read_model(model: pathlib.Path):
     """The model's graph; UsageError for an unreadable, foreign or float file."""
-    from zoo import tflite
-    try:
-        graph = tflite.read_graph(model)
-    except OSError as error:  # e.g. permission denied; read_graph reports missing and corrupt files
-        raise UsageError(f"{model}: cannot read it ({error.strerror or error})") from None
+    return common.read_checked_graph(model, lambda graph: _check_quantized(model, graph))
+
+
+def _check_quantized(model, graph):
     if not any(t.quantized and t.dtype in _QUANTIZED_TYPES for t in graph.tensors if not t.is_constant):
         raise UsageError(f"{model} is a float model (no quantized activations); microcontrollers run "
                          "full-integer models: convert with a representative dataset and "
                          "TFLITE_BUILTINS_INT8")
-    return graph
 
 
 def _plan(model: pathlib.Path, settings: Options) -> _Plan:
