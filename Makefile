@@ -5,6 +5,8 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 OUT ?= runs/tinytracker
+# pytest-xdist workers for `make test`: the CI machine has 2 cores (`make test TEST_WORKERS=8` on a bigger one)
+TEST_WORKERS ?= 2
 
 .PHONY: demo test check venv java clean
 
@@ -36,7 +38,7 @@ check: venv
 	$(BIN)/mypy
 
 test: venv java check
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) tests
 
 clean:
 	rm -rf $(VENV) runs

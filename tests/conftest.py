@@ -1,7 +1,11 @@
 """Shared fixtures: a tiny rendered GazeCapture-format dataset and tiny `zoo build` outputs,
-made once per session and reused by the data, build, compiler and benchmark tests."""
+made once per test run and reused by the data, build, compiler and benchmark tests. Under
+pytest-xdist (`make test` runs two workers) each is made by the first worker that asks for it
+while the others wait for it, so no build is made twice."""
+import fcntl
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -39,26 +43,39 @@ def run_zoo(*args, check=True, timeout=900, env=None):
     return result
 
 
+def made_once(tmp_path_factory, name, make):
+    """``folder`` of this test run made by ``make(folder)`` once, whichever xdist worker asks first
+    (the others wait on a lock, then reuse it); a make that failed is tried again by the next."""
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "made_once"
+    shared.mkdir(exist_ok=True)
+    folder, done = shared / name, shared / f"{name}.done"
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            make(folder)
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_data(tmp_path_factory):
     from zoo import data
-    root = tmp_path_factory.mktemp("data") / "gazecapture"
-    data.render_dataset(root, progress=False, **TINY_RENDER)
-    return root
+
+    def render(folder):
+        data.render_dataset(folder / "gazecapture", progress=False, **TINY_RENDER)
+    return made_once(tmp_path_factory, "data", render) / "gazecapture"
 
 
 @pytest.fixture(scope="session")
 def tiny_build(tiny_data, tmp_path_factory):
     """``tiny_build(name, mode)`` -> output folder of a 1-step `zoo build`, made once per session."""
-    made = {}
-
     def build(name, mode="qat"):
-        if (name, mode) not in made:
-            out = tmp_path_factory.mktemp("builds") / f"{name}_{mode}"
+        def make(out):
             run_zoo("build", name, f"--{mode}", "--data", tiny_data, "--out", out, "--epochs", 1,
                     "--qat-epochs", 1, "--steps", 1, "--batch-size", 4, *TINY_BUILD_ARGS[name])
-            made[name, mode] = out
-        return made[name, mode]
+        return made_once(tmp_path_factory, f"build_{name}_{mode}", make)
     return build
 
 
@@ -72,20 +89,17 @@ def read_manifest(folder):
 def tiny_imx500(tiny_build, tmp_path_factory):
     """``tiny_imx500(name)`` -> folder of a real IMX500 conversion (compilers/imx500.py: MCT +
     imxconv-tf, about 2 minutes) of the tiny QAT build's int8 model, made once per session."""
-    made = {}
-
     def convert(name):
-        if name not in made:
-            build = tiny_build(name, "qat")
-            int8 = build / read_manifest(build).files["int8_tflite"].path
-            out = tmp_path_factory.mktemp("imx500") / name
+        build = tiny_build(name, "qat")
+        int8 = build / read_manifest(build).files["int8_tflite"].path
+
+        def make(out):
             result = subprocess.run([sys.executable, str(REPO / "compilers" / "imx500.py"), str(int8),
                                      "-o", str(out)], capture_output=True, text=True, timeout=900, cwd=REPO)
             if result.returncode != 0:
                 raise AssertionError(f"compilers/imx500.py exited {result.returncode}:\n"
                                      f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
-            made[name] = out
-        return made[name]
+        return made_once(tmp_path_factory, f"imx500_{name}", make)
     return convert
 
 

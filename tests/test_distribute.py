@@ -15,6 +15,7 @@ import pytest
 
 from conftest import REPO, read_manifest, run_zoo
 from zoo.train import distribute, startup
+from zoo.train.build import RESUMABLE_LINE
 from zoo.errors import UsageError
 
 TINY = ["--input-size", 32, "--steps", 2, "--batch-size", 4]
@@ -186,13 +187,15 @@ def _start_chief(cluster, args):
 
 
 def _wait_for_line(child, text, timeout=240):
-    """Reads the child's stdout until a line holding ``text``."""
-    deadline = time.monotonic() + timeout
+    """Reads the child's stdout until a line holding ``text``; returns what it read."""
+    deadline, said = time.monotonic() + timeout, []
     for line in child.stdout:
+        said.append(line)
         if text in line:
-            return
+            return "".join(said)
         assert time.monotonic() < deadline, f"no line with {text!r} within {timeout} s"
-    raise AssertionError(f"the child ended without a line holding {text!r}: {child.stderr.read()[-3000:]}")
+    raise AssertionError(f"the child ended without a line holding {text!r}: "
+                         f"{(child.stderr.read() if child.stderr else ''.join(said))[-3000:]}")
 
 
 def test_tensorflows_own_wait_is_cut_at_the_deadline_and_leaves_nothing(tiny_data, tmp_path):
@@ -293,15 +296,13 @@ def test_two_workers_build_and_only_the_chief_writes(tiny_data, tmp_path):
 
 
 def test_a_worker_killed_mid_epoch_resumes_from_the_last_epoch(tiny_data, tmp_path):
-    """Worker 1 is killed once the first epoch's backup exists; the chief stops by itself (its
-    collectives abort) and says to resume; both restart with --resume, on new ports, after it."""
+    """Worker 1 is killed once the chief says the first epoch's backup is written; the chief stops
+    by itself (its collectives abort) and says to resume; both restart with --resume, on new ports,
+    after it."""
     out = tmp_path / "run"
     args = ["tinytracker_s", "--data", tiny_data, "--out", out, "--epochs", 8, *TINY]
     chief, worker = _start_workers(_cluster(2), args)
-    deadline = time.monotonic() + 240
-    while not list(tmp_path.glob("run.partial/train_backup/chief/*.index")) and time.monotonic() < deadline:
-        assert chief.poll() is None and worker.poll() is None
-        time.sleep(0.2)
+    _wait_for_line(chief, f"{RESUMABLE_LINE} train epoch 1/8")
     worker.send_signal(signal.SIGKILL)
     (status, output), _ = _finish([chief, worker], timeout=120)
     assert status == 130 and "zoo: interrupted; continue every task with: zoo build" in output, output[-3000:]

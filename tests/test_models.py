@@ -112,3 +112,19 @@ def test_unknown_model_is_one_line_exit_2(capsys):
 def test_unknown_builder_argument_is_a_usage_error():
     with pytest.raises(zoo.UsageError, match="takes no argument"):
         zoo.create_model("tinytracker_s", depth=3)
+
+
+def test_autograph_leaves_keras_own_code_alone_but_still_converts_the_zoos():
+    """tf_keras and tfmot join `keras` on AutoGraph's list of packages it does not rewrite, once
+    however often it is asked; the zoo's own code is still rewritten."""
+    import tf_keras
+    from tensorflow.python.autograph.core import config
+    from tensorflow.python.autograph.impl import conversion
+
+    from zoo.models import tinytracker, tracing
+    tracing.leave_keras_code_unconverted()
+    tracing.leave_keras_code_unconverted()
+    unconverted = [rule._prefix for rule in config.CONVERSION_RULES if isinstance(rule, config.DoNotConvert)]
+    assert all(unconverted.count(name) == 1 for name in ("keras", *tracing.UNCONVERTED))
+    assert conversion.is_allowlisted(tf_keras.Model.train_step)
+    assert not conversion.is_allowlisted(tinytracker.tinytracker)

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import REPO, SHARED
 from zoo.errors import UsageError
-from zoo.tflite import read_graph
+from zoo.tflite import converter_for, read_graph
 from compilers.imx500 import ops
 from compilers.imx500.exact_check import MAX_STEPS, exact_check, reference_interpreter, stored
 from compilers.imx500.importer import UnsupportedOperator, tflite_to_keras
@@ -140,7 +140,7 @@ def _convert(model, int8_input, int8_output, float_kernels, quantize=True):
              for name, t in zip(model.input_names, model.inputs)]
     function = tf.function(lambda *args: model(list(args) if len(args) > 1 else args[0]))
     concrete = function.get_concrete_function(*specs)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
+    converter = converter_for(concrete)
     if quantize:
         rng = np.random.default_rng(0)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]

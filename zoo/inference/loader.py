@@ -14,6 +14,7 @@ import zoo  # the registry through zoo's lazy names: TensorFlow is imported only
 from zoo import artifacts
 from zoo.data import recipes
 from zoo.errors import UsageError, progress
+from zoo.models import tracing
 
 MODEL_SUFFIXES = (".tflite", ".h5", ".keras")
 SIGNATURES = {".h5": (b"\x89HDF\r\n\x1a\n", "an HDF5 (Keras .h5)"),
@@ -51,6 +52,7 @@ def check_model_file(path):
 def load_keras(path):
     """The Keras model saved in ``path``; one UsageError line when Keras cannot load it."""
     import tensorflow as tf
+    tracing.leave_keras_code_unconverted()
     try:
         return tf.keras.models.load_model(path, compile=False)
     except (OSError, ValueError, TypeError, KeyError) as error:

@@ -7,14 +7,14 @@ def convert(model, specs, representative=None, int8_output=False):
     calibration runs here, in the converter's own calibrator, not in TensorFlow's runtime, so no
     tf.distribute strategy reaches it.
 
-    Converts a concrete function with one named input per spec (so the TFLite signature keeps the
-    Keras input names); this skips the SavedModel export of from_keras_model, which is far slower.
+    Converts a concrete function with one named input per spec, so the TFLite signature keeps the
+    Keras input names.
     """
     import tensorflow as tf
 
     signature = {s.name: tf.TensorSpec((None, *s.shape), tf.float32, name=s.name) for s in specs}
     function = tf.function(lambda inputs: model(inputs, training=False)).get_concrete_function(signature)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([function], model)
+    converter = converter_for(function)
     if representative is None:
         return converter.convert()
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -23,6 +23,18 @@ def convert(model, specs, representative=None, int8_output=False):
     converter.inference_input_type = tf.int8
     converter.inference_output_type = tf.int8 if int8_output else tf.float32
     return strip_internal_names(converter.convert())
+
+
+def converter_for(function):
+    """A TFLiteConverter of concrete ``function`` that keeps its signature. For the signature the
+    converter saves a SavedModel of the object it is given: a bare module holding the variables the
+    function reads, not the Keras model, whose export would trace every layer's call again (same
+    bytes; BUILD_NOTES, "Tracing")."""
+    import tensorflow as tf
+
+    variables = tf.Module()
+    variables.read = list(function.variables)
+    return tf.lite.TFLiteConverter.from_concrete_functions([function], variables)
 
 
 def strip_internal_names(tflite_bytes):

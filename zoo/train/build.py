@@ -34,7 +34,7 @@ from zoo.errors import Interrupted, UsageError
 from zoo.inference import boxmap
 from zoo.inference.evaluate import gaze_errors_of
 from zoo.inference.loader import load_predictor
-from zoo.models import registry
+from zoo.models import registry, tracing
 from zoo.train import defaults, distribute, qat, startup
 from zoo.train.card import embed_card, model_card
 from zoo.train.resume import STATE_FILE, State, resumable, work_folder
@@ -100,6 +100,9 @@ def _fit(model, train, val, epochs, steps_per_epoch, learning_rate, plan, stage,
 
     schedule = tf.keras.optimizers.schedules.CosineDecay(learning_rate, epochs * steps_per_epoch)
     model.compile(optimizer=tf.keras.optimizers.Adam(schedule), loss="mse")
+    # The optimizer's slots made here, not in the first step: a tf.function that creates variables
+    # is traced twice, and tracing a training step costs more than a tiny build's training.
+    model.optimizer.build(model.trainable_variables)
     callbacks = [*first, tf.keras.callbacks.BackupAndRestore(str(plan.shared / f"{stage}_backup")),
                  KeepBest(), tf.keras.callbacks.TensorBoard(str(plan.work / "logs" / stage))]
     model.fit(train, validation_data=val, epochs=epochs, callbacks=callbacks,
@@ -244,6 +247,7 @@ def _run(plan, command, phase, remove):
     start-up begins and ends, and what to ``remove`` of the work folder if it is ended meanwhile."""
     state = State(plan.work, plan.settings)
     import tensorflow as tf  # before TF_USE_LEGACY_KERAS is set, which tfmot needs (BUILD_NOTES)
+    tracing.leave_keras_code_unconverted()
     if plan.mode == "qat":
         os.environ["TF_USE_LEGACY_KERAS"] = "1"
         importlib.import_module("tensorflow_model_optimization")  # before any model: tf.keras -> tf_keras
