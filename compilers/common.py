@@ -1,6 +1,8 @@
 """What the target adapters share: checking a --timeout, running a tool in its own process group
 with a deadline, and reading a target's typed report back."""
+import argparse
 import dataclasses
+import json
 import math
 import os
 import pathlib
@@ -9,7 +11,7 @@ import subprocess
 import typing
 
 from zoo import artifacts
-from zoo.errors import UsageError
+from zoo.errors import ArgumentParser, UsageError
 
 MAX_TIMEOUT_S = 86400  # longer waits overflow the subprocess timer
 Record = typing.TypeVar("Record")
@@ -79,3 +81,35 @@ def read_checked_graph(model: pathlib.Path, check: typing.Callable) -> "object":
         raise UsageError(f"{model}: cannot read it ({error.strerror or error})") from None
     check(graph)
     return graph
+
+
+def adapter_parser(target: str, description: str, epilog: str,
+                   model_help: str = "int8 (full-integer) TFLite model") -> ArgumentParser:
+    """The command line every compilers/<target>.py shares (MODEL, -o, --overwrite, --json), to
+    which the target adds its own options."""
+    parser = ArgumentParser(prog=f"compilers/{target}.py", description=description, epilog=epilog,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", help=model_help)
+    parser.add_argument("-o", "--out", help=f"output folder (default: BUILD/{target} for a build's int8 "
+                                            f"model, else MODEL_DIR/NAME_{target})")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write into an existing -o folder not made by this tool (its files are kept)")
+    parser.add_argument("--json", action="store_true", help="print report.json instead of the summary")
+    return parser
+
+
+def print_report(report: typing.Any, as_json: bool, summary: typing.Callable[[typing.Any], str]) -> None:
+    """What every adapter's command line prints on success: report.json (--json) or its summary."""
+    print(json.dumps(artifacts.to_json(report), indent=2) if as_json else summary(report))
+
+
+def compiled_file(folder: "str | pathlib.Path", read: typing.Callable[[typing.Any], typing.Any],
+                  name_of: typing.Callable[[typing.Any], typing.Optional[str]]
+                  ) -> typing.Optional[pathlib.Path]:
+    """The file compile() left in ``folder``, as its report (``read(folder)``) names it
+    (``name_of(report)``); None when there is no readable report or it names none."""
+    try:
+        name = name_of(read(folder))
+    except UsageError:
+        return None
+    return pathlib.Path(folder) / name if name else None

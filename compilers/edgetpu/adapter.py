@@ -32,9 +32,7 @@ From Python: compilers.edgetpu.compile(model, ...) returns the report; compiled_
 NAME_edgetpu.tflite it left there (or None); make_interpreter(path) runs a compiled model on the
 Edge TPU through libedgetpu.
 """
-import argparse
 import dataclasses
-import json
 import pathlib
 import sys
 import typing
@@ -46,7 +44,7 @@ from compilers import common, targets
 from compilers.report import Headline, performance_line
 from compilers.common import MAX_TIMEOUT_S, timeout_seconds
 from zoo import artifacts
-from zoo.errors import ArgumentParser, UsageError, one_line_errors, progress
+from zoo.errors import UsageError, one_line_errors, progress
 
 
 TARGET = "edgetpu"
@@ -197,26 +195,19 @@ def _summary(report):
 
 
 def _parser():
-    parser = ArgumentParser(
-        prog="compilers/edgetpu.py", formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = common.adapter_parser(
+        "edgetpu",
         description="Compile an int8 TFLite for the Coral Edge TPU, with a pre-flight check "
                     "(no compiler needed) that predicts which operators run on the TPU and why "
                     "the others stay on the CPU.",
         epilog="exit status: 0 compiled; 1 the compiler failed or timed out, or writing failed; "
                "2 bad input (nothing written); 3 pre-flight only (no compiler found, or --preflight-only)")
-    parser.add_argument("model", help="int8 (full-integer) TFLite model")
-    parser.add_argument("-o", "--out", help="output folder for report.json and the compiled model "
-                                            "(default: BUILD/edgetpu for a build's int8 model, "
-                                            "else MODEL_DIR/NAME_edgetpu)")
     parser.add_argument("--compiler", help=f"path of {edgetpu_run.COMPILER} (default: found on PATH)")
     parser.add_argument("--min-runtime-version", metavar="N",
                         help="oldest Edge TPU runtime the model must run on (the compiler's -m), e.g. 13")
     parser.add_argument("--timeout", default="600", metavar="S",
                         help=f"seconds before the compiler is stopped (default 600, at most {MAX_TIMEOUT_S})")
     parser.add_argument("--preflight-only", action="store_true", help="do not run the compiler")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="write into an existing -o folder not made by this tool (its files are kept)")
-    parser.add_argument("--json", action="store_true", help="print report.json instead of the summary")
     return parser
 
 
@@ -226,7 +217,7 @@ def main(argv: "list[str] | None" = None) -> int:
     report = compile(args.model, out_dir=args.out, compiler=args.compiler,
                      min_runtime_version=args.min_runtime_version, timeout_s=args.timeout,
                      preflight_only=args.preflight_only, progress=progress, overwrite=args.overwrite)
-    print(json.dumps(artifacts.to_json(report), indent=2) if args.json else _summary(report))
+    common.print_report(report, args.json, _summary)
     for disagreement in report.disagreements:
         print(f"warning: {disagreement}", file=sys.stderr)
     if report.status != "compiled":

@@ -34,10 +34,5 @@ def read_report(folder: "str | pathlib.Path") -> EdgeTpuReport:
 
 def compiled_model(folder: "str | pathlib.Path") -> typing.Optional[pathlib.Path]:
     """The NAME_edgetpu.tflite that compile() left in ``folder`` (as its report.json says), or None."""
-    from zoo.errors import UsageError
-    try:
-        report = read_report(folder)
-    except UsageError:
-        return None
-    name = (report.compiler or {}).get("edgetpu_model")
-    return pathlib.Path(folder) / name if name else None
+    return common.compiled_file(folder, read_report,
+                                lambda report: (report.compiler or {}).get("edgetpu_model"))

@@ -20,9 +20,7 @@ Exit status: 0 compiled; 1 Vela crashed, timed out or wrote what cannot be read,
 output failed ("failed: ..."); 2 bad input, or Vela says in its own error what in the model or
 configuration stops it (one line on stderr, nothing written).
 """
-import argparse
 import dataclasses
-import json
 import pathlib
 import typing
 
@@ -140,16 +138,13 @@ def _summary(report: EthosUReport) -> str:
 
 
 def _parser() -> ArgumentParser:
-    parser = ArgumentParser(
-        prog="compilers/ethosu.py", formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = common.adapter_parser(
+        "ethosu",
         description="Compile an int8 TFLite for an Arm Ethos-U NPU with Vela: the optimized TFLite, "
                     "where every operator runs (with Vela's reasons for those left to the CPU), "
                     "SRAM and flash, and Vela's performance estimate.",
         epilog="exit status: 0 compiled; 1 Vela crashed, timed out or its output is unreadable, or writing "
                "failed; 2 bad input or a model Vela refuses (nothing written)")
-    parser.add_argument("model", help="int8 (full-integer) TFLite model")
-    parser.add_argument("-o", "--out", help="output folder (default: BUILD/ethosu for a build's int8 model, "
-                                            "else MODEL_DIR/NAME_ethosu)")
     parser.add_argument("--accelerator", metavar="NAME",
                         help=f"Vela's accelerator configuration, one of {', '.join(config.accelerators())} "
                              f"(default {config.DEFAULT_ACCELERATOR}; BUILD_NOTES, Ethos-U target, says "
@@ -164,9 +159,6 @@ def _parser() -> ArgumentParser:
                              f"(default: Vela's own for the accelerator, as above)")
     parser.add_argument("--timeout", default="600", metavar="S",
                         help=f"seconds before Vela is stopped (default 600, at most {MAX_TIMEOUT_S})")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="write into an existing -o folder not made by this tool (its files are kept)")
-    parser.add_argument("--json", action="store_true", help="print report.json instead of the summary")
     return parser
 
 
@@ -176,5 +168,5 @@ def main(argv: "list[str] | None" = None) -> int:
     report = compile(args.model, out_dir=args.out, accelerator=args.accelerator,
                      system_config=args.system_config, memory_mode=args.memory_mode, timeout_s=args.timeout,
                      progress=progress, overwrite=args.overwrite)
-    print(json.dumps(artifacts.to_json(report), indent=2) if args.json else _summary(report))
+    common.print_report(report, args.json, _summary)
     return 0

@@ -108,9 +108,4 @@ def read_report(folder: "str | pathlib.Path") -> EthosUReport:
 
 def compiled_model(folder: "str | pathlib.Path") -> typing.Optional[pathlib.Path]:
     """The Vela-optimized NAME_vela.tflite that compile() left in ``folder``, or None."""
-    from zoo.errors import UsageError
-    try:
-        name = read_report(folder).files.get("vela_model")
-    except UsageError:
-        return None
-    return pathlib.Path(folder) / name if name else None
+    return common.compiled_file(folder, read_report, lambda report: report.files.get("vela_model"))

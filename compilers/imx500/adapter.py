@@ -40,7 +40,6 @@ host_tail.tflite (when the Pi runs a tail) and report.json, made in a temporary 
 in complete. Exit status: 0 packaged; 1 MCT, the import check or imxconv-tf failed, or the model
 does not fit; 2 bad input (one line on stderr, nothing written).
 """
-import argparse
 import dataclasses
 import json
 import os
@@ -55,7 +54,7 @@ from compilers.imx500 import packaging, tools
 from compilers.imx500.report import Imx500Report, summary
 from compilers.imx500.tools import CompileError
 from zoo import artifacts
-from zoo.errors import EXIT_FAILED, EXIT_USAGE, ArgumentParser, UsageError, one_line_errors, progress
+from zoo.errors import EXIT_FAILED, EXIT_USAGE, UsageError, one_line_errors, progress
 
 METHODS = ("ptq", "gptq", "qat")
 # edge-mdt-tpc 1.3.0's newest IMX500 TPC; its README tests v5.0 with imx500-converter 3.17, the
@@ -142,8 +141,8 @@ def _run_mct_child(job, scratch, say):
 
 
 def make_parser():
-    parser = ArgumentParser(
-        prog="compilers/imx500.py", formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = common.adapter_parser(
+        "imx500", model_help="an int8 TFLite file (any; a zoo-built one carries its own recipe and data)",
         description="Package any int8 TFLite for the Sony IMX500 (Raspberry Pi AI Camera): split it between "
                     "the sensor and the Pi (post-processing the toolchain cannot take runs on the Pi), "
                     "import the sensor's part as a float Keras model (checked against LiteRT operator by "
@@ -157,10 +156,6 @@ def make_parser():
                "exit status: 0 packaged; 1 MCT, the import check or imxconv-tf failed, or the model does "
                "not fit in the chip or has a convolution imxconv-tf refuses; 2 bad input, including an "
                "operator the sensor cannot take in the middle of the network (nothing written)")
-    parser.add_argument("model", help="an int8 TFLite file (any; a zoo-built one carries its own recipe and "
-                                      "data)")
-    parser.add_argument("-o", "--out", help="output folder (default: BUILD/imx500 for a build's int8 model, "
-                                            "else MODEL_DIR/STEM_imx500)")
     parser.add_argument("--calibration-data", metavar="PATH",
                         help="a folder of photos (any image input), an .npy (a one-input model) or .npz "
                              "(arrays by input name) of real inputs, or a GazeCapture root (then --recipe); "
@@ -190,9 +185,6 @@ def make_parser():
                         help="fine-tuning epochs for --method gptq or qat (default 2)")
     parser.add_argument("--tpc-version", default=TPC_VERSION, choices=TPC_VERSIONS,
                         help=f"IMX500 target platform capabilities version (default {TPC_VERSION})")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="write into an existing -o folder not made by this tool (its files are kept)")
-    parser.add_argument("--json", action="store_true", help="print report.json instead of the summary")
     return parser
 
 
@@ -201,5 +193,5 @@ def main(argv: "list[str] | None" = None) -> int:
     args = make_parser().parse_args(sys.argv[1:] if argv is None else argv)
     options = {field.name: getattr(args, field.name) for field in dataclasses.fields(Options)}
     report = compile(args.model, out_dir=args.out, progress=progress, overwrite=args.overwrite, **options)
-    print(json.dumps(artifacts.to_json(report), indent=2) if args.json else summary(report))
+    common.print_report(report, args.json, summary)
     return 0

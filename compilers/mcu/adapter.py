@@ -21,10 +21,8 @@ Exit status: 0 built; 1 a runtime failed unexpectedly or writing failed; 2 bad i
 foreign file, an operator TFLite Micro has no kernel for, no real inputs to compare on): one line,
 nothing written.
 """
-import argparse
 import dataclasses
 import importlib.metadata
-import json
 import pathlib
 import time
 import typing
@@ -218,17 +216,14 @@ def _summary(report: McuReport) -> str:
 
 
 def _parser() -> ArgumentParser:
-    parser = ArgumentParser(
-        prog="compilers/mcu.py", formatter_class=argparse.RawDescriptionHelpFormatter,
+    parser = common.adapter_parser(
+        "mcu",
         description="What a microcontroller build of an int8 TFLite needs with TFLite Micro: the tensor "
                     "arena measured by the tflite-micro interpreter, the model as a C array, the exact op "
                     "resolver, whether it fits each board, and TFLite Micro's outputs against LiteRT's on "
                     "real inputs.",
         epilog="exit status: 0 built (fitting no board is a result, not an error); 1 a runtime or a write "
                "failed; 2 bad input (nothing written)")
-    parser.add_argument("model", help="int8 (full-integer) TFLite model")
-    parser.add_argument("-o", "--out", help="output folder (default: BUILD/mcu for a build's int8 model, "
-                                            "else MODEL_DIR/NAME_mcu)")
     parser.add_argument("--board", default=boards.DEFAULT_BOARD, choices=list(boards.BOARDS),
                         help=f"the board of the headline; every board is in the report (default "
                              f"{boards.DEFAULT_BOARD}, the microcontroller the TinyTracker papers measured "
@@ -237,9 +232,6 @@ def _parser() -> ArgumentParser:
                         help="real inputs to compare TFLite Micro with LiteRT on: a folder of photos, a "
                              "GazeCapture root (zoo models) or a .npz file of one array per input; default: "
                              "a zoo model's own data (required for any other file)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="write into an existing -o folder not made by this tool (its files are kept)")
-    parser.add_argument("--json", action="store_true", help="print report.json instead of the summary")
     return parser
 
 
@@ -248,5 +240,5 @@ def main(argv: "list[str] | None" = None) -> int:
     args = _parser().parse_args(argv)
     report = compile(args.model, out_dir=args.out, board=args.board, calibration_data=args.calibration_data,
                      progress=progress, overwrite=args.overwrite)
-    print(json.dumps(artifacts.to_json(report), indent=2) if args.json else _summary(report))
+    common.print_report(report, args.json, _summary)
     return 0
