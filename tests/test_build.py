@@ -91,7 +91,7 @@ def test_ptq_build_and_int8_output(tiny_data, tmp_path):
     _assert_fully_int8(int8_path, float_output=False)
     from compilers import edgetpu
     preflight = edgetpu.compile(int8_path, out_dir=tmp_path / "edgetpu", preflight_only=True).preflight
-    assert preflight["ops_on_tpu"] == preflight["ops_total"] and preflight["subgraphs"] == 1
+    assert preflight.ops_on_tpu == preflight.ops_total and preflight.subgraphs == 1
 
 
 def test_eval_reproduces_the_manifest(tiny_build, tiny_data):
