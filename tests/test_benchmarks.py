@@ -245,7 +245,7 @@ def _compile_fake(fake, folder, int8, rebuild=False):
 
 def test_a_target_without_a_table_of_its_own_gets_its_row_from_the_headline(tiny_build, tmp_path):
     import benchmarks
-    from benchmarks import latency, on_targets, report
+    from benchmarks import latency, on_targets, report, results
     build = tmp_path / "build"
     shutil.copytree(tiny_build("tinytracker_s", "qat"), build)
     int8 = next(a for a in benchmarks.build_artifacts(build) if a.artifact == "tfmot_int8")
@@ -259,7 +259,7 @@ def test_a_target_without_a_table_of_its_own_gets_its_row_from_the_headline(tiny
                                                                               "npu", "npu")
     assert row["headline"] == _as_json(fake.headline) and row["performance"]["latency_ms"] == 1.5
     assert (row["cm"], row["frames"], row["bytes"]) == (3.25, 12, int8.bytes)
-    cells = report._target_cells(row)
+    cells = report._target_cells(results.row_record(row))
     assert cells[3:] == ["yes", "sram 1,024 B; flash 4,096 B", "39/40", "1.5 ms (estimated)",
                          "the vendor's cycle estimate at 500 MHz"]
     _compile_fake(fake, build, int8)
@@ -268,59 +268,12 @@ def test_a_target_without_a_table_of_its_own_gets_its_row_from_the_headline(tiny
     broken = _FakeTarget("slow", reused=True, fail=True)
     failed = on_targets.target_row(_compile_fake(broken, build, int8), context)
     assert failed["status"] == "not compiled: RuntimeError: the toolchain crashed; with a second line"
-    assert "headline" not in failed and report._target_cells(failed)[2] == failed["status"]
+    assert "headline" not in failed
+    assert report._target_cells(results.row_record(failed))[2] == failed["status"]
     assert _compile_fake(broken, build, int8).failure == failed["status"].removeprefix("not compiled: ")
     assert broken.calls == 1  # a reused target's failure is kept until --rebuild
     _compile_fake(broken, build, int8, rebuild=True)
     assert broken.calls == 2
-
-
-ROW_KEY = {"source": "measured", "model": "tinytracker_s", "artifact": "float", "target": "cpu",
-           "runtime": "litert", "threads": 1}
-FIRST_LAYOUT_ROW = {**ROW_KEY, "status": "measured", "latency_ms_median": 1.5, "latency_ms_p90": 2.0,
-                    "fps": 666.7, "runs": 5, "cm": 3.25, "cm_phone": 3.0, "cm_tablet": None, "frames": 12,
-                    "bytes": 1000, "params": 10, "macs": 100, "file": "m.tflite"}
-
-
-def _first_layout(rows):
-    """A results.json of the first layout ("schema": 1, no kind), as benchmarks.compare wrote it."""
-    return {"schema": 1, "command": "python -m benchmarks.compare", "created": "2024-01-01T00:00:00",
-            "machine": {"cpu": "a CPU", "cores": 2, "machine": "x86_64", "system": "Linux",
-                        "load_average": [1.0]},
-            "data": {"root": "/data"},
-            "timing": {"threads": 1, "warmup": 1, "num_runs": 5, "max_seconds": 5.0, "runtimes": ["litert"],
-                       "reference": None},
-            "seconds": {"total": 60.0}, "rows": rows}
-
-
-def test_results_json_is_a_typed_record_that_reads_its_first_layout(tmp_path, capsys):
-    """The first layout reads (and renders with --report_only), is written back with its kind and
-    schema version; a row merged in keeps the figures it does not know; a foreign or newer file
-    is one line."""
-    from benchmarks import results
-    from zoo.errors import UsageError
-    out = tmp_path / "compare"
-    out.mkdir()
-    path = out / "results.json"
-    path.write_text(json.dumps(_first_layout([FIRST_LAYOUT_ROW])))
-    document = results.read_results(path)
-    assert document.rows == [results.row_record(FIRST_LAYOUT_ROW)] and document.timing.num_runs == 5
-    assert document.rows[0].cm == 3.25 and document.rows[0].headline is None
-    run_benchmark(capsys, "compare", "--report_only", f"--out={out}")
-    value = json.loads(path.read_text())
-    assert (value["kind"], value["schema_version"], "schema" in value) == ("benchmarks.results", 2, False)
-    assert results.read_results(path) == document
-    assert "| tinytracker_s | float | cpu | litert | 1 | 1.500 |" in (out / "RESULTS.md").read_text()
-    merged = results.merge_rows(document, [results.row_record({**ROW_KEY, "latency_ms_median": 0.9})]).rows
-    assert len(merged) == 1 and (merged[0].latency_ms_median, merged[0].cm) == (0.9, 3.25)
-    with pytest.raises(ValueError, match=r"\['latency'\] are not fields"):
-        results.row_record({**ROW_KEY, "latency": 0.9})
-    for text, message in ((json.dumps({**value, "kind": "zoo.build"}), "not a benchmarks.results record"),
-                          (json.dumps({**value, "schema_version": 3}), "written with schema version 3"),
-                          (json.dumps({**value, "rows": [{"model": "x"}]}), r"rows\[0\] lacks source")):
-        path.write_text(text)
-        with pytest.raises(UsageError, match=message):
-            results.read_results(path)
 
 
 def test_latency_app_times_every_artifact_of_a_build(tiny_build, capsys):
