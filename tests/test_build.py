@@ -101,8 +101,8 @@ def test_eval_reproduces_the_manifest(tiny_build, tiny_data):
     result = json.loads(run_zoo("eval", out / manifest.files["int8_tflite"].path,
                                 "--data", tiny_data, "--json").stdout)
     assert result["model"] == "tinytracker_s"
-    assert result["metrics"]["model"].cm == pytest.approx(manifest.metrics["int8_tflite"].cm)
-    assert result["metrics"]["mean_baseline"].cm == pytest.approx(
+    assert result["metrics"]["model"]["cm"] == pytest.approx(manifest.metrics["int8_tflite"].cm)
+    assert result["metrics"]["mean_baseline"]["cm"] == pytest.approx(
         manifest.metrics["mean_baseline"].cm)
 
 

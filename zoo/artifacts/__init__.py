@@ -85,7 +85,8 @@ def _typed(kind, value, source, where):
             bad("an object")
         hints = typing.get_type_hints(kind)
         fields = dataclasses.fields(kind)
-        missing = [f.name for f in fields if f.name not in value and f.default is dataclasses.MISSING]
+        missing = [f.name for f in fields if f.name not in value
+                   and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
         if missing:
             raise UsageError(f"{source}: {where} lacks {', '.join(missing)}; the file is damaged or "
                              "partial: make it again")
