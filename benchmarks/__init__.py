@@ -8,11 +8,12 @@ compiles for both targets, runs both and writes results.json, RESULTS.md and plo
 epoch at 10k-100k frames, extrapolated to GazeCapture) and ``imx500_on_pi`` (the sensor's own
 runtimes, on a Raspberry Pi with the AI Camera).
 
-Shared here, so that every app writes and reads one format: the result row, the build-folder
-reader (through zoo.artifacts), the table renderer, the flags more than one app takes and the
-entry point every app runs through (``run``), which makes every way an app can end one line on
-stderr and an exit status of zoo.errors: a bad flag value, a missing argument or a bad file 2, a
-tool that failed or a write that failed 1 (``Failure``, zoo.artifacts.WriteFailed), Ctrl-C 130.
+Shared here, so that every app writes and reads one format: the result row (results.json holds
+it as a record, benchmarks.results), the build-folder reader (through zoo.artifacts), the table
+renderer, the flags more than one app takes and the entry point every app runs through (``run``),
+which makes every way an app can end one line on stderr and an exit status of zoo.errors: a bad
+flag value, a missing argument or a bad file 2, a tool that failed or a write that failed 1
+(``Failure``, zoo.artifacts.WriteFailed), Ctrl-C 130.
 Before an app runs, ``check_flags`` refuses what absl lets through: a flag the app does not read
 (every app shares one set of flags), a number that is not finite, a list left empty.
 """
@@ -28,7 +29,6 @@ from zoo import artifacts, errors
 from zoo.errors import UsageError, one_line_errors
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-SCHEMA_VERSION = 1
 
 # Artifact names, as the issue words them: the int8 TFLite a --qat build makes is tfmot's (the
 # Edge TPU path); MCT's is the IMX500 path.
@@ -122,56 +122,15 @@ def progress(app_name, message):
     errors.progress(f"[{app_name}] {message}")
 
 
-def write_json(path, value):
-    """``value`` as JSON in ``path``, through a temporary file (a reader never sees half of it)."""
-    artifacts.write_text(path, json.dumps(value, indent=1) + "\n")
-
-
-ROW_KEY = ("source", "model", "artifact", "target", "runtime", "threads")
-# Every result row has these fields; None where unknown or not measured.
-ROW_FIELDS = (*ROW_KEY, "status", "latency_ms_median", "latency_ms_p90", "fps", "cm", "cm_phone",
-              "cm_tablet", "frames", "bytes", "params", "macs", "file")
+# Every result row an app makes has these fields, None where unknown or not measured; results.json
+# holds them as benchmarks.results.ResultRow records.
+ROW_FIELDS = ("source", "model", "artifact", "target", "runtime", "threads", "status", "latency_ms_median",
+              "latency_ms_p90", "fps", "cm", "cm_phone", "cm_tablet", "frames", "bytes", "params", "macs",
+              "file")
 
 
 def result_row(**fields):
     return {**dict.fromkeys(ROW_FIELDS), **fields}
-
-
-def merge_rows(results, rows):
-    """``results`` (a results.json document) with ``rows`` merged in: a row updates the earlier
-    row of the same source, model, artifact, target, runtime and threads with the fields it knows
-    (not None), keeping the others (e.g. the IMX500 memory figures), or is added."""
-    def key(row):
-        return tuple(row.get(field) for field in ROW_KEY)
-
-    merged = {key(row): row for row in results.get("rows", [])}
-    for row in rows:
-        known = {field: value for field, value in row.items() if value is not None}
-        merged[key(row)] = {**merged[key(row)], **known} if key(row) in merged else row
-    return {**results, "schema": SCHEMA_VERSION, "rows": list(merged.values())}
-
-
-def read_results(path):
-    """A results.json document; an empty one when ``path`` does not exist yet. UsageError for a
-    file this project did not write as one (not JSON, another schema, rows without their key)."""
-    path = pathlib.Path(path)
-    if path.is_dir():
-        raise UsageError(f"{path} is a folder; give the results.json file")
-    if not path.exists():
-        return {"schema": SCHEMA_VERSION, "rows": []}
-    try:
-        results = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
-        raise UsageError(f"{path}: not a readable results.json ({errors.one_line(error)[:120]})") from None
-    rows = results.get("rows") if isinstance(results, dict) else None
-    if not isinstance(rows, list) or results.get("schema") != SCHEMA_VERSION:
-        raise UsageError(f"{path}: not a results.json of benchmarks.compare (schema {SCHEMA_VERSION} "
-                         "with a list of rows); run the comparison again")
-    for number, row in enumerate(rows):
-        if not isinstance(row, dict) or not set(ROW_KEY) <= set(row):
-            raise UsageError(f"{path}: row {number} is not a result row (it needs {', '.join(ROW_KEY)}); "
-                             "run the comparison again")
-    return results
 
 
 # ---- builds ---------------------------------------------------------------------------------

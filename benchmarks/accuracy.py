@@ -12,6 +12,7 @@ process free of tfmot), shown only where it covers the same test frames. The mea
 (always the training set's mean gaze point) is listed as the floor to beat. Every build folder
 (its manifest, files and IMX500 report) and --data are checked before anything is evaluated.
 """
+import dataclasses
 import pathlib
 
 from absl import flags
@@ -26,7 +27,7 @@ for _name in ("data", "frames", "json"):
     flags.declare_key_flag(_name)
 FLAGS = flags.FLAGS
 MEAN_BASELINE = metrics.MEAN_BASELINE
-ERRORS = ("cm", "cm_phone", "cm_tablet", "frames")
+ERRORS = tuple(field.name for field in dataclasses.fields(artifacts.GazeErrors))
 
 
 def _specs(manifest):
@@ -56,13 +57,14 @@ def accuracy_rows(folder, data=None, frames=None, app_name="accuracy", reuse_bui
         figures = _evaluate(manifest, artifact_list, root, frames)
     rows = []
     for artifact in artifact_list:
-        rows.append({**artifact.facts(), **figures[artifact.artifact], "data": str(root), "source": MEASURED})
+        rows.append({**artifact.facts(), **dataclasses.asdict(figures[artifact.artifact]), "data": str(root),
+                     "source": MEASURED})
         benchmarks.progress(app_name, f"{manifest.model} {artifact.artifact}: {rows[-1]['cm']:.3f} cm "
                             f"on {rows[-1]['frames']} test frames")
     mct = report and mct_row(folder, report, manifest, root, rows[-1]["frames"])
     return rows + ([mct] if mct else []) + [
-        {"model": manifest.model, "artifact": MEAN_BASELINE, **figures[MEAN_BASELINE], "data": str(root),
-         "source": MEASURED}]
+        {"model": manifest.model, "artifact": MEAN_BASELINE, **dataclasses.asdict(figures[MEAN_BASELINE]),
+         "data": str(root), "source": MEASURED}]
 
 
 def _evaluate(manifest, artifact_list, root, frames):
@@ -81,9 +83,7 @@ def _build_figures(manifest, artifact_list):
     figures = {artifact.artifact: manifest.metrics.get(kinds.get(artifact.path.name))
                for artifact in artifact_list}
     figures[MEAN_BASELINE] = manifest.metrics.get(MEAN_BASELINE)
-    if any(not errors or set(ERRORS) - set(errors) for errors in figures.values()):
-        return None
-    return {name: {key: errors[key] for key in ERRORS} for name, errors in figures.items()}
+    return None if None in figures.values() else figures
 
 
 def imx500_report(folder):
@@ -105,7 +105,7 @@ def mct_row(folder, report, manifest, root, frames):
     compilers/imx500.py evaluates the MCT-quantized model (with MCT's own quantizers, in a process
     free of tfmot) on the whole test split of its data (``source["data_root"]``); its figure is
     used only when that is the same frames as the other rows, otherwise the row says why it has none."""
-    errors = {key: (report.metrics or {}).get(key) for key in ERRORS}
+    errors = (dataclasses.asdict(report.metrics.mct) if report.metrics else dict.fromkeys(ERRORS))
     package = report.files["packer_zip"]
     evaluated_on = report.source.get("data_root")
     row = {"model": manifest.model, "artifact": MCT_INT8,

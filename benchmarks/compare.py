@@ -36,7 +36,7 @@ from absl import flags
 
 import benchmarks
 from benchmarks import (FLOAT, IMX500, MEASURED, ON_SENSOR, PUBLISHED, TFMOT_INT8, accuracy, latency,
-                        on_targets, report)
+                        on_targets, report, results)
 from compilers.targets import TARGETS
 from zoo import artifacts
 from zoo.train import defaults
@@ -205,21 +205,23 @@ def _machine():
     cpuinfo = pathlib.Path("/proc/cpuinfo")
     names = [line.split(":", 1)[1].strip() for line in
              (cpuinfo.read_text().splitlines() if cpuinfo.is_file() else []) if line.startswith("model name")]
-    return {"cpu": names[0] if names else platform.processor(), "cores": os.cpu_count(),
-            "machine": platform.machine(), "system": platform.platform(),
-            "load_average": list(os.getloadavg())}
+    return results.Machine(cpu=names[0] if names else platform.processor(), cores=os.cpu_count(),
+                           machine=platform.machine(), system=platform.platform(),
+                           load_average=list(os.getloadavg()))
 
 
 # ---- the app --------------------------------------------------------------------------------
 
 def run_comparison(out, root, timing):
-    """The results document of every model (built, compiled, measured) and the extra models."""
-    results = {"schema": benchmarks.SCHEMA_VERSION,
-               "command": " ".join(["python -m benchmarks.compare", *sys.argv[1:]]),
-               "created": datetime.datetime.now().isoformat(timespec="seconds"),
-               "machine": _machine(), "data": {"root": str(root)},
-               "timing": {**vars(timing), "runtimes": FLAGS.runtimes, "reference": FLAGS.reference or None},
-               "seconds": {}, "rows": []}
+    """The results (benchmarks.results.Results) of every model (built, compiled, measured) and the
+    extra models."""
+    document = results.Results(
+        command=" ".join(["python -m benchmarks.compare", *sys.argv[1:]]),
+        created=datetime.datetime.now().isoformat(timespec="seconds"), machine=_machine(),
+        data={"root": str(root)},
+        timing=results.TimingRecord(**vars(timing), runtimes=FLAGS.runtimes,
+                                    reference=FLAGS.reference or None))
+    rows = []
     started = time.monotonic()
     for number, name in enumerate(FLAGS.models, 1):
         say(f"({number}/{len(FLAGS.models)}) {name} [{(time.monotonic() - started) / 60:.1f} min so far]")
@@ -227,17 +229,17 @@ def run_comparison(out, root, timing):
         settings = training_settings(name, FLAGS.epochs, FLAGS.qat_epochs, FLAGS.steps)
         with clock("build"):
             ensure_build(name, folder, root, settings, FLAGS.input_size, FLAGS.rebuild)
-        results["rows"] += model_rows(name, folder, root, timing, clock)
-        results["seconds"][name] = clock.seconds
+        rows += model_rows(name, folder, root, timing, clock)
+        document.seconds[name] = clock.seconds
     if FLAGS.extra_models:
         say(f"latency of {len(FLAGS.extra_models)} extra model(s)")
         extras = [benchmarks.extra_artifact(path) for path in FLAGS.extra_models]
-        results["rows"] += latency.cpu_rows(extras, FLAGS.runtimes, timing, FLAGS.reference or None,
-                                            app_name="compare")
-    results["rows"] += published_rows(FLAGS.models)
-    results["seconds"]["total"] = round(time.monotonic() - started, 1)
-    results["machine"]["load_average_end"] = list(os.getloadavg())
-    return results
+        rows += latency.cpu_rows(extras, FLAGS.runtimes, timing, FLAGS.reference or None, app_name="compare")
+    rows += published_rows(FLAGS.models)
+    document.seconds["total"] = round(time.monotonic() - started, 1)
+    document.machine.load_average_end = list(os.getloadavg())
+    document.rows = [results.row_record(row) for row in rows]
+    return document
 
 
 def _checked_inputs():
@@ -268,16 +270,16 @@ def main(argv):
     inputs = [*FLAGS.extra_models, *filter(None, [FLAGS.data])]
     out = artifacts.check_output(FLAGS.out or DEFAULT_OUT, TOOL, inputs, overwrite=True)  # it adds to it
     if FLAGS.report_only:
-        results = report.rewrite_report(out)
+        document = report.rewrite_report(out)
     else:
         root = _checked_inputs()
         out.mkdir(parents=True, exist_ok=True)
-        results = run_comparison(out, root, latency.Timing.from_flags())
-        report.write_report(results, out)
-    benchmarks.print_rows(results["rows"] if FLAGS.json else report.measured_rows(results["rows"]),
-                          report.MEASURED_TABLE, FLAGS.json)
+        document = run_comparison(out, root, latency.Timing.from_flags())
+        report.write_report(document, out)
+    shown = document.rows if FLAGS.json else report.measured_rows(document.rows)
+    benchmarks.print_rows([results.row_fields(row) for row in shown], report.MEASURED_TABLE, FLAGS.json)
     say(f"wrote {out / report.RESULTS}, {out / report.REPORT} and {', '.join(report.PLOTS.values())}"
-        + (f" in {results['seconds']['total'] / 60:.1f} min" if not FLAGS.report_only else ""))
+        + (f" in {document.seconds['total'] / 60:.1f} min" if not FLAGS.report_only else ""))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ results.json: the row replaces its "not measured" IMX500 row); re-render the tab
 `python -m benchmarks.compare --report_only --out=FOLDER`. Needs picamera2 and the imx500 firmware
 (`sudo apt install imx500-all python3-picamera2`); nothing runs on another machine. On the Pi, run
 it from a checkout of this repository with the system Python plus absl-py (`pip install absl-py`):
-it imports neither TensorFlow nor the rest of the zoo.
+it imports no TensorFlow, only numpy and absl-py beyond the checkout.
 """
 import os
 import pathlib
@@ -20,6 +20,7 @@ from absl import flags
 
 import benchmarks
 from benchmarks import IMX500, MCT_INT8, MEASURED, ON_SENSOR
+from benchmarks.results import merge_rows, read_results, row_record, write_results
 from zoo.errors import UsageError
 
 RECORD_FRAMES = 300  # --frames' default here
@@ -106,11 +107,11 @@ def main(argv):
         raise UsageError(f"unexpected arguments {argv[1:]}; give the network with --rpk=PATH")
     if FLAGS.rpk is None:
         raise UsageError("--rpk must have a value: give the network.rpk to load with --rpk=PATH")
-    results = benchmarks.read_results(FLAGS.results)
+    results = read_results(FLAGS.results)
     _check_results_path(FLAGS.results)
     samples = record_kpis(FLAGS.rpk, FLAGS.frames or RECORD_FRAMES, FLAGS.skip_frames, FLAGS.frame_rate)
     row = kpi_row(FLAGS.name or model_name(FLAGS.rpk), FLAGS.rpk, samples)
-    benchmarks.write_json(FLAGS.results, benchmarks.merge_rows(results, [row]))
+    write_results(merge_rows(results, [row_record(row)]), FLAGS.results)
     benchmarks.print_rows([row], ("model", "artifact", "target", "runtime", "latency_ms_median",
                                   "latency_ms_p90", "dsp_ms_median", "fps", "bytes"), FLAGS.json)
     benchmarks.progress("imx500_on_pi", f"wrote {FLAGS.results}")

@@ -86,10 +86,10 @@ def main(argv):
         return "   n/a" if value is None else f"{value:6.2f}"
     print(f"\n{FLAGS.model} on {root}: {steps} steps of {FLAGS.batch_size} in {train_s:.0f} s "
           f"({train_cpu_s:.0f} s CPU), final train loss {history.history['loss'][-1]:.4f}")
-    print(f"{FLAGS.split} split, {errors['frames']} frames: error in cm (all / phone / tablet)")
+    print(f"{FLAGS.split} split, {errors.frames} frames: error in cm (all / phone / tablet)")
     for label, row in (("model", errors), ("mean predictor", baseline)):
-        print(f"  {label:15} {cm(row['cm'])} {cm(row['cm_phone'])} {cm(row['cm_tablet'])}")
-    print(f"  mean predictor / model = {baseline['cm'] / errors['cm']:.2f}x")
+        print(f"  {label:15} {cm(row.cm)} {cm(row.cm_phone)} {cm(row.cm_tablet)}")
+    print(f"  mean predictor / model = {baseline.cm / errors.cm:.2f}x")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,33 @@ def test_the_previous_card_version_still_reads(tmp_path):
         artifacts.read_record(artifacts.ModelCard, path)
 
 
+def _manifest():
+    training = artifacts.TrainingRecord(epochs=1, qat_epochs=1, batch_size=4, steps_per_epoch_cap=1,
+                                        steps_per_epoch=1, learning_rate=1e-3, qat_learning_rate=1e-5,
+                                        lr_schedule="cosine", loss="mse", best_val_loss={})
+    metrics = {"int8_tflite": artifacts.GazeErrors(cm=3.5, cm_phone=3.0, cm_tablet=None, frames=12),
+               "mean_baseline": artifacts.GazeErrors(cm=4.0, cm_phone=4.0, cm_tablet=None, frames=12)}
+    return artifacts.BuildManifest(card=_card(), params=1, macs=1, files={}, metrics=metrics,
+                                   training=training, toolchain={}, command=["zoo"], seconds={})
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_a_manifest_of_the_previous_versions_reads_with_typed_metrics(tmp_path, version):
+    """Versions 1 and 2 held gaze_errors' dicts (a version-1 card no box_maps): they read as
+    GazeErrors records; a metric missing a field is one line, not a KeyError later."""
+    value = artifacts.to_json(_manifest())
+    assert value["schema_version"] == artifacts.BuildManifest.SCHEMA_VERSION == 3
+    value["card"].pop("box_maps")
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps({**value, "schema_version": version}))
+    manifest = artifacts.read_record(artifacts.BuildManifest, path)
+    assert manifest == _manifest() and manifest.metrics["int8_tflite"].cm == 3.5
+    del value["metrics"]["mean_baseline"]["frames"]
+    path.write_text(json.dumps({**value, "schema_version": version}))
+    with pytest.raises(UsageError, match="metrics.mean_baseline lacks frames; the file is damaged"):
+        artifacts.read_record(artifacts.BuildManifest, path)
+
+
 @pytest.mark.parametrize("damage, message", [
     (lambda v: v.pop("output"), "lacks output"),
     (lambda v: v["inputs"][0].update(shape="32x32"), "inputs[0].shape should be a list"),

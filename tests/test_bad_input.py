@@ -242,7 +242,7 @@ CASES = [
     case("compare", "--report_only --out={out}/none", 2, "does not exist"),
     case("compare", "--report_only --out={bad_results}", 2, "not a readable results.json"),
     case("compare", "--report_only --out={partial_results}", 2, "not a complete results.json"),
-    case("compare", "--report_only --out={bad_rows}", 2, "is not a result row"),
+    case("compare", "--report_only --out={bad_rows}", 2, "rows[0] lacks source, artifact"),
     case("compare", "--report_only --out={build}", 2,
          "is a zoo build, which benchmarks.compare never replaces"),
     case("compare", "--report_only --out={packaged}/imx500", 2, "is the output of compilers/imx500.py"),

@@ -79,7 +79,7 @@ def _check_cpu_rows(cpu_rows, manifest):
         assert row["bytes"] == os.path.getsize(row["file"])
         if row["artifact"] in KIND_OF_ARTIFACT:  # the same test frames as the build's own evaluation
             kind = KIND_OF_ARTIFACT[row["artifact"]]
-            assert row["cm"] == pytest.approx(manifest.metrics[kind]["cm"], rel=1e-5)
+            assert row["cm"] == pytest.approx(manifest.metrics[kind].cm, rel=1e-5)
             assert row["bytes"] == manifest.files[kind].bytes
             assert (row["params"], row["macs"]) == (manifest.params, manifest.macs)
 
@@ -114,12 +114,12 @@ def _check_edgetpu_and_imx500_rows(measured, manifest, build):
     edgetpu, = (r for r in measured if r["target"] == "edgetpu")
     assert edgetpu["status"] == "not measured: no device" and edgetpu["latency_ms_median"] is None
     assert 0 < edgetpu["preflight"]["ops_on_tpu"] <= edgetpu["preflight"]["ops_total"]
-    assert edgetpu["cm"] == pytest.approx(manifest.metrics["int8_tflite"]["cm"], rel=1e-5)
+    assert edgetpu["cm"] == pytest.approx(manifest.metrics["int8_tflite"].cm, rel=1e-5)
     assert edgetpu["performance"]["kind"] == "estimated" and edgetpu["performance"]["latency_ms"] > 0
     imx500, = (r for r in measured if r["target"] == "imx500")
     imx500_report = json.loads((build / "imx500" / "report.json").read_text())
     assert imx500["memory"] == imx500_report["memory"] and imx500["memory"]["usage_bytes"] > 0
-    assert imx500["cm"] == pytest.approx(imx500_report["metrics"]["cm"])
+    assert imx500["cm"] == pytest.approx(imx500_report["metrics"]["mct"]["cm"])
     assert imx500["latency_ms_median"] is None and "Raspberry Pi" in imx500["status"]
     assert imx500["performance"]["kind"] == "none"  # TinyTrackerS at 32x32: nothing published
     return imx500
@@ -245,7 +245,7 @@ def _compile_fake(fake, folder, int8, rebuild=False):
 
 def test_a_target_without_a_table_of_its_own_gets_its_row_from_the_headline(tiny_build, tmp_path):
     import benchmarks
-    from benchmarks import latency, on_targets, report
+    from benchmarks import latency, on_targets, report, results
     build = tmp_path / "build"
     shutil.copytree(tiny_build("tinytracker_s", "qat"), build)
     int8 = next(a for a in benchmarks.build_artifacts(build) if a.artifact == "tfmot_int8")
@@ -259,7 +259,7 @@ def test_a_target_without_a_table_of_its_own_gets_its_row_from_the_headline(tiny
                                                                               "npu", "npu")
     assert row["headline"] == _as_json(fake.headline) and row["performance"]["latency_ms"] == 1.5
     assert (row["cm"], row["frames"], row["bytes"]) == (3.25, 12, int8.bytes)
-    cells = report._target_cells(row)
+    cells = report._target_cells(results.row_record(row))
     assert cells[3:] == ["yes", "sram 1,024 B; flash 4,096 B", "39/40", "1.5 ms (estimated)",
                          "the vendor's cycle estimate at 500 MHz"]
     _compile_fake(fake, build, int8)
@@ -268,7 +268,8 @@ def test_a_target_without_a_table_of_its_own_gets_its_row_from_the_headline(tiny
     broken = _FakeTarget("slow", reused=True, fail=True)
     failed = on_targets.target_row(_compile_fake(broken, build, int8), context)
     assert failed["status"] == "not compiled: RuntimeError: the toolchain crashed; with a second line"
-    assert "headline" not in failed and report._target_cells(failed)[2] == failed["status"]
+    assert "headline" not in failed
+    assert report._target_cells(results.row_record(failed))[2] == failed["status"]
     assert _compile_fake(broken, build, int8).failure == failed["status"].removeprefix("not compiled: ")
     assert broken.calls == 1  # a reused target's failure is kept until --rebuild
     _compile_fake(broken, build, int8, rebuild=True)

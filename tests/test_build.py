@@ -48,8 +48,8 @@ def test_qat_build_writes_int8_tflite_and_a_true_manifest(tiny_build, name):
     assert set(manifest.metrics) == set(manifest.files) | {"mean_baseline"}
     test_frames = manifest.card.data.valid_frames["test"]
     for kind in manifest.files:
-        assert manifest.metrics[kind]["frames"] == test_frames
-        assert manifest.metrics[kind]["cm"] > 0
+        assert manifest.metrics[kind].frames == test_frames
+        assert manifest.metrics[kind].cm > 0
     assert manifest.model == name and manifest.mode == "qat"
     expected_inputs = ["face", "left_eye", "right_eye", "face_grid"] if name == "itracker" else ["face"]
     assert [i.name for i in manifest.card.inputs] == expected_inputs
@@ -91,7 +91,7 @@ def test_ptq_build_and_int8_output(tiny_data, tmp_path):
     _assert_fully_int8(int8_path, float_output=False)
     from compilers import edgetpu
     preflight = edgetpu.compile(int8_path, out_dir=tmp_path / "edgetpu", preflight_only=True).preflight
-    assert preflight["ops_on_tpu"] == preflight["ops_total"] and preflight["subgraphs"] == 1
+    assert preflight.ops_on_tpu == preflight.ops_total and preflight.subgraphs == 1
 
 
 def test_eval_reproduces_the_manifest(tiny_build, tiny_data):
@@ -101,9 +101,9 @@ def test_eval_reproduces_the_manifest(tiny_build, tiny_data):
     result = json.loads(run_zoo("eval", out / manifest.files["int8_tflite"].path,
                                 "--data", tiny_data, "--json").stdout)
     assert result["model"] == "tinytracker_s"
-    assert result["metrics"]["model"]["cm"] == pytest.approx(manifest.metrics["int8_tflite"]["cm"])
+    assert result["metrics"]["model"]["cm"] == pytest.approx(manifest.metrics["int8_tflite"].cm)
     assert result["metrics"]["mean_baseline"]["cm"] == pytest.approx(
-        manifest.metrics["mean_baseline"]["cm"])
+        manifest.metrics["mean_baseline"].cm)
 
 
 @pytest.mark.parametrize("args, message", [

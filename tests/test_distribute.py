@@ -292,7 +292,7 @@ def test_two_workers_build_and_only_the_chief_writes(tiny_data, tmp_path):
     assert (manifest.training.strategy, manifest.training.replicas, manifest.training.global_batch_size) == \
         ("multi_worker", 2, 8)
     result = evaluate_file(out / manifest.files["float_tflite"].path, data=tiny_data)
-    assert result["metrics"]["model"]["cm"] == pytest.approx(manifest.metrics["float_tflite"]["cm"])
+    assert result["metrics"]["model"].cm == pytest.approx(manifest.metrics["float_tflite"].cm)
 
 
 def test_a_worker_killed_mid_epoch_resumes_from_the_last_epoch(tiny_data, tmp_path):

@@ -6,6 +6,7 @@ import collections
 import dataclasses
 import ctypes
 import errno
+import json
 import os
 
 import pytest
@@ -24,8 +25,8 @@ from zoo.errors import UsageError
 
 def _judged(report, op_name):
     """The pre-flight's row of the first ``op_name`` (or of the first CPU operator)."""
-    rows = report.preflight["operators"]
-    return next(row for row in rows if (row["op"] == op_name if op_name else not row["on_tpu"]))
+    rows = report.preflight.operators
+    return next(row for row in rows if (row.op == op_name if op_name else not row.on_tpu))
 
 
 def test_every_rule_has_a_case_that_meets_it_and_one_that_breaks_it():
@@ -38,14 +39,14 @@ def test_rule_on_a_model_that_meets_it_and_one_that_breaks_it(rule_id, tflite_mo
     meets, breaks, op_name = cases.RULE_CASES[rule_id]
     rule = edgetpu_rules.RULES_BY_ID[rule_id]
     kept = edgetpu.compile(tflite_model(meets), out_dir=tmp_path / "meets", preflight_only=True)
-    assert all(row["rule"] != rule_id for row in kept.preflight["operators"])
+    assert all(row.rule != rule_id for row in kept.preflight.operators)
     if op_name and rule_id != "dequantize":
-        assert _judged(kept, op_name)["on_tpu"]
+        assert _judged(kept, op_name).on_tpu
     broken = edgetpu.compile(tflite_model(breaks), out_dir=tmp_path / "breaks", preflight_only=True)
     row = _judged(broken, op_name)
-    assert (row["on_tpu"], row["rule"], row["status"], row["basis"]) == \
+    assert (row.on_tpu, row.rule, row.status, row.basis) == \
         (False, rule_id, rule.status, rule.basis)
-    assert broken.preflight["rules"][rule_id]["source"] == rule.source
+    assert broken.preflight.rules[rule_id].source == rule.source
 
 
 @needs_shared
@@ -55,36 +56,36 @@ def test_lstm_rule_on_the_reference_lstm_and_on_one_with_a_run_time_weight(tmp_p
     (tmp_path / "lstm.tflite").write_bytes(data)
     row = _judged(edgetpu.compile(tmp_path / "lstm.tflite", out_dir=tmp_path / "out", preflight_only=True),
                   "UNIDIRECTIONAL_SEQUENCE_LSTM")
-    assert (row["on_tpu"], row["rule"]) == (False, "lstm-constant-weights")
+    assert (row.on_tpu, row.rule) == (False, "lstm-constant-weights")
 
 
 def test_transpose_maps_as_compiler_16_maps_it(tflite_model, tmp_path):
     """Changed rule: compiler 16 maps TRANSPOSE (google-coral/edgetpu#193, #433)."""
     preflight = edgetpu.compile(tflite_model("transpose"), out_dir=tmp_path, preflight_only=True).preflight
-    assert [row["op"] for row in preflight["operators"]] == ["TRANSPOSE"]
-    assert preflight["ops_on_tpu"] == 1 and preflight["cpu_ops"] == []
+    assert [row.op for row in preflight.operators] == ["TRANSPOSE"]
+    assert preflight.ops_on_tpu == 1 and preflight.cpu_ops == []
 
 
 def test_nearest_resize_by_a_fraction_maps_but_bilinear_does_not(tflite_model, tmp_path):
     """Changed rule: EfficientDet-Lite0's 3x3 -> 5x5 nearest upsamplings map (google-coral/edgetpu#560);
     the integer-ratio rule stays for bilinear only (fitted to the deeplabv3 twin)."""
     nearest = edgetpu.compile(tflite_model("nearest_3_to_5"), out_dir=tmp_path / "n", preflight_only=True)
-    assert _judged(nearest, "RESIZE_NEAREST_NEIGHBOR")["on_tpu"]
+    assert _judged(nearest, "RESIZE_NEAREST_NEIGHBOR").on_tpu
     bilinear = edgetpu.compile(tflite_model("bilinear_3_to_5"), out_dir=tmp_path / "b", preflight_only=True)
-    assert _judged(bilinear, "RESIZE_BILINEAR")["basis"] == "inferred"
+    assert _judged(bilinear, "RESIZE_BILINEAR").basis == "inferred"
 
 
 def test_partition_keeps_what_the_cpu_operator_does_not_feed_on_the_tpu(tflite_model, tmp_path):
     preflight = edgetpu.compile(tflite_model("partition"), out_dir=tmp_path, preflight_only=True).preflight
-    after, = [row for row in preflight["operators"] if row["status"] == edgetpu_rules.SUBGRAPH]
-    assert (after["op"], after["rule"], after["basis"]) == ("CONV_2D", "partition", "documented")
-    assert [row["on_tpu"] for row in preflight["operators"] if row["op"] == "CONV_2D"].count(True) == 2
-    assert preflight["partition_at"]["op"] == "HARD_SWISH" and preflight["subgraphs"] == 1
+    after, = [row for row in preflight.operators if row.status == edgetpu_rules.SUBGRAPH]
+    assert (after.op, after.rule, after.basis) == ("CONV_2D", "partition", "documented")
+    assert [row.on_tpu for row in preflight.operators if row.op == "CONV_2D"].count(True) == 2
+    assert preflight.partition_at.op == "HARD_SWISH" and preflight.subgraphs == 1
 
 
 def test_grouped_convolution_is_predicted_to_be_refused_by_compiler_16(tflite_model, tmp_path):
     report = edgetpu.compile(tflite_model("grouped_conv"), out_dir=tmp_path, preflight_only=True)
-    (problem,) = report.preflight["problems"]
+    (problem,) = report.preflight.problems
     assert "Didn't find op for builtin opcode 'CONV_2D' version '6'" in problem
     assert "grouped convolution" in problem and "[inferred" in problem
 
@@ -113,11 +114,11 @@ def test_preflight_predicts_the_cpu_operators_left_in_the_compiled_twin(name, tm
     twin = tflite.read_graph(REFERENCE / f"{name}_edgetpu.tflite")
     left_on_cpu = collections.Counter(op.name for op in twin.operators if op.name != "edgetpu-custom-op")
     preflight = report.preflight
-    assert edgetpu_log.op_counts(preflight["cpu_ops"]) == left_on_cpu
-    assert preflight["subgraphs"] == sum(op.name == "edgetpu-custom-op" for op in twin.operators) == 1
-    assert preflight["ops_on_tpu"] + preflight["ops_on_cpu"] == preflight["ops_total"]
+    assert edgetpu_log.op_counts(preflight.cpu_ops) == left_on_cpu
+    assert preflight.subgraphs == sum(op.name == "edgetpu-custom-op" for op in twin.operators) == 1
+    assert preflight.ops_on_tpu + preflight.ops_on_cpu == preflight.ops_total
     if not left_on_cpu:  # "all mapped"
-        assert preflight["ops_on_tpu"] == preflight["ops_total"] and preflight["partition_at"] is None
+        assert preflight.ops_on_tpu == preflight.ops_total and preflight.partition_at is None
     assert report.status == "preflight-only" and report.compiler is None
     assert saved_report(tmp_path) == dataclasses.asdict(report)
 
@@ -126,42 +127,57 @@ def test_preflight_predicts_the_cpu_operators_left_in_the_compiled_twin(name, tm
 def test_movenet_partition_ends_at_arg_max_after_a_cpu_input_cast(tmp_path):
     preflight = edgetpu.compile(REFERENCE / "movenet_single_pose_lightning_ptq.tflite", out_dir=tmp_path,
                                 preflight_only=True).preflight
-    operators = preflight["operators"]
-    assert [op["op"] for op in operators[:2] if not op["on_tpu"]] == ["CAST", "QUANTIZE"]
-    assert preflight["partition_at"] == {"index": 89, "op": "ARG_MAX", "status": "Operation not supported",
-                                         "rule": "listed", "basis": "documented"}
-    assert all(operators[i]["on_tpu"] for i in range(100, 105))  # heads the ARG_MAX does not feed
+    operators = preflight.operators
+    assert [op.op for op in operators[:2] if not op.on_tpu] == ["CAST", "QUANTIZE"]
+    assert dataclasses.asdict(preflight.partition_at) == {
+        "index": 89, "op": "ARG_MAX", "status": "Operation not supported", "rule": "listed",
+        "basis": "documented"}
+    assert all(operators[i].on_tpu for i in range(100, 105))  # heads the ARG_MAX does not feed
 
 
 @pytest.mark.parametrize("name", ["tinytracker", "tinytracker_s"])
 def test_tinytracker_int8_is_predicted_fully_mapped_in_one_subgraph(name, tflite_model, tmp_path):
     report = edgetpu.compile(tflite_model(name), out_dir=tmp_path, preflight_only=True)
     preflight = report.preflight
-    assert preflight["ops_on_tpu"] == preflight["ops_total"] > 20
-    assert preflight["cpu_ops"] == [] and preflight["subgraphs"] == 1 and preflight["problems"] == []
+    assert preflight.ops_on_tpu == preflight.ops_total > 20
+    assert preflight.cpu_ops == [] and preflight.subgraphs == 1 and preflight.problems == []
     graph = tflite.read_graph(tflite_model(name))
-    assert preflight["param_bytes"] == sum(t.buffer.nbytes for t in graph.tensors if t.is_constant)
-    assert preflight["param_bytes_streamed"] == 0
+    assert preflight.param_bytes == sum(t.buffer.nbytes for t in graph.tensors if t.is_constant)
+    assert preflight.param_bytes_streamed == 0
 
 
 def test_float_input_and_output_leave_only_their_conversions_on_the_cpu(tflite_model, tmp_path):
     preflight = edgetpu.compile(tflite_model("tinytracker_s", io_type="float32"), out_dir=tmp_path,
                                 preflight_only=True).preflight
-    assert [(row["op"], row["count"], row["rule"]) for row in preflight["cpu_ops"]] == [
+    assert [(row.op, row.count, row.rule) for row in preflight.cpu_ops] == [
         ("QUANTIZE", 1, "quantize-from-8-bit"), ("DEQUANTIZE", 1, "dequantize")]
-    assert preflight["subgraphs"] == 1 and preflight["ops_on_tpu"] == preflight["ops_total"] - 2
+    assert preflight.subgraphs == 1 and preflight.ops_on_tpu == preflight.ops_total - 2
 
 
 def test_full_mobilenet_v3_is_predicted_to_stop_at_hard_swish(tflite_model, tmp_path):
     preflight = edgetpu.compile(tflite_model("mobilenet_v3_full"), out_dir=tmp_path,
                                 preflight_only=True).preflight
-    stop = preflight["partition_at"]
-    assert (stop["op"], stop["status"]) == ("HARD_SWISH", "Operation not supported")
-    operators = preflight["operators"]
-    assert all(op["on_tpu"] for op in operators[:stop["index"]])
-    assert not any(op["on_tpu"] for op in operators[stop["index"]:])
-    assert {op["status"] for op in operators[stop["index"]:] if op["op"] != "HARD_SWISH"} == \
+    stop = preflight.partition_at
+    assert (stop.op, stop.status) == ("HARD_SWISH", "Operation not supported")
+    operators = preflight.operators
+    assert all(op.on_tpu for op in operators[:stop.index])
+    assert not any(op.on_tpu for op in operators[stop.index:])
+    assert {op.status for op in operators[stop.index:] if op.op != "HARD_SWISH"} == \
         {"More than one subgraph is not supported"}
+
+
+def test_a_report_of_the_previous_version_reads_and_an_older_one_is_one_line(tflite_model, tmp_path):
+    """Version 2 held the pre-flight as a plain object of the same layout: it reads as the typed
+    Preflight; version 1 (no headline) is refused, saying what to do."""
+    report = edgetpu.compile(tflite_model("partition"), out_dir=tmp_path, preflight_only=True)
+    path = tmp_path / "report.json"
+    value = json.loads(path.read_text())
+    path.write_text(json.dumps({**value, "schema_version": 2}))
+    again = edgetpu.read_report(tmp_path)
+    assert again == report and again.preflight.partition_at.op == "HARD_SWISH"
+    path.write_text(json.dumps({**value, "schema_version": 1}))
+    with pytest.raises(UsageError, match="written with schema version 1, this zoo reads 3; make it again"):
+        edgetpu.read_report(tmp_path)
 
 
 def test_files_the_tool_did_not_write_are_never_removed(tflite_model, tmp_path):

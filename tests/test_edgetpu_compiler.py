@@ -126,7 +126,7 @@ def test_partial_mapping_counts_and_the_compiled_models_cpu_operators(tmp_path):
     result = run_adapter(model, "-o", tmp_path, "--compiler", FAKE_COMPILER, "--json", env=_fake("partial"))
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert (report.pop("kind"), report.pop("schema_version")) == ("zoo.edgetpu_report", 2)
+    assert (report.pop("kind"), report.pop("schema_version")) == ("zoo.edgetpu_report", 3)
     compiler = report["compiler"]
     assert (compiler["ops_on_tpu"], compiler["ops_on_cpu"]) == (261, 6)
     left_on_cpu = edgetpu_log.op_counts(compiler["compiled_model"]["cpu_ops"])

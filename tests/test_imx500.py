@@ -78,7 +78,7 @@ def test_the_tiny_package_is_what_the_pi_takes_with_a_16_bit_gaze_output(tiny_im
     assert precision.asked == precision.packaged == 16 and precision.note is None
     assert [o["shape"] for o in report.outputs] == [[2]] and report.outputs[0]["bits"] == 16
     assert set(precision.mean_cm_from_float) == {"8", "16"}
-    assert precision.mean_cm_from_float[str(precision.packaged)] == report.metrics["mean_cm_from_float"]
+    assert precision.mean_cm_from_float[str(precision.packaged)] == report.metrics.mean_cm_from_float
     grid = report.deployment["face_grid"]
     assert grid["check_max_abs_diff_cm"] == 0.0
     assert len(grid["cells"]) == 4 and grid["cells"][0] + grid["cells"][2] <= 25
@@ -93,10 +93,10 @@ def test_the_tiny_package_is_what_the_pi_takes_with_a_16_bit_gaze_output(tiny_im
 
     # Evaluated on the build's own test frames: the TFLite reproduces the manifest's figure.
     metrics = report.metrics
-    assert metrics["frames"] == manifest.metrics["int8_tflite"]["frames"] > 0
-    assert metrics["tflite"]["cm"] == pytest.approx(manifest.metrics["int8_tflite"]["cm"], rel=1e-5)
-    assert math.isfinite(metrics["cm"]) and metrics["mean_cm_from_float"] >= 0
-    assert len(metrics["float"]["prediction_std_cm"]) == 2
+    assert metrics.mct.frames == manifest.metrics["int8_tflite"].frames > 0
+    assert metrics.tflite.cm == pytest.approx(manifest.metrics["int8_tflite"].cm, rel=1e-5)
+    assert math.isfinite(metrics.mct.cm) and metrics.mean_cm_from_float >= 0
+    assert len(metrics.float_prediction_std_cm) == 2
     assert report.method == "ptq" and report.toolchain["imx500-converter"]
     assert report.toolchain["tpc"].endswith("v5.0") and report.seconds["imxconv"] > 0
     assert not [p for p in out.parent.iterdir() if ".tmp-" in p.name]

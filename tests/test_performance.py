@@ -72,7 +72,7 @@ def test_costs_in_the_table_are_what_the_public_model_files_give(row):
     checked = preflight.preflight(graph)
     assert tuple(graph.tensors[graph.inputs[0]].shape[1:]) == row.input_size
     assert performance.features(graph, checked) == performance.Features(row.tpu_macs, row.cpu_elements)
-    assert checked["param_bytes"] == row.param_bytes
+    assert checked.param_bytes == row.param_bytes
 
 
 def test_the_mac_count_agrees_with_the_published_count_of_a_model_no_one_here_wrote():
@@ -110,7 +110,7 @@ def test_no_edgetpu_estimate_where_the_fit_has_no_basis():
     for change, words in (({"param_bytes_streamed": 9 * 2**20}, "stream from host memory"),
                           ({"ops_on_tpu": 0}, "no operator on the Edge TPU"),
                           ({"problems": ["compiler 16 reads CONV_2D up to version 5"]}, "refuses")):
-        section = performance.estimate(graph, {**checked, **change})
+        section = performance.estimate(graph, dataclasses.replace(checked, **change))
         assert section.kind == "none" and section.latency_ms is None and words in section.basis
         assert "benchmarks.latency" in section.basis
     lstm = tflite.read_graph(_reference("keras_lstm_mnist_ptq.tflite"))  # no convolution: far below the fit

@@ -7,6 +7,7 @@ cheap looks (a GazeCapture root by its folders, a weights file by its HDF5 signa
 is one line, `zoo: error: ...`, and exit status 2 (zoo.errors lists the exit statuses).
 """
 import argparse
+import dataclasses
 import json
 import math
 import pathlib
@@ -211,7 +212,7 @@ def cmd_build(args):
     manifest = read_build(out)
     print(f"[zoo build] wrote {out}")
     for kind, record in manifest.metrics.items():
-        print(f"  {kind:18s} {record['cm']:.3f} cm" +
+        print(f"  {kind:18s} {record.cm:.3f} cm" +
               (f"  ({manifest.files[kind].bytes:,} bytes)" if kind in manifest.files else ""))
 
 
@@ -230,12 +231,13 @@ def cmd_eval(args):
     from zoo.inference.evaluate import evaluate_file
     result = evaluate_file(args.model_file, data=args.data, model=args.name, split=args.split)
     if args.json:
-        print(json.dumps(result, indent=2))
+        metrics = {kind: dataclasses.asdict(record) for kind, record in result["metrics"].items()}
+        print(json.dumps({**result, "metrics": metrics}, indent=2))
         return
     for kind, record in result["metrics"].items():
-        devices = "  ".join(f"{device} {record[key]:.3f} cm" for device, key in
-                            (("phone", "cm_phone"), ("tablet", "cm_tablet")) if record.get(key) is not None)
-        print(f"{kind:14s} {record['cm']:.3f} cm  {devices}  ({record.get('frames', '-')} frames)")
+        devices = "  ".join(f"{device} {cm:.3f} cm" for device, cm in
+                            (("phone", record.cm_phone), ("tablet", record.cm_tablet)) if cm is not None)
+        print(f"{kind:14s} {record.cm:.3f} cm  {devices}  ({record.frames} frames)")
 
 
 def _whole(minimum, maximum=None):

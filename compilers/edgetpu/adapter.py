@@ -132,13 +132,14 @@ def _checked_options(options):
 def _headline(status, graph, preflight, result):
     """The figures every target reports; the compiler's where it ran, else the pre-flight's."""
     compiled = result is not None and not result["error"]
-    figures = result if compiled else preflight
+    total, on_tpu = ((result["ops_total"], result["ops_on_tpu"]) if compiled
+                     else (preflight.ops_total, preflight.ops_on_tpu))
     memory = ({"on_chip_bytes": result["on_chip_bytes"] or 0, "off_chip_bytes": result["off_chip_bytes"] or 0}
-              if compiled else {"param_bytes_on_chip": preflight["param_bytes_on_chip"],
-                                "param_bytes_streamed": preflight["param_bytes_streamed"]})
+              if compiled else {"param_bytes_on_chip": preflight.param_bytes_on_chip,
+                                "param_bytes_streamed": preflight.param_bytes_streamed})
     streamed = memory.get("off_chip_bytes", memory.get("param_bytes_streamed"))
     return Headline(target=TARGET, status=status, fits=not streamed, memory=memory,
-                    ops_total=figures["ops_total"], ops_on_accelerator=figures["ops_on_tpu"],
+                    ops_total=total, ops_on_accelerator=on_tpu,
                     performance=performance.estimate(graph, preflight))
 
 
@@ -153,27 +154,27 @@ def _human_bytes(count):
 
 
 def _cpu_lines(rows):
-    """One line per CPU row; the pre-flight's rows also say what the prediction rests on."""
+    """One line per CPU row (dicts); the pre-flight's rows also say what the prediction rests on."""
     return [f"    {row['op']} x{row['count']}: {row['status']}"
             + (f" [{row['basis']}: {row['rule']}]" if row.get("rule") else "") for row in rows]
 
 
 def _preflight_lines(report):
     pre = report.preflight
-    lines = [f"{pathlib.Path(report.model).name}: pre-flight predicts {pre['ops_on_tpu']} of "
-             f"{pre['ops_total']} operators on the Edge TPU in {pre['subgraphs']} subgraph(s), "
-             f"{pre['ops_on_cpu']} on the CPU"]
-    if pre["partition_at"]:
-        stop = pre["partition_at"]
-        lines.append(f"  the TPU part ends at operator #{stop['index']} {stop['op']} ({stop['status']}; "
-                     f"{stop['basis']} rule {stop['rule']})")
-    lines += _cpu_lines(pre["cpu_ops"])
-    lines.append(f"  parameters on the TPU: {_human_bytes(pre['param_bytes'])}; estimate "
-                 f"{_human_bytes(pre['param_bytes_on_chip'])} cached on chip, "
-                 f"{_human_bytes(pre['param_bytes_streamed'])} streamed "
-                 f"(~{_human_bytes(pre['on_chip_budget_bytes'])} SRAM, shared with activations)")
-    lines += [f"  problem: {problem}" for problem in pre["problems"]]
-    return lines + [f"  warning: {warning}" for warning in pre["warnings"]]
+    lines = [f"{pathlib.Path(report.model).name}: pre-flight predicts {pre.ops_on_tpu} of "
+             f"{pre.ops_total} operators on the Edge TPU in {pre.subgraphs} subgraph(s), "
+             f"{pre.ops_on_cpu} on the CPU"]
+    if pre.partition_at:
+        stop = pre.partition_at
+        lines.append(f"  the TPU part ends at operator #{stop.index} {stop.op} ({stop.status}; "
+                     f"{stop.basis} rule {stop.rule})")
+    lines += _cpu_lines([dataclasses.asdict(row) for row in pre.cpu_ops])
+    lines.append(f"  parameters on the TPU: {_human_bytes(pre.param_bytes)}; estimate "
+                 f"{_human_bytes(pre.param_bytes_on_chip)} cached on chip, "
+                 f"{_human_bytes(pre.param_bytes_streamed)} streamed "
+                 f"(~{_human_bytes(pre.on_chip_budget_bytes)} SRAM, shared with activations)")
+    lines += [f"  problem: {problem}" for problem in pre.problems]
+    return lines + [f"  warning: {warning}" for warning in pre.warnings]
 
 
 def _summary(report):

@@ -87,10 +87,12 @@ def parse_log(text):
 
 
 def op_counts(rows):
-    """Operator -> count over table rows (one operator may have rows of several statuses)."""
+    """Operator -> count over table rows (one operator may have rows of several statuses): the
+    compiler's parsed rows (dicts) or the pre-flight's (compilers.edgetpu.report.CpuOperators)."""
     counts = collections.Counter()
     for row in rows:
-        counts[row["op"]] += row["count"]
+        op, count = (row["op"], row["count"]) if isinstance(row, dict) else (row.op, row.count)
+        counts[op] += count
     return counts
 
 
@@ -109,13 +111,13 @@ def _format_counts(counts):
 def disagreements(preflight, compiler):
     """Where the compiler's figures differ from the pre-flight's prediction, in words."""
     found = []
-    if compiler["ops_on_tpu"] is not None and compiler["ops_on_tpu"] != preflight["ops_on_tpu"]:
+    if compiler["ops_on_tpu"] is not None and compiler["ops_on_tpu"] != preflight.ops_on_tpu:
         found.append(f"compiler maps {compiler['ops_on_tpu']} of {compiler['ops_total']} operations to the "
-                     f"TPU; pre-flight predicted {preflight['ops_on_tpu']} of {preflight['ops_total']}")
-    if compiler["subgraphs"] is not None and compiler["subgraphs"] != preflight["subgraphs"]:
+                     f"TPU; pre-flight predicted {preflight.ops_on_tpu} of {preflight.ops_total}")
+    if compiler["subgraphs"] is not None and compiler["subgraphs"] != preflight.subgraphs:
         found.append(f"compiler made {compiler['subgraphs']} Edge TPU subgraph(s); "
-                     f"pre-flight predicted {preflight['subgraphs']}")
-    predicted = op_counts(preflight["cpu_ops"])
+                     f"pre-flight predicted {preflight.subgraphs}")
+    predicted = op_counts(preflight.cpu_ops)
     sources = [("its operation log", compiler.get("cpu_ops"))]
     if compiler.get("compiled_model"):
         sources.append(("the compiled model", compiler["compiled_model"]["cpu_ops"]))

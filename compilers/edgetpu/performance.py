@@ -20,6 +20,7 @@ import numpy as np
 
 from compilers import costs
 from compilers.edgetpu import published
+from compilers.edgetpu.report import Preflight
 from compilers.report import ESTIMATED, Performance, from_latency, no_estimate
 from zoo import tflite
 
@@ -37,9 +38,9 @@ class Features:
         return [1.0, self.tpu_macs / 1e9, self.cpu_elements / 1e6]
 
 
-def features(graph: tflite.Graph, preflight: dict) -> Features:
+def features(graph: tflite.Graph, preflight: Preflight) -> Features:
     """The features of ``graph`` with the pre-flight's placement of its operators."""
-    on_tpu = {row["index"]: row["on_tpu"] for row in preflight["operators"]}
+    on_tpu = {row.index: row.on_tpu for row in preflight.operators}
     tpu = [op for op in graph.operators if on_tpu[op.index]]
     cpu = [op for op in graph.operators if not on_tpu[op.index]]
     return Features(costs.graph_macs(graph, tpu), costs.output_elements(graph, cpu))
@@ -91,18 +92,18 @@ def published_fit() -> Fit:
     return Fit(fit(rows), tuple(leave_one_out(rows)), rows)
 
 
-def _no_estimate_reason(preflight: dict) -> typing.Optional[str]:
-    if preflight["problems"]:
-        return f"the pre-flight predicts edgetpu_compiler refuses this model ({preflight['problems'][0]})"
-    if not preflight["ops_on_tpu"]:
+def _no_estimate_reason(preflight: Preflight) -> typing.Optional[str]:
+    if preflight.problems:
+        return f"the pre-flight predicts edgetpu_compiler refuses this model ({preflight.problems[0]})"
+    if not preflight.ops_on_tpu:
         return "the pre-flight predicts no operator on the Edge TPU"
-    if preflight["param_bytes_streamed"]:
-        return (f"{preflight['param_bytes_streamed']:,} parameter bytes stream from host memory every "
+    if preflight.param_bytes_streamed:
+        return (f"{preflight.param_bytes_streamed:,} parameter bytes stream from host memory every "
                 f"inference, and none of the published models the estimate is fitted to streams any")
     return None
 
 
-def estimate(graph: tflite.Graph, preflight: dict) -> Performance:
+def estimate(graph: tflite.Graph, preflight: Preflight) -> Performance:
     """The performance section of an Edge TPU report for ``graph`` and its pre-flight."""
     why_not = _no_estimate_reason(preflight)
     if why_not:

@@ -11,6 +11,7 @@ import typing
 
 from compilers.common import check_fixed_inputs
 from compilers.edgetpu import rules
+from compilers.edgetpu.report import CpuOperators, OperatorPlacement, PartitionPoint, Preflight
 from zoo.errors import UsageError
 
 CUSTOM_OP = "edgetpu-custom-op"
@@ -55,17 +56,17 @@ def _operator_rows(graph, placed):
     rows = []
     for op, place in zip(graph.operators, placed):
         rule = place.rule
-        rows.append({"index": op.index, "op": op.name, "version": op.version, "on_tpu": place.on_tpu,
-                     "status": rule.status if rule else rules.MAPPED,
-                     "rule": rule and rule.id, "basis": rule and rule.basis})
+        rows.append(OperatorPlacement(index=op.index, op=op.name, version=op.version, on_tpu=place.on_tpu,
+                                      status=rule.status if rule else rules.MAPPED,
+                                      rule=rule and rule.id, basis=rule and rule.basis))
     return rows
 
 
 def _cpu_rows(operators):
     """The CPU operators counted by operator, status and the rule behind the prediction."""
-    counts = collections.Counter((row["op"], row["status"], row["rule"], row["basis"])
-                                 for row in operators if not row["on_tpu"])
-    return [{"op": op, "count": count, "status": status, "rule": rule, "basis": basis}
+    counts = collections.Counter((row.op, row.status, row.rule, row.basis)
+                                 for row in operators if not row.on_tpu)
+    return [CpuOperators(op=op, count=count, status=status, rule=rule, basis=basis)
             for (op, status, rule, basis), count in counts.items()]
 
 
@@ -88,7 +89,7 @@ def _warnings(graph):
             f"says 'Model not quantized' [{rules.DOCUMENTED}: {_DYNAMIC_BATCH_SOURCE}]" for name in dynamic]
 
 
-def preflight(graph):
+def preflight(graph) -> Preflight:
     """The prediction for ``graph``: counts, the CPU operators with their status and basis, where
     the TPU part ends, the parameter bytes it caches, and the model-level problems."""
     placed = _place(graph)
@@ -99,19 +100,20 @@ def preflight(graph):
     param_bytes = sum(graph.tensors[i].buffer.nbytes for i in parameters)
     fired = {p.rule.id: p.rule for p in placed if p.rule}
     ops_on_tpu = sum(p.on_tpu for p in placed)
-    return {
-        "ops_total": len(operators),
-        "ops_on_tpu": ops_on_tpu,
-        "ops_on_cpu": len(operators) - ops_on_tpu,
-        "subgraphs": 1 if ops_on_tpu else 0,
-        "cpu_ops": _cpu_rows(operators),
-        "partition_at": partition and {k: partition[k] for k in ("index", "op", "status", "rule", "basis")},
-        "rules": {rule_id: rules.describe(rule) for rule_id, rule in sorted(fired.items())},
-        "param_bytes": param_bytes,
-        "on_chip_budget_bytes": ON_CHIP_BYTES,
-        "param_bytes_on_chip": min(param_bytes, ON_CHIP_BYTES),
-        "param_bytes_streamed": max(0, param_bytes - ON_CHIP_BYTES),
-        "problems": version_problems(graph),
-        "warnings": _warnings(graph),
-        "operators": operators,
-    }
+    return Preflight(
+        ops_total=len(operators),
+        ops_on_tpu=ops_on_tpu,
+        ops_on_cpu=len(operators) - ops_on_tpu,
+        subgraphs=1 if ops_on_tpu else 0,
+        cpu_ops=_cpu_rows(operators),
+        partition_at=partition and PartitionPoint(index=partition.index, op=partition.op,
+                                                  status=partition.status, rule=partition.rule,
+                                                  basis=partition.basis),
+        rules={rule_id: rules.describe(rule) for rule_id, rule in sorted(fired.items())},
+        param_bytes=param_bytes,
+        on_chip_budget_bytes=ON_CHIP_BYTES,
+        param_bytes_on_chip=min(param_bytes, ON_CHIP_BYTES),
+        param_bytes_streamed=max(0, param_bytes - ON_CHIP_BYTES),
+        problems=version_problems(graph),
+        warnings=_warnings(graph),
+        operators=operators)

@@ -11,6 +11,8 @@ A prediction that rests on an inferred rule is reported as such.
 """
 import typing
 
+from compilers.edgetpu.report import RuleRecord
+
 # The compiler's status words (its operation log, NAME_edgetpu.log).
 MAPPED = "Mapped to Edge TPU"
 NOT_SUPPORTED = "Operation not supported"
@@ -314,4 +316,4 @@ def broken_rule(graph, op):
 
 def describe(rule):
     """The rule as report.json gives it."""
-    return {"constraint": rule.constraint, "status": rule.status, "basis": rule.basis, "source": rule.source}
+    return RuleRecord(constraint=rule.constraint, status=rule.status, basis=rule.basis, source=rule.source)

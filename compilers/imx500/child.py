@@ -10,6 +10,7 @@ deployment graph (compilers.imx500.graph) with MCT and the IMX500 target platfor
 the data has gaze labels, bakes the face grid and exports the .keras file(s) imxconv-tf converts.
 Exit: 0 done, 1 the import check failed, 2 bad input (the last stderr line says why).
 """
+import dataclasses
 import json
 import pathlib
 import sys
@@ -79,7 +80,6 @@ def _specs(job, model):
 def _exact_check(model, job, graph, part, source):
     """The import's twin against LiteRT's reference kernels on the first calibration inputs,
     operator by operator; ImportMismatch naming the first operator where they part."""
-    import dataclasses
     from compilers.imx500.exact_check import MAX_STEPS, exact_check
     from compilers.imx500.partition import submodel
     say(f"checking the import against LiteRT, operator by operator, on {source.check_count} inputs")
@@ -122,15 +122,17 @@ def _evaluate(model, quantized, job, source):
     predicted.update(source.predict_cm({
         bits: (lambda batch, q=q: q(split_inputs(batch, sensor), training=False).numpy())
         for bits, q in quantized.items()}, sensor)[0])
+    from compilers.imx500.report import QuantizedErrors
     chosen = max(quantized)
     errors = {key: metrics.gaze_errors(predicted[key], true_cm, is_tablet)
               for key in ("float", "tflite", chosen)}
-    # Per frame, not only on average: a model that predicts a constant agrees on average trivially.
-    errors["float"]["prediction_std_cm"] = [float(v) for v in np.std(predicted["float"], axis=0)]
     distance = {str(bits): float(np.mean(np.linalg.norm(predicted[bits] - predicted["float"], axis=1)))
                 for bits in quantized}
-    return {**errors[chosen], "float": errors["float"], "tflite": errors["tflite"],
-            "mean_cm_from_float": distance[str(chosen)], "mean_cm_from_float_by_output_bits": distance}
+    # Per frame, not only on average: a model that predicts a constant agrees on average trivially.
+    return dataclasses.asdict(QuantizedErrors(
+        mct=errors[chosen], float_model=errors["float"], tflite=errors["tflite"],
+        float_prediction_std_cm=[float(v) for v in np.std(predicted["float"], axis=0)],
+        mean_cm_from_float=distance[str(chosen)], mean_cm_from_float_by_output_bits=distance))
 
 
 def _listed(outputs):

@@ -11,7 +11,7 @@ import typing
 from compilers.imx500 import calibration, deployment, performance, tools
 from compilers.imx500.deployment import TASKS
 from compilers.imx500.exact_check import ExactCheck
-from compilers.imx500.report import Imx500Report, MemoryRecord, PrecisionRecord, SplitRecord
+from compilers.imx500.report import Imx500Report, MemoryRecord, PrecisionRecord, QuantizedErrors, SplitRecord
 from compilers.imx500.tools import CompileError
 from compilers.report import Headline
 from zoo import artifacts
@@ -239,7 +239,9 @@ def package(plan, result, scratch, work, toolchain, say) -> Imx500Report:
                      "inputs": result["specs"]},
         import_check=ExactCheck(**result["import_check"]), split=_split_record(plan, result),
         precision=_precision(plan, result, bits, note), memory=memory_record, inputs=inputs,
-        outputs=tools.tensors(work / "dnnParams.xml", "output"), metrics=result["metrics"],
+        outputs=tools.tensors(work / "dnnParams.xml", "output"),
+        metrics=result["metrics"] and artifacts.record_from(QuantizedErrors, result["metrics"],
+                                                            "the child's result"),
         agreement=result["agreement"], deployment=record,
         files={kind: artifacts.FileRecord(**file_record(work / path.name, work))
                for kind, path in kinds.items()},

@@ -48,13 +48,51 @@ class PrecisionRecord:
 
 
 @dataclasses.dataclass
+class QuantizedErrors:
+    """The gaze errors of the MCT model of the highest output bits (``mct``) beside the float
+    model's and the TFLite's on the same test frames; ``float_prediction_std_cm``: the spread (x, y)
+    of the float model's prediction, near 0 for a model that predicts a constant, whose agreement
+    with the quantized model then says little; the mean distance per frame of the MCT model's
+    prediction from the float model's (``mean_cm_from_float``), and of each output bits' variant."""
+    mct: artifacts.GazeErrors
+    float_model: artifacts.GazeErrors
+    tflite: artifacts.GazeErrors
+    float_prediction_std_cm: typing.List[float]
+    mean_cm_from_float: float
+    mean_cm_from_float_by_output_bits: typing.Dict[str, float]
+
+
+_ERRORS = ("cm", "cm_phone", "cm_tablet", "frames")
+
+
+def _upgraded_metrics(metrics: dict) -> dict:
+    """Version 3's metrics (the MCT model's errors at the top level, "float" with its
+    prediction_std_cm and "tflite" beside them) in QuantizedErrors' layout."""
+    def errors(value):
+        return {key: value[key] for key in _ERRORS if key in value} if isinstance(value, dict) else value
+    moved = {"mct": errors(metrics), "float_model": errors(metrics.get("float")),
+             "tflite": errors(metrics.get("tflite")),
+             "float_prediction_std_cm": (metrics.get("float") or {}).get("prediction_std_cm")}
+    kept = ("mean_cm_from_float", "mean_cm_from_float_by_output_bits")
+    return {**moved, **{key: metrics[key] for key in kept if key in metrics}}
+
+
+@dataclasses.dataclass
 class Imx500Report:
-    """report.json of the IMX500 target. ``metrics``: the MCT model's gaze errors (with "float"
-    and "tflite" beside them) when the data has labels, else None; ``agreement``: the MCT model's
+    """report.json of the IMX500 target. ``metrics``: the MCT model's gaze errors beside the float
+    model's and the TFLite's when the data has labels, else None; ``agreement``: the MCT model's
     outputs against the float model's on the check inputs; ``import_check``: the import's twin
     against LiteRT, operator by operator."""
     KIND: typing.ClassVar[str] = "zoo.imx500_report"
-    SCHEMA_VERSION: typing.ClassVar[int] = 3  # 2: headline added; 3: exact check, split, precision
+    # 2: headline added; 3: exact check, split, precision; 4: metrics as QuantizedErrors
+    SCHEMA_VERSION: typing.ClassVar[int] = 4
+    READS_FROM: typing.ClassVar[int] = 3
+
+    @classmethod
+    def upgrade(cls, value: dict, version: int) -> dict:
+        """A version-3 report with its metrics moved into QuantizedErrors' layout."""
+        metrics = value.get("metrics")
+        return {**value, "metrics": _upgraded_metrics(metrics) if isinstance(metrics, dict) else metrics}
     model: str
     source: dict
     method: str
@@ -65,7 +103,7 @@ class Imx500Report:
     memory: MemoryRecord
     inputs: typing.List[dict]
     outputs: typing.List[dict]
-    metrics: typing.Optional[dict]
+    metrics: typing.Optional[QuantizedErrors]
     agreement: dict
     deployment: dict
     files: typing.Dict[str, artifacts.FileRecord]
@@ -87,10 +125,10 @@ def _quality_lines(report):
     bits = f"{precision.packaged}-bit output" + (f" ({precision.note})" if precision.note else "")
     if metrics:
         by_bits = ", ".join(f"{b}-bit {cm:.3f} cm" for b, cm in (precision.mean_cm_from_float or {}).items())
-        lines = [f"  test error: {metrics['cm']:.3f} cm quantized (MCT, IMX500 TPC, {bits}) vs "
-                 f"{metrics['float']['cm']:.3f} cm float and {metrics['tflite']['cm']:.3f} cm for the TFLite "
-                 f"({metrics['frames']} frames); per frame from the float prediction: {by_bits}"]
-        if max(metrics["float"]["prediction_std_cm"]) < 0.01:
+        lines = [f"  test error: {metrics.mct.cm:.3f} cm quantized (MCT, IMX500 TPC, {bits}) vs "
+                 f"{metrics.float_model.cm:.3f} cm float and {metrics.tflite.cm:.3f} cm for the TFLite "
+                 f"({metrics.mct.frames} frames); per frame from the float prediction: {by_bits}"]
+        if max(metrics.float_prediction_std_cm) < 0.01:
             lines.append("  warning: the float model predicts a near-constant gaze (spread under 0.01 cm), "
                          "so its agreement with the quantized model says little")
         return lines
