@@ -1,8 +1,8 @@
 """The one loader of model files: what a MODEL argument names (a build folder, a TFLite file the
 zoo wrote, a Keras .h5/.keras) resolved to a file and its model card, checked before any runtime
 is asked to load it, and loaded as a model that says its name, inputs, output scale and what it
-was trained on. `zoo eval`, `zoo predict`, `zoo build`'s evaluation, the benchmarks and the IMX500
-target's Keras input all load through here."""
+was trained on. `zoo eval`, `zoo predict`, `zoo build`'s evaluation, the benchmarks and a target's
+Keras input (compilers/) all load through here."""
 import dataclasses
 import pathlib
 import time
