@@ -126,8 +126,8 @@ def _imx500_row(outcome, context):
     package = report.files["packer_zip"]
     row.update(file=str(context.folder / IMX500 / package.path), bytes=package.bytes,
                memory=dataclasses.asdict(report.memory), status=NOT_ON_PI)
-    if not report.deployment.get("sensor_feeds_all_inputs", True):
-        row["note"] = report.deployment.get("note")
+    if not report.deployment.sensor_feeds_all_inputs:
+        row["note"] = report.deployment.note
     return row
 
 
