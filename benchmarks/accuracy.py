@@ -103,11 +103,11 @@ def mct_row(folder, report, manifest, root, frames):
     """The MCT int8 row of build ``folder`` from the IMX500 adapter's report.
 
     compilers/imx500.py evaluates the MCT-quantized model (with MCT's own quantizers, in a process
-    free of tfmot) on the whole test split of its data (``source["data_root"]``); its figure is
+    free of tfmot) on the whole test split of its data (``source.data_root``); its figure is
     used only when that is the same frames as the other rows, otherwise the row says why it has none."""
     errors = (dataclasses.asdict(report.metrics.mct) if report.metrics else dict.fromkeys(ERRORS))
     package = report.files["packer_zip"]
-    evaluated_on = report.source.get("data_root")
+    evaluated_on = report.source.data_root
     row = {"model": manifest.model, "artifact": MCT_INT8,
            "file": str(pathlib.Path(folder) / IMX500 / package.path), "bytes": package.bytes,
            "params": manifest.params, "macs": manifest.macs, **errors, "data": evaluated_on,

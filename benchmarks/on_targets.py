@@ -12,6 +12,7 @@ import typing
 
 import benchmarks
 from benchmarks import EDGETPU, IMX500, MCT_INT8, MEASURED, ON_SENSOR, TFMOT_INT8, accuracy, latency
+from benchmarks.results import CompilerFigures
 from compilers.targets import Target
 from zoo import artifacts, errors
 
@@ -112,9 +113,8 @@ def edgetpu_fields(edgetpu_report) -> dict:
     compiler = edgetpu_report.compiler
     return {"edgetpu_status": edgetpu_report.status_detail,
             "preflight": dataclasses.asdict(edgetpu_report.preflight),
-            "compiler": compiler and {key: compiler.get(key) for key in (
-                "version", "ops_total", "ops_on_tpu", "ops_on_cpu", "subgraphs", "on_chip_bytes",
-                "off_chip_bytes", "compile_ms", "error")}}
+            "compiler": compiler and {field.name: getattr(compiler, field.name)
+                                      for field in dataclasses.fields(CompilerFigures)}}
 
 
 def _imx500_row(outcome, context):
@@ -126,8 +126,8 @@ def _imx500_row(outcome, context):
     package = report.files["packer_zip"]
     row.update(file=str(context.folder / IMX500 / package.path), bytes=package.bytes,
                memory=dataclasses.asdict(report.memory), status=NOT_ON_PI)
-    if not report.deployment.get("sensor_feeds_all_inputs", True):
-        row["note"] = report.deployment.get("note")
+    if not report.deployment.sensor_feeds_all_inputs:
+        row["note"] = report.deployment.note
     return row
 
 

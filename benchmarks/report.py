@@ -63,9 +63,9 @@ def _edgetpu_table(rows):
             continue
         pre, compiler = row.preflight, row.compiler
         cpu = "; ".join(f"{op.op} x{op.count} ({op.status})" for op in pre.cpu_ops) or "none"
-        compiled = (f"{compiler['version']}: {compiler['ops_on_tpu']}/{compiler['ops_total']} on the TPU"
-                    if compiler and not compiler["error"] else
-                    f"failed: {compiler['error']}" if compiler else "not installed (pre-flight only)")
+        compiled = (f"{compiler.version}: {compiler.ops_on_tpu}/{compiler.ops_total} on the TPU"
+                    if compiler and not compiler.error else
+                    f"failed: {compiler.error}" if compiler else "not installed (pre-flight only)")
         lines.append(f"| {row.model} | {pre.ops_on_tpu}/{pre.ops_total} | {cpu} | "
                      f"{pre.subgraphs} | {pre.param_bytes:,} | {compiled} | {_latency_cell(row)} |")
     return "\n".join(lines)

@@ -21,6 +21,21 @@ FIRST_LAYOUT = 1  # {"schema": 1, ...}: no kind, rows as plain objects
 
 
 @dataclasses.dataclass
+class CompilerFigures:
+    """An Edge TPU row's figures of the compiler's run (compilers.edgetpu.report.CompilerRun);
+    None where the compiler printed none."""
+    version: typing.Optional[str]
+    ops_total: typing.Optional[int]
+    ops_on_tpu: typing.Optional[int]
+    ops_on_cpu: typing.Optional[int]
+    subgraphs: typing.Optional[int]
+    on_chip_bytes: typing.Optional[int]
+    off_chip_bytes: typing.Optional[int]
+    compile_ms: typing.Optional[int]
+    error: typing.Optional[str]
+
+
+@dataclasses.dataclass
 class ResultRow:
     """One result row. Its key (source, model, artifact, target, runtime, threads; None where it
     does not apply, as for a published row without a target) is always written; the rest default
@@ -59,7 +74,7 @@ class ResultRow:
     performance: typing.Optional[Performance] = None
     edgetpu_status: typing.Optional[str] = None
     preflight: typing.Optional[Preflight] = None
-    compiler: typing.Optional[dict] = None
+    compiler: typing.Optional[CompilerFigures] = None
     memory: typing.Optional[typing.Dict[str, typing.Any]] = None
     dsp_ms_median: typing.Optional[float] = None
     dsp_ms_p90: typing.Optional[float] = None
@@ -96,11 +111,13 @@ class Results:
     """results.json. The header (command, created, machine, data, timing) is None only in a file
     benchmarks.imx500_on_pi started on its own, which holds its rows and nothing to render."""
     KIND: typing.ClassVar[str] = "benchmarks.results"
-    SCHEMA_VERSION: typing.ClassVar[int] = 2  # 1: the first layout, "schema": 1 and no kind
+    # 1: the first layout, "schema": 1 and no kind; 3: a row's compiler as CompilerFigures
+    SCHEMA_VERSION: typing.ClassVar[int] = 3
 
     @classmethod
     def upgrade(cls, value: dict, version: int) -> dict:
-        """The first layout reads as it is, less its "schema" number."""
+        """The first layout reads as it is, less its "schema" number; version 2 as it is (its rows'
+        compiler figures had CompilerFigures' layout, now checked field by field)."""
         return {key: field for key, field in value.items() if key != "schema"}
     command: typing.Optional[str] = None
     created: typing.Optional[str] = None

@@ -166,17 +166,18 @@ def test_full_mobilenet_v3_is_predicted_to_stop_at_hard_swish(tflite_model, tmp_
         {"More than one subgraph is not supported"}
 
 
-def test_a_report_of_the_previous_version_reads_and_an_older_one_is_one_line(tflite_model, tmp_path):
+def test_a_report_of_the_previous_versions_reads_and_an_older_one_is_one_line(tflite_model, tmp_path):
     """Version 2 held the pre-flight as a plain object of the same layout: it reads as the typed
-    Preflight; version 1 (no headline) is refused, saying what to do."""
+    Preflight, as version 3 does; version 1 (no headline) is refused, saying what to do."""
     report = edgetpu.compile(tflite_model("partition"), out_dir=tmp_path, preflight_only=True)
     path = tmp_path / "report.json"
     value = json.loads(path.read_text())
-    path.write_text(json.dumps({**value, "schema_version": 2}))
-    again = edgetpu.read_report(tmp_path)
-    assert again == report and again.preflight.partition_at.op == "HARD_SWISH"
+    for version in (2, 3):
+        path.write_text(json.dumps({**value, "schema_version": version}))
+        again = edgetpu.read_report(tmp_path)
+        assert again == report and again.preflight.partition_at.op == "HARD_SWISH"
     path.write_text(json.dumps({**value, "schema_version": 1}))
-    with pytest.raises(UsageError, match="written with schema version 1, this zoo reads 3; make it again"):
+    with pytest.raises(UsageError, match="written with schema version 1, this zoo reads 4; make it again"):
         edgetpu.read_report(tmp_path)
 
 

@@ -13,8 +13,10 @@ import pytest
 
 from compilers import edgetpu
 from compilers.edgetpu import log as edgetpu_log
+from compilers.edgetpu.report import OperationRow
 from edgetpu_support import (FAKE_COMPILER, MOBILENET, README, REFERENCE, REPO, listing, needs_shared,
                              run_adapter, saved_report)
+from zoo.errors import UsageError
 
 
 # --- The compiler's output, from the samples recorded in the shared README ------------------------
@@ -57,8 +59,8 @@ def test_parser_reads_the_partial_mapping_counts_and_survives_unknown_values():
 @needs_shared
 def test_parser_reads_the_operation_log_and_the_same_table_printed_by_dash_s():
     stdout, _, log = _readme_blocks()
-    expected = [{"op": "CONV_2D", "count": 35, "status": "Mapped to Edge TPU"},
-                {"op": "SOFTMAX", "count": 1, "status": "Mapped to Edge TPU"}]
+    expected = [OperationRow(op="CONV_2D", count=35, status="Mapped to Edge TPU"),
+                OperationRow(op="SOFTMAX", count=1, status="Mapped to Edge TPU")]
     assert edgetpu_log.parse_log(log) == {"version": "16.0.384591198", "operations": expected}
     table = log[log.index("Operator"):]
     assert edgetpu_log.parse_compiler_output(stdout + table)["operations"] == expected
@@ -126,13 +128,36 @@ def test_partial_mapping_counts_and_the_compiled_models_cpu_operators(tmp_path):
     result = run_adapter(model, "-o", tmp_path, "--compiler", FAKE_COMPILER, "--json", env=_fake("partial"))
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert (report.pop("kind"), report.pop("schema_version")) == ("zoo.edgetpu_report", 3)
+    assert (report.pop("kind"), report.pop("schema_version")) == ("zoo.edgetpu_report", 4)
     compiler = report["compiler"]
     assert (compiler["ops_on_tpu"], compiler["ops_on_cpu"]) == (261, 6)
-    left_on_cpu = edgetpu_log.op_counts(compiler["compiled_model"]["cpu_ops"])
-    assert left_on_cpu == edgetpu_log.op_counts(report["preflight"]["cpu_ops"])
+    typed = edgetpu.read_report(tmp_path)
+    left_on_cpu = edgetpu_log.op_counts(typed.compiler.compiled_model.cpu_ops)
+    assert left_on_cpu == edgetpu_log.op_counts(typed.preflight.cpu_ops)
     assert not any("compiled model" in d for d in report["disagreements"])
     assert saved_report(tmp_path) == report
+
+
+@needs_shared
+def test_a_report_of_versions_2_and_3_reads_with_its_compiler_section_and_a_damaged_one_is_one_line(tmp_path):
+    """Versions 2 and 3 held the compiler's run as a plain object of CompilerRun's layout: they read
+    as the typed report; a damaged row of its operation table is one line naming the field."""
+    model = REFERENCE / "movenet_single_pose_lightning_ptq.tflite"
+    result = run_adapter(model, "-o", tmp_path, "--compiler", FAKE_COMPILER, env=_fake("partial"))
+    assert result.returncode == 0, result.stderr
+    report = edgetpu.read_report(tmp_path)
+    assert report.compiler.operations and report.compiler.compiled_model.cpu_ops
+    path = tmp_path / "report.json"
+    value = json.loads(path.read_text())
+    for version in (2, 3):
+        path.write_text(json.dumps({**value, "schema_version": version}))
+        assert edgetpu.read_report(tmp_path) == report, version
+    value["compiler"]["operations"][0]["count"] = "35"
+    path.write_text(json.dumps(value))
+    with pytest.raises(UsageError) as error:
+        edgetpu.read_report(tmp_path)
+    assert "compiler.operations[0].count should be an integer" in str(error.value)
+    assert "\n" not in str(error.value)
 
 
 @needs_shared

@@ -56,8 +56,8 @@ def test_tiny_build_becomes_an_imx500_package_whose_report_agrees_with_the_conve
     assert check.float_output_steps is not None and check.float_mean_steps <= check.float_output_steps
     assert report.split.sensor_operators == report.headline.ops_total == report.headline.ops_on_accelerator
     assert report.split.host == [] and report.split.host_tail is None
-    assert report.source["tflite"] == str(build / manifest.files["int8_tflite"].path)
-    assert report.source["model_card"] is True and report.source["keras"] is None
+    assert report.source.tflite == str(build / manifest.files["int8_tflite"].path)
+    assert report.source.model_card is True and report.source.keras is None
 
 
 def test_the_tiny_package_is_what_the_pi_takes_with_a_16_bit_gaze_output(tiny_imx500, tiny_build):
@@ -69,22 +69,22 @@ def test_the_tiny_package_is_what_the_pi_takes_with_a_16_bit_gaze_output(tiny_im
     # The sensor feeds its RGB image alone: grey conversion and face-grid channels are inside.
     (trained_input,) = manifest.card.inputs
     (sensor_input,) = report.inputs
-    assert trained_input.shape[2] == 3 and sensor_input["shape"] == trained_input.shape[:2] + [3]
-    assert sensor_input["bits"] == 8 and sensor_input["scale"] > 0
-    assert "RGB to grey inside the network" in report.deployment["in_network_conversion"]
+    assert trained_input.shape[2] == 3 and sensor_input.shape == trained_input.shape[:2] + [3]
+    assert sensor_input.bits == 8 and sensor_input.scale > 0
+    assert "RGB to grey inside the network" in report.deployment.in_network_conversion
     # A gaze model is a regression: its output is 16-bit where the IMX500 TPC allows, and the
     # report gives both precisions' per-frame distance from the float model.
     precision = report.precision
     assert precision.asked == precision.packaged == 16 and precision.note is None
-    assert [o["shape"] for o in report.outputs] == [[2]] and report.outputs[0]["bits"] == 16
+    assert [o.shape for o in report.outputs] == [[2]] and report.outputs[0].bits == 16
     assert set(precision.mean_cm_from_float) == {"8", "16"}
     assert precision.mean_cm_from_float[str(precision.packaged)] == report.metrics.mean_cm_from_float
-    grid = report.deployment["face_grid"]
-    assert grid["check_max_abs_diff_cm"] == 0.0
-    assert len(grid["cells"]) == 4 and grid["cells"][0] + grid["cells"][2] <= 25
-    assert report.deployment["sensor_feeds_all_inputs"] is True
+    grid = report.deployment.face_grid
+    assert grid.check_max_abs_diff_cm == 0.0
+    assert len(grid.cells) == 4 and grid.cells[0] + grid.cells[2] <= 25
+    assert report.deployment.sensor_feeds_all_inputs is True
     pi_config = json.loads((out / "pi_config.json").read_text())
-    assert pi_config["roi"] == grid["sensor_roi"] == report.deployment["roi"]
+    assert pi_config["roi"] == grid.sensor_roi == report.deployment.roi
     assert pi_config["host_tail"] is None
     assert pi_config["gaze_scale_cm"] == manifest.card.output.scale_cm
     assert json.loads((out / "input_format.json").read_text()) == [{"ordinal": 0, "format": "RGB"}]
@@ -100,6 +100,44 @@ def test_the_tiny_package_is_what_the_pi_takes_with_a_16_bit_gaze_output(tiny_im
     assert report.method == "ptq" and report.toolchain["imx500-converter"]
     assert report.toolchain["tpc"].endswith("v5.0") and report.seconds["imxconv"] > 0
     assert not [p for p in out.parent.iterdir() if ".tmp-" in p.name]
+
+
+def _as_version(value, version):
+    """A version-5 report.json as an earlier version wrote it: the sections' absent fields were
+    not written at all, and version 3 kept the MCT model's errors at the top of ``metrics``."""
+    value = json.loads(json.dumps(value))
+    for section, keys in ((value["agreement"], ("top1_agreement",)),
+                          (value["deployment"], ("in_network_conversion", "note")),
+                          (value["deployment"]["network_intrinsics"], ("task", "inference_rate", "classes"))):
+        for key in keys:
+            if section[key] is None:
+                del section[key]
+    if version == 3:
+        metrics = value["metrics"]
+        value["metrics"] = {**metrics.pop("mct"), **metrics, "tflite": metrics["tflite"],
+                            "float": {**metrics.pop("float_model"),
+                                      "prediction_std_cm": metrics.pop("float_prediction_std_cm")}}
+    return {**value, "schema_version": version}
+
+
+def test_reports_of_versions_3_and_4_read_and_a_damaged_section_is_one_line(tiny_imx500, tmp_path):
+    """Version 4 held source, calibration, tensors, agreement and deployment as plain objects of
+    the same layout: it reads as the typed report, as version 3 does through its metrics' move; a
+    damaged field of a section is one line naming it."""
+    from compilers.imx500 import read_report
+    from zoo.errors import UsageError
+    report = _report(tiny_imx500(MODEL))
+    value = json.loads((tiny_imx500(MODEL) / "report.json").read_text())
+    path = tmp_path / "report.json"
+    for version in (3, 4):
+        path.write_text(json.dumps(_as_version(value, version)))
+        assert read_report(tmp_path) == report, version
+    damaged = json.loads(json.dumps(value))
+    damaged["deployment"]["face_grid"]["cells"] = "8,6,9,9"
+    path.write_text(json.dumps(damaged))
+    with pytest.raises(UsageError) as error:
+        read_report(tmp_path)
+    assert "deployment.face_grid.cells should be a list" in str(error.value) and "\n" not in str(error.value)
 
 
 def _without_card(source, path):

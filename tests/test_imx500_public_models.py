@@ -28,9 +28,16 @@ def _run_on_the_pi_side(path, graph, split, frames, folder):
     from compilers.imx500.exact_check import real, stored
     from compilers.imx500.host_tail import write_tail
     from compilers.imx500.partition import submodel
+    from compilers.imx500.packaging import RASPBERRY_PI
+    from compilers.imx500.records import AspectRatio, DeploymentRecord, HostTailRecord, NetworkIntrinsics
+    from zoo.artifacts import record_from
     tail = write_tail(path, graph, split, {graph.inputs[0]: frames}, folder)
-    config = deployment.pi_config(graph, split, {"roi": [0, 0, 1, 1], "gaze_scale_cm": None, "task": None,
-                                                 "labels": None, "network_intrinsics": {}, "host_tail": tail})
+    record = DeploymentRecord(
+        sensor_inputs=[], face_grid=None, roi=[0, 0, 1, 1], gaze_scale_cm=None, task=None, labels=None,
+        host_tail=record_from(HostTailRecord, tail, "write_tail"), output="the file's outputs",
+        network_intrinsics=NetworkIntrinsics(AspectRatio(1, 1)), sensor_feeds_all_inputs=True,
+        raspberry_pi=RASPBERRY_PI)
+    config = deployment.pi_config(graph, split, record)
     head, whole = (Interpreter(model_content=content) for content in
                    (submodel(path, split.sensor, graph.inputs, split.sensor_outputs), path.read_bytes()))
     results = []

@@ -41,7 +41,7 @@ def test_results_json_is_a_typed_record_that_reads_its_first_layout(tmp_path, ca
     assert document.rows[0].cm == 3.25 and document.rows[0].headline is None
     assert run_command("compare", ["--report_only", f"--out={out}"]) == 0, capsys.readouterr().err
     value = json.loads(path.read_text())
-    assert (value["kind"], value["schema_version"], "schema" in value) == ("benchmarks.results", 2, False)
+    assert (value["kind"], value["schema_version"], "schema" in value) == ("benchmarks.results", 3, False)
     assert results.read_results(path) == document
     assert "| tinytracker_s | float | cpu | litert | 1 | 1.500 |" in (out / "RESULTS.md").read_text()
     merged = results.merge_rows(document, [results.row_record({**ROW_KEY, "latency_ms_median": 0.9})]).rows
@@ -49,7 +49,7 @@ def test_results_json_is_a_typed_record_that_reads_its_first_layout(tmp_path, ca
     with pytest.raises(ValueError, match=r"\['latency'\] are not fields"):
         results.row_record({**ROW_KEY, "latency": 0.9})
     for text, message in ((json.dumps({**value, "kind": "zoo.build"}), "not a benchmarks.results record"),
-                          (json.dumps({**value, "schema_version": 3}), "written with schema version 3"),
+                          (json.dumps({**value, "schema_version": 4}), "written with schema version 4"),
                           (json.dumps({**value, "rows": [{"model": "x"}]}), r"rows\[0\] lacks source")):
         path.write_text(text)
         with pytest.raises(UsageError, match=message):

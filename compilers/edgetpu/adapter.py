@@ -68,8 +68,8 @@ def _runtime_version(value):
 def _status(preflight_only, compiler_path, result):
     """report["status"] and its one-line detail."""
     if result is not None:
-        return ("failed", result["error"]) if result["error"] else \
-            ("compiled", f"compiled {result['edgetpu_model']}")
+        return ("failed", result.error) if result.error else \
+            ("compiled", f"compiled {result.edgetpu_model}")
     if preflight_only:
         return "preflight-only", "pre-flight only (--preflight-only)"
     return "preflight-only", f"{edgetpu_run.COMPILER} not found on PATH: pre-flight only; {_INSTALL_HINT}"
@@ -116,7 +116,7 @@ def compile(model: "str | pathlib.Path", out_dir: "str | pathlib.Path | None" = 
             model=str(model), model_bytes=graph.file_bytes, out_dir=str(out_dir), preflight=preflight,
             compiler=result, status=status, status_detail=detail,
             disagreements=(edgetpu_log.disagreements(preflight, result)
-                           if result and not result["error"] else []),
+                           if result and not result.error else []),
             headline=_headline(status, graph, preflight, result))
         artifacts.write_record(report, work_dir / artifacts.REPORT)
     return report
@@ -131,10 +131,10 @@ def _checked_options(options):
 
 def _headline(status, graph, preflight, result):
     """The figures every target reports; the compiler's where it ran, else the pre-flight's."""
-    compiled = result is not None and not result["error"]
-    total, on_tpu = ((result["ops_total"], result["ops_on_tpu"]) if compiled
+    compiled = result is not None and not result.error
+    total, on_tpu = ((result.ops_total, result.ops_on_tpu) if compiled
                      else (preflight.ops_total, preflight.ops_on_tpu))
-    memory = ({"on_chip_bytes": result["on_chip_bytes"] or 0, "off_chip_bytes": result["off_chip_bytes"] or 0}
+    memory = ({"on_chip_bytes": result.on_chip_bytes or 0, "off_chip_bytes": result.off_chip_bytes or 0}
               if compiled else {"param_bytes_on_chip": preflight.param_bytes_on_chip,
                                 "param_bytes_streamed": preflight.param_bytes_streamed})
     streamed = memory.get("off_chip_bytes", memory.get("param_bytes_streamed"))
@@ -154,9 +154,10 @@ def _human_bytes(count):
 
 
 def _cpu_lines(rows):
-    """One line per CPU row (dicts); the pre-flight's rows also say what the prediction rests on."""
-    return [f"    {row['op']} x{row['count']}: {row['status']}"
-            + (f" [{row['basis']}: {row['rule']}]" if row.get("rule") else "") for row in rows]
+    """One line per CPU row (OperationRow, CpuOperators); the pre-flight's rows also say what the
+    prediction rests on."""
+    return [f"    {row.op} x{row.count}: {row.status}"
+            + (f" [{row.basis}: {row.rule}]" if getattr(row, "rule", None) else "") for row in rows]
 
 
 def _preflight_lines(report):
@@ -168,7 +169,7 @@ def _preflight_lines(report):
         stop = pre.partition_at
         lines.append(f"  the TPU part ends at operator #{stop.index} {stop.op} ({stop.status}; "
                      f"{stop.basis} rule {stop.rule})")
-    lines += _cpu_lines([dataclasses.asdict(row) for row in pre.cpu_ops])
+    lines += _cpu_lines(pre.cpu_ops)
     lines.append(f"  parameters on the TPU: {_human_bytes(pre.param_bytes)}; estimate "
                  f"{_human_bytes(pre.param_bytes_on_chip)} cached on chip, "
                  f"{_human_bytes(pre.param_bytes_streamed)} streamed "
@@ -181,17 +182,17 @@ def _summary(report):
     """The short human summary printed after a run."""
     lines = _preflight_lines(report)
     compiler = report.compiler
-    if compiler and not compiler["error"]:
-        lines.append(f"compiler {compiler['version']}: {compiler['ops_on_tpu']} of {compiler['ops_total']} "
-                     f"operations on the Edge TPU in {compiler['subgraphs']} subgraph(s); parameters "
-                     f"{_human_bytes(compiler['on_chip_bytes'] or 0)} on chip, "
-                     f"{_human_bytes(compiler['off_chip_bytes'] or 0)} streamed")
-        lines += _cpu_lines(compiler["cpu_ops"])
+    if compiler and not compiler.error:
+        lines.append(f"compiler {compiler.version}: {compiler.ops_on_tpu} of {compiler.ops_total} "
+                     f"operations on the Edge TPU in {compiler.subgraphs} subgraph(s); parameters "
+                     f"{_human_bytes(compiler.on_chip_bytes or 0)} on chip, "
+                     f"{_human_bytes(compiler.off_chip_bytes or 0)} streamed")
+        lines += _cpu_lines(compiler.cpu_ops or [])
     elif compiler:
-        lines.append(f"compiler {compiler['version'] or ''} failed: {compiler['error']}")
+        lines.append(f"compiler {compiler.version or ''} failed: {compiler.error}")
     lines.append(performance_line(report.headline.performance))
     lines.append(f"wrote {pathlib.Path(report.out_dir) / artifacts.REPORT}"
-                 + (f" and {compiler['edgetpu_model']}" if compiler and compiler["edgetpu_model"] else ""))
+                 + (f" and {compiler.edgetpu_model}" if compiler and compiler.edgetpu_model else ""))
     return "\n".join(lines)
 
 

@@ -8,6 +8,7 @@ import collections
 import re
 
 from compilers.edgetpu.preflight import CUSTOM_OP
+from compilers.edgetpu.report import CompiledModel, OperationRow, OperatorCount
 from zoo import tflite
 
 _UNITS = {"B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}
@@ -53,7 +54,7 @@ def _parse_table(lines):
             in_table = True
         elif in_table and _TABLE_ROW.match(line):
             op, count, status = _TABLE_ROW.match(line).groups()
-            rows.append({"op": op, "count": int(count), "status": status})
+            rows.append(OperationRow(op=op, count=int(count), status=status))
     return rows
 
 
@@ -88,11 +89,10 @@ def parse_log(text):
 
 def op_counts(rows):
     """Operator -> count over table rows (one operator may have rows of several statuses): the
-    compiler's parsed rows (dicts) or the pre-flight's (compilers.edgetpu.report.CpuOperators)."""
+    compiler's (OperationRow, OperatorCount) or the pre-flight's (CpuOperators)."""
     counts = collections.Counter()
     for row in rows:
-        op, count = (row["op"], row["count"]) if isinstance(row, dict) else (row.op, row.count)
-        counts[op] += count
+        counts[row.op] += row.count
     return counts
 
 
@@ -100,8 +100,8 @@ def compiled_cpu_ops(path):
     """The operators left beside edgetpu-custom-op in a compiled file: what really runs on the CPU."""
     graph = tflite.read_graph(path)
     counts = collections.Counter(op.name for op in graph.operators if op.name != CUSTOM_OP)
-    return {"tpu_subgraphs": sum(op.name == CUSTOM_OP for op in graph.operators),
-            "cpu_ops": [{"op": op, "count": count} for op, count in counts.items()]}
+    return CompiledModel(tpu_subgraphs=sum(op.name == CUSTOM_OP for op in graph.operators),
+                         cpu_ops=[OperatorCount(op=op, count=count) for op, count in counts.items()])
 
 
 def _format_counts(counts):
@@ -111,16 +111,16 @@ def _format_counts(counts):
 def disagreements(preflight, compiler):
     """Where the compiler's figures differ from the pre-flight's prediction, in words."""
     found = []
-    if compiler["ops_on_tpu"] is not None and compiler["ops_on_tpu"] != preflight.ops_on_tpu:
-        found.append(f"compiler maps {compiler['ops_on_tpu']} of {compiler['ops_total']} operations to the "
+    if compiler.ops_on_tpu is not None and compiler.ops_on_tpu != preflight.ops_on_tpu:
+        found.append(f"compiler maps {compiler.ops_on_tpu} of {compiler.ops_total} operations to the "
                      f"TPU; pre-flight predicted {preflight.ops_on_tpu} of {preflight.ops_total}")
-    if compiler["subgraphs"] is not None and compiler["subgraphs"] != preflight.subgraphs:
-        found.append(f"compiler made {compiler['subgraphs']} Edge TPU subgraph(s); "
+    if compiler.subgraphs is not None and compiler.subgraphs != preflight.subgraphs:
+        found.append(f"compiler made {compiler.subgraphs} Edge TPU subgraph(s); "
                      f"pre-flight predicted {preflight.subgraphs}")
     predicted = op_counts(preflight.cpu_ops)
-    sources = [("its operation log", compiler.get("cpu_ops"))]
-    if compiler.get("compiled_model"):
-        sources.append(("the compiled model", compiler["compiled_model"]["cpu_ops"]))
+    sources = [("its operation log", compiler.cpu_ops)]
+    if compiler.compiled_model:
+        sources.append(("the compiled model", compiler.compiled_model.cpu_ops))
     for source, rows in sources:
         if rows is not None and op_counts(rows) != predicted:
             found.append(f"CPU operators in {source}: {_format_counts(op_counts(rows))}; "

@@ -73,22 +73,78 @@ class Preflight:
 
 
 @dataclasses.dataclass
+class OperationRow:
+    """A row of the compiler's operation table: ``count`` operators ``op`` with the same status."""
+    op: str
+    count: int
+    status: str
+
+
+@dataclasses.dataclass
+class OperatorCount:
+    op: str
+    count: int
+
+
+@dataclasses.dataclass
+class CompiledModel:
+    """What the compiled file holds: its edgetpu-custom-op subgraphs and the operators beside them."""
+    tpu_subgraphs: int
+    cpu_ops: typing.List[OperatorCount]
+
+
+@dataclasses.dataclass
+class CompilerRun:
+    """One run of edgetpu_compiler (compilers/edgetpu/run.py, parsed by log.py): the command, its
+    exit status (None: timed out) and output, the version and the figures it printed (None where
+    it printed none, all of them after a timeout), the operation table of its log (``operations``,
+    ``cpu_ops``: the rows not mapped), the compiled file's operators; ``error`` is None only when
+    the compiled model ``edgetpu_model`` was written."""
+    path: str
+    command: typing.List[str]
+    returncode: typing.Optional[int]
+    output: typing.Optional[str]
+    version: typing.Optional[str]
+    error: typing.Optional[str]
+    edgetpu_model: typing.Optional[str]
+    log: typing.Optional[str]
+    compile_ms: typing.Optional[int] = None
+    input_model: typing.Optional[str] = None
+    input_bytes: typing.Optional[int] = None
+    output_model: typing.Optional[str] = None
+    output_bytes: typing.Optional[int] = None
+    on_chip_bytes: typing.Optional[int] = None
+    on_chip_remaining_bytes: typing.Optional[int] = None
+    off_chip_bytes: typing.Optional[int] = None
+    subgraphs: typing.Optional[int] = None
+    ops_total: typing.Optional[int] = None
+    operation_log: typing.Optional[str] = None
+    ops_on_tpu: typing.Optional[int] = None
+    ops_on_cpu: typing.Optional[int] = None
+    operations: typing.Optional[typing.List[OperationRow]] = None
+    cpu_ops: typing.Optional[typing.List[OperationRow]] = None
+    compiled_model: typing.Optional[CompiledModel] = None
+
+
+@dataclasses.dataclass
 class EdgeTpuReport:
     """``status`` is "compiled", "failed" or "preflight-only"; ``preflight`` is
     compilers.edgetpu.preflight's prediction, ``compiler`` the parsed compiler run (log.py)."""
     KIND: typing.ClassVar[str] = "zoo.edgetpu_report"
-    SCHEMA_VERSION: typing.ClassVar[int] = 3  # 2: headline added; 3: preflight as a Preflight record
+    # 2: headline added; 3: preflight as a Preflight record; 4: compiler as a CompilerRun record
+    SCHEMA_VERSION: typing.ClassVar[int] = 4
     READS_FROM: typing.ClassVar[int] = 2
 
     @classmethod
     def upgrade(cls, value: dict, version: int) -> dict:
-        """Version 2 reads as it is: its pre-flight had Preflight's layout, now checked field by field."""
+        """Versions 2 and 3 read as they are: their pre-flight and compiler sections had
+        Preflight's and CompilerRun's layout, now checked field by field."""
         return value
     model: str
     model_bytes: int
     out_dir: str
     preflight: Preflight
-    compiler: typing.Optional[dict]
+    compiler: typing.Optional[CompilerRun]
     disagreements: typing.List[str]
     status: str
     status_detail: str
@@ -106,4 +162,4 @@ def read_report(folder: "str | pathlib.Path") -> EdgeTpuReport:
 def compiled_model(folder: "str | pathlib.Path") -> typing.Optional[pathlib.Path]:
     """The NAME_edgetpu.tflite that compile() left in ``folder`` (as its report.json says), or None."""
     return common.compiled_file(folder, read_report,
-                                lambda report: (report.compiler or {}).get("edgetpu_model"))
+                                lambda report: report.compiler and report.compiler.edgetpu_model)

@@ -3,10 +3,12 @@ input format imx500-package takes (-f input_format.json: the channel order the n
 calibrated on, RGB), the network intrinsics picamera2 reads (task, inference rate, input aspect
 ratio, a classifier's labels), pi_config.json for run_on_pi.py (what the sensor sends, the host
 tail, the ROI) and the report's deployment section."""
+import dataclasses
 import json
 import math
 import shutil
 
+from compilers.imx500.records import AspectRatio, ClassLabels, DeploymentRecord, NetworkIntrinsics
 from compilers.imx500.tools import SENSOR_PIXELS
 
 PI_FILES = ("run_on_pi.py", "pi_config.json", "input_format.json", "network_intrinsics.json")
@@ -28,19 +30,15 @@ def infer_task(graph):
     return None
 
 
-def intrinsics(graph, task, labels, performance):
+def intrinsics(graph, task, labels, performance) -> NetworkIntrinsics:
     """picamera2's network intrinsics: the task, the inference rate where a latency supports one
     (no more than the sensor's 30 fps), the input's aspect ratio, a classifier's labels."""
     _, height, width = graph.tensors[graph.inputs[0]].shape[:3]
     divisor = math.gcd(width, height)
-    record = {"input_aspect_ratio": {"width": width // divisor, "height": height // divisor}}
-    if task:
-        record["task"] = task
-    if performance.fps:
-        record["inference_rate"] = round(min(SENSOR_FPS, performance.fps), 1)
-    if labels:
-        record["classes"] = {"labels": list(labels)}
-    return record
+    return NetworkIntrinsics(
+        input_aspect_ratio=AspectRatio(width=width // divisor, height=height // divisor), task=task or None,
+        inference_rate=round(min(SENSOR_FPS, performance.fps), 1) if performance.fps else None,
+        classes=ClassLabels(labels=list(labels)) if labels else None)
 
 
 def _tensor(graph, index, name=None):
@@ -48,14 +46,15 @@ def _tensor(graph, index, name=None):
     return {"name": name or tensor.name, "shape": list(tensor.shape)}
 
 
-def pi_config(graph, part, report_bits):
-    """pi_config.json for run_on_pi.py. ``report_bits``: the deployment section's fields it
-    repeats (roi, gaze_scale_cm, task, labels, network_intrinsics, host_tail)."""
-    tail = report_bits["host_tail"]
-    repeated = ("roi", "gaze_scale_cm", "task", "labels", "network_intrinsics")
-    return {**{key: report_bits[key] for key in repeated},
+def pi_config(graph, part, record: DeploymentRecord) -> dict:
+    """pi_config.json for run_on_pi.py: the deployment section's roi, gaze_scale_cm, task, labels,
+    network intrinsics and host tail (its file and tensors), the sensor's and the file's outputs."""
+    tail = record.host_tail
+    return {"roi": record.roi, "gaze_scale_cm": record.gaze_scale_cm, "task": record.task,
+            "labels": record.labels, "network_intrinsics": record.network_intrinsics.for_picamera2(),
             "sensor_outputs": [_tensor(graph, i) for i in part.sensor_outputs],
-            "host_tail": tail and {key: tail[key] for key in ("file", "inputs", "outputs")},
+            "host_tail": tail and {"file": tail.file, "inputs": [dataclasses.asdict(t) for t in tail.inputs],
+                                   "outputs": [dataclasses.asdict(t) for t in tail.outputs]},
             "outputs": [graph.tensors[i].name for i in graph.outputs]}
 
 
@@ -69,7 +68,7 @@ def write_pi_files(folder, config, inputs):
     shutil.copyfile(pi_runner.__file__, folder / "run_on_pi.py")
     (folder / "pi_config.json").write_text(json.dumps(config, indent=2))
     formats = [{"ordinal": ordinal, "format": "RGB"} for ordinal, tensor in enumerate(inputs)
-               if tensor["shape"][-1:] == [3]]
+               if tensor.shape[-1:] == [3]]
     (folder / "input_format.json").write_text(json.dumps(formats, indent=2))
     (folder / "network_intrinsics.json").write_text(json.dumps(config["network_intrinsics"], indent=2))
     return [folder / name for name in PI_FILES]

@@ -11,6 +11,8 @@ import typing
 from compilers.imx500 import calibration, deployment, performance, tools
 from compilers.imx500.deployment import TASKS
 from compilers.imx500.exact_check import ExactCheck
+from compilers.imx500.records import (AgreementRecord, CalibrationInput, CalibrationRecord, DeploymentRecord,
+                                      FaceGridRecord, HostTailRecord, RaspberryPiRecord, SourceRecord)
 from compilers.imx500.report import Imx500Report, MemoryRecord, PrecisionRecord, QuantizedErrors, SplitRecord
 from compilers.imx500.tools import CompileError
 from compilers.report import Headline
@@ -148,34 +150,44 @@ def _convert(plan, result, scratch, converter, say):
     raise AssertionError("no package to convert")
 
 
-def _deployment(plan, result, inputs, roi):
+RASPBERRY_PI = RaspberryPiRecord(
+    install="sudo apt install imx500-all imx500-tools",
+    package="imx500-package -i packerOut.zip -o DIR -f input_format.json",
+    writes="DIR/network.rpk (runs only on a Raspberry Pi; not done here)",
+    run="python3 run_on_pi.py (picamera2; loads network.rpk, sets the inference ROI, reads the "
+        "outputs, runs host_tail.tflite where there is one)")
+
+
+def _deployment(plan, result, inputs, roi) -> DeploymentRecord:
     """What the Pi side needs: the sensor's input, the baked face grid, the output's meaning,
     picamera2's intrinsics, the host tail."""
     from compilers.imx500.graph import GREY_PHOTO, GREY_RECIPES, LUMA
     card, recipes = plan.card, [spec["recipe"] for spec in result["specs"]]
     speed = performance.estimate(card.model if card else None, plan.graph)
-    record = {"sensor_inputs": [spec["name"] for spec in result["specs"]], "face_grid": result["face_grid"],
-              "roi": roi, "gaze_scale_cm": card.output.scale_cm if card else None, "task": plan.task,
-              "labels": plan.labels, "host_tail": result["host_tail"],
-              "network_intrinsics": deployment.intrinsics(plan.graph, plan.task, plan.labels, speed),
-              "output": f"gaze (XCam, YCam) / {card.output.scale_cm:g} cm (tanh range)" if card else
-              "the TFLite's outputs, dequantized (the host tail's where the Pi runs one)",
-              "sensor_feeds_all_inputs": len(inputs) == 1}
+    record = DeploymentRecord(
+        sensor_inputs=[spec["name"] for spec in result["specs"]],
+        face_grid=_from_child(FaceGridRecord, result["face_grid"]),
+        roi=roi, gaze_scale_cm=card.output.scale_cm if card else None, task=plan.task, labels=plan.labels,
+        host_tail=_from_child(HostTailRecord, result["host_tail"]),
+        network_intrinsics=deployment.intrinsics(plan.graph, plan.task, plan.labels, speed),
+        output=f"gaze (XCam, YCam) / {card.output.scale_cm:g} cm (tanh range)" if card else
+        "the TFLite's outputs, dequantized (the host tail's where the Pi runs one)",
+        sensor_feeds_all_inputs=len(inputs) == 1, raspberry_pi=RASPBERRY_PI)
     if any(recipe in GREY_RECIPES or recipe == GREY_PHOTO for recipe in recipes):
-        record["in_network_conversion"] = (
+        record.in_network_conversion = (
             "RGB to grey inside the network (a 1x1 convolution with the luma weights "
             f"{', '.join(map(str, LUMA))}, as training's crops), so the sensor's RGB image feeds it what it "
             "was trained on")
     if len(inputs) > 1:
-        record["note"] = (f"the package has {len(inputs)} input tensors, but the IMX500 sensor feeds exactly "
-                          "one (its ISP-cropped image): the other inputs cannot be supplied on the camera")
-    record["raspberry_pi"] = {
-        "install": "sudo apt install imx500-all imx500-tools",
-        "package": "imx500-package -i packerOut.zip -o DIR -f input_format.json",
-        "writes": "DIR/network.rpk (runs only on a Raspberry Pi; not done here)",
-        "run": "python3 run_on_pi.py (picamera2; loads network.rpk, sets the inference ROI, reads the "
-               "outputs, runs host_tail.tflite where there is one)"}
+        record.note = (f"the package has {len(inputs)} input tensors, but the IMX500 sensor feeds exactly "
+                       "one (its ISP-cropped image): the other inputs cannot be supplied on the camera")
     return record
+
+
+def _from_child(kind, value):
+    """A section of the child's result (JSON) as a ``kind`` record checked field by field; None
+    for a section the child left None."""
+    return None if value is None else artifacts.record_from(kind, value, "the child's result")
 
 
 def _files(plan, result, scratch, converted, record, inputs):
@@ -188,7 +200,7 @@ def _files(plan, result, scratch, converted, record, inputs):
              "quantized_keras": keras, "imxconv_log": scratch / "imxconv.log"}
     if result["host_tail"]:
         kinds["host_tail"] = scratch / result["host_tail"]["file"]
-    if record["sensor_feeds_all_inputs"]:  # else the sensor cannot feed it and there is nothing to run
+    if record.sensor_feeds_all_inputs:  # else the sensor cannot feed it and there is nothing to run
         config = deployment.pi_config(plan.graph, plan.split, record)
         paths = deployment.write_pi_files(scratch, config, inputs)
         kinds.update({path.stem: path for path in paths})
@@ -201,7 +213,7 @@ def _split_record(plan, result):
                        host=[f"{i} {graph.operators[i].name}" for i in split.host],
                        sensor_outputs=[graph.tensors[i].name for i in split.sensor_outputs],
                        starts_at={str(i): why for i, why in split.reasons.items()},
-                       host_tail=result["host_tail"])
+                       host_tail=_from_child(HostTailRecord, result["host_tail"]))
 
 
 def _precision(plan, result, bits, note):
@@ -230,19 +242,20 @@ def package(plan, result, scratch, work, toolchain, say) -> Imx500Report:
     name = card.model if card else plan.model.stem
     return Imx500Report(
         model=name,
-        source={"tflite": str(plan.model), "keras": job["keras"], "model_card": card is not None,
-                "data": result["data"], "data_kind": job["data"]["kind"],
-                "data_root": job["data"]["path"] if job["data"]["kind"] == "gazecapture" else None},
+        source=SourceRecord(tflite=str(plan.model), keras=job["keras"], model_card=card is not None,
+                            data=result["data"], data_kind=job["data"]["kind"],
+                            data_root=job["data"]["path"] if job["data"]["kind"] == "gazecapture" else None),
         method=job["method"],
-        calibration={"frames": job["calibration_frames"],
-                     "epochs": job["epochs"] if job["method"] != "ptq" else None,
-                     "inputs": result["specs"]},
+        calibration=CalibrationRecord(frames=job["calibration_frames"],
+                                      epochs=job["epochs"] if job["method"] != "ptq" else None,
+                                      inputs=[CalibrationInput(**spec) for spec in result["specs"]]),
         import_check=ExactCheck(**result["import_check"]), split=_split_record(plan, result),
         precision=_precision(plan, result, bits, note), memory=memory_record, inputs=inputs,
         outputs=tools.tensors(work / "dnnParams.xml", "output"),
         metrics=result["metrics"] and artifacts.record_from(QuantizedErrors, result["metrics"],
                                                             "the child's result"),
-        agreement=result["agreement"], deployment=record,
+        agreement=artifacts.record_from(AgreementRecord, result["agreement"], "the child's result"),
+        deployment=record,
         files={kind: artifacts.FileRecord(**file_record(work / path.name, work))
                for kind, path in kinds.items()},
         toolchain={**result["toolchain"], "tpc": f"edge-mdt-tpc imx500 v{job['tpc_version']}",

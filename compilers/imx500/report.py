@@ -7,6 +7,8 @@ import typing
 
 from compilers import common
 from compilers.imx500.exact_check import ExactCheck
+from compilers.imx500.records import (AgreementRecord, CalibrationRecord, DeploymentRecord, HostTailRecord,
+                                      PackageTensor, SourceRecord)
 from compilers.report import Headline, performance_line
 from zoo import artifacts
 
@@ -32,7 +34,7 @@ class SplitRecord:
     host: typing.List[str]
     sensor_outputs: typing.List[str]
     starts_at: typing.Dict[str, str]
-    host_tail: typing.Optional[dict]
+    host_tail: typing.Optional[HostTailRecord]
 
 
 @dataclasses.dataclass
@@ -84,30 +86,34 @@ class Imx500Report:
     outputs against the float model's on the check inputs; ``import_check``: the import's twin
     against LiteRT, operator by operator."""
     KIND: typing.ClassVar[str] = "zoo.imx500_report"
-    # 2: headline added; 3: exact check, split, precision; 4: metrics as QuantizedErrors
-    SCHEMA_VERSION: typing.ClassVar[int] = 4
+    # 2: headline added; 3: exact check, split, precision; 4: metrics as QuantizedErrors;
+    # 5: source, calibration, inputs, outputs, agreement, deployment, host tail as records
+    SCHEMA_VERSION: typing.ClassVar[int] = 5
     READS_FROM: typing.ClassVar[int] = 3
 
     @classmethod
     def upgrade(cls, value: dict, version: int) -> dict:
-        """A version-3 report with its metrics moved into QuantizedErrors' layout."""
+        """A version-3 report with its metrics moved into QuantizedErrors' layout; version 4 has
+        version 5's layout (its sections now checked field by field), so it reads as it is."""
         metrics = value.get("metrics")
-        return {**value, "metrics": _upgraded_metrics(metrics) if isinstance(metrics, dict) else metrics}
+        if version == 3 and isinstance(metrics, dict):
+            return {**value, "metrics": _upgraded_metrics(metrics)}
+        return value
     model: str
-    source: dict
+    source: SourceRecord
     method: str
-    calibration: dict
+    calibration: CalibrationRecord
     import_check: ExactCheck
     split: SplitRecord
     precision: PrecisionRecord
     memory: MemoryRecord
-    inputs: typing.List[dict]
-    outputs: typing.List[dict]
+    inputs: typing.List[PackageTensor]
+    outputs: typing.List[PackageTensor]
     metrics: typing.Optional[QuantizedErrors]
-    agreement: dict
-    deployment: dict
+    agreement: AgreementRecord
+    deployment: DeploymentRecord
     files: typing.Dict[str, artifacts.FileRecord]
-    toolchain: dict
+    toolchain: typing.Dict[str, typing.Optional[str]]
     seconds: typing.Dict[str, float]
     headline: Headline
 
@@ -135,8 +141,8 @@ def _quality_lines(report):
     agreement = report.agreement
     by_bits = ", ".join(f"{b}-bit {d:.4g}" for b, d in precision.mean_abs_diff_from_float.items())
     return [f"  no gaze labels in the calibration data, so no cm figure; MCT ({bits}) vs float on "
-            f"{agreement['frames']} inputs: mean |difference| {by_bits}" +
-            (f", same top output on {agreement['top1_agreement']:.0%}" if "top1_agreement" in agreement
+            f"{agreement.frames} inputs: mean |difference| {by_bits}" +
+            (f", same top output on {agreement.top1_agreement:.0%}" if agreement.top1_agreement is not None
              else "")]
 
 
@@ -162,17 +168,17 @@ def summary(report: Imx500Report) -> str:
              f"({check.worst_operator}; threshold {check.threshold_steps:g}); float model at the outputs: "
              f"max {check.float_output_steps} / mean {check.float_mean_steps} steps (information)"]
     if split.host_tail:
-        lines.append(f"  host tail check: {split.host_tail['check']}")
+        lines.append(f"  host tail check: {split.host_tail.check}")
     lines += _quality_lines(report)
-    grid = report.deployment["face_grid"]
+    deployment, grid = report.deployment, report.deployment.face_grid
     if grid:
-        lines.append(f"  face grid {grid['cells']} baked in ({grid['source']}); Pi ROI {grid['sensor_roi']}; "
-                     f"package vs quantized model: max {grid['check_max_abs_diff_cm']:.2g} cm apart")
-    if report.deployment.get("in_network_conversion"):
-        lines.append(f"  {report.deployment['in_network_conversion']}")
-    if not report.deployment["sensor_feeds_all_inputs"]:
-        lines.append(f"  warning: {report.deployment['note']}")
+        lines.append(f"  face grid {grid.cells} baked in ({grid.source}); Pi ROI {grid.sensor_roi}; "
+                     f"package vs quantized model: max {grid.check_max_abs_diff_cm:.2g} cm apart")
+    if deployment.in_network_conversion:
+        lines.append(f"  {deployment.in_network_conversion}")
+    if not deployment.sensor_feeds_all_inputs:
+        lines.append(f"  warning: {deployment.note}")
     lines.append(performance_line(report.headline.performance))
     lines.append(f"wrote {report.files['packer_zip'].path} and report.json; on the Pi: "
-                 f"{report.deployment['raspberry_pi']['package']}, then python3 run_on_pi.py")
+                 f"{deployment.raspberry_pi.package}, then python3 run_on_pi.py")
     return "\n".join(lines)

@@ -11,6 +11,7 @@ import sys
 import threading
 import xml.etree.ElementTree as ElementTree
 
+from compilers.imx500.records import PackageTensor
 from zoo.errors import UsageError
 
 SENSOR_PIXELS = (4056, 3040)  # full IMX500 resolution, the frame of picamera2's inference ROI
@@ -172,7 +173,7 @@ def tensors(params_path, kind):
     found = []
     for tensor in ElementTree.parse(params_path).getroot().iter(f"{kind}Tensor"):
         dimensions = sorted(tensor.iter("dimension"), key=lambda d: int(d.get("ordinal")))
-        found.append({"name": tensor.get("name"), "shape": [int(d.get("size")) for d in dimensions],
-                      "bits": int(tensor.get("bitsPerElement")), "format": tensor.get("format"),
-                      "scale": float(tensor.get("scale")), "shift": int(tensor.get("shift"))})
+        found.append(PackageTensor(name=tensor.get("name"), shape=[int(d.get("size")) for d in dimensions],
+                                   bits=int(tensor.get("bitsPerElement")), format=tensor.get("format"),
+                                   scale=float(tensor.get("scale")), shift=int(tensor.get("shift"))))
     return found
