@@ -45,15 +45,17 @@ def run_zoo(*args, check=True, timeout=900, env=None):
 
 def made_once(tmp_path_factory, name, make):
     """``folder`` of this test run made by ``make(folder)`` once, whichever xdist worker asks first
-    (the others wait on a lock, then reuse it); a make that failed is tried again by the next."""
+    (the others wait on a lock, then reuse it); a make that failed is tried again by the next.
+    Each folder has a parent of its own, so no test sees another make's work in progress beside it."""
     base = tmp_path_factory.getbasetemp()
     shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "made_once"
     shared.mkdir(exist_ok=True)
-    folder, done = shared / name, shared / f"{name}.done"
+    folder, done = shared / name / name, shared / f"{name}.done"
     with open(shared / f"{name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not done.exists():
-            shutil.rmtree(folder, ignore_errors=True)
+            shutil.rmtree(folder.parent, ignore_errors=True)
+            folder.parent.mkdir()
             make(folder)
             done.touch()
     return folder
