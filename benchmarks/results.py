@@ -113,6 +113,7 @@ class Results:
     KIND: typing.ClassVar[str] = "benchmarks.results"
     # 1: the first layout, "schema": 1 and no kind; 3: a row's compiler as CompilerFigures
     SCHEMA_VERSION: typing.ClassVar[int] = 3
+    READS_FROM: typing.ClassVar[int] = 1
 
     @classmethod
     def upgrade(cls, value: dict, version: int) -> dict:

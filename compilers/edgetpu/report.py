@@ -133,13 +133,9 @@ class EdgeTpuReport:
     KIND: typing.ClassVar[str] = "zoo.edgetpu_report"
     # 2: headline added; 3: preflight as a Preflight record; 4: compiler as a CompilerRun record
     SCHEMA_VERSION: typing.ClassVar[int] = 4
+    # Versions 2 and 3 read as they are: their pre-flight and compiler sections had Preflight's
+    # and CompilerRun's layout, now checked field by field.
     READS_FROM: typing.ClassVar[int] = 2
-
-    @classmethod
-    def upgrade(cls, value: dict, version: int) -> dict:
-        """Versions 2 and 3 read as they are: their pre-flight and compiler sections had
-        Preflight's and CompilerRun's layout, now checked field by field."""
-        return value
     model: str
     model_bytes: int
     out_dir: str

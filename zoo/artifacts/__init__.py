@@ -57,9 +57,10 @@ def from_json(cls, value, source):
     if not isinstance(value, dict) or value.get("kind") != cls.KIND:
         raise UsageError(f"{source}: not a {cls.KIND} record; make it again with this project's tools")
     version, current = value.get("schema_version"), schema_version(cls)
-    oldest = getattr(cls, "READS_FROM", 1)  # the oldest version ``upgrade`` takes
-    if hasattr(cls, "upgrade") and isinstance(version, int) and oldest <= version < current:
-        value = cls.upgrade(dict(value), version)  # the previous versions this reader still takes
+    oldest = getattr(cls, "READS_FROM", current)  # the oldest version this reader still takes
+    if isinstance(version, int) and oldest <= version < current:
+        if hasattr(cls, "upgrade"):  # else an older version has the current layout
+            value = cls.upgrade(dict(value), version)
         version = current
     if version != current:
         raise UsageError(f"{source}: written with schema version {version}, this zoo reads "

@@ -1,7 +1,7 @@
 """The records of the artifact contract (zoo.artifacts exports them): the model card, the build's
 manifest with its gaze errors and training, the output marker. Each top-level record has a KIND and
-a SCHEMA_VERSION, moved whenever one of its fields (or a nested record's) changes, and an
-``upgrade`` that reads the previous versions it still takes."""
+a SCHEMA_VERSION, moved whenever one of its fields (or a nested record's) changes; READS_FROM, the
+oldest version it still reads; and an ``upgrade`` where an older version's layout differs."""
 import dataclasses
 import typing
 
@@ -71,11 +71,7 @@ class ModelCard:
     made before the maps."""
     KIND: typing.ClassVar[str] = "zoo.model_card"
     SCHEMA_VERSION: typing.ClassVar[int] = 2  # 2: box_maps
-
-    @classmethod
-    def upgrade(cls, value: dict, version: int) -> dict:
-        """A version-1 card reads as it is: it has no box_maps, which default to None."""
-        return value
+    READS_FROM: typing.ClassVar[int] = 1  # as it is: a version-1 card has no box_maps (None)
     model: str
     builder_args: dict
     mode: str
@@ -128,12 +124,9 @@ class BuildManifest:
     zoo.inference.metrics.MEAN_BASELINE) to its gaze errors on the test split."""
     KIND: typing.ClassVar[str] = "zoo.build"
     SCHEMA_VERSION: typing.ClassVar[int] = 3  # 2: the card's box_maps; 3: metrics as GazeErrors
-
-    @classmethod
-    def upgrade(cls, value: dict, version: int) -> dict:
-        """Versions 1 and 2 read as they are: their metrics were gaze_errors' dicts, whose keys are
-        GazeErrors' fields (now checked one by one); a version-1 card has no box_maps (None)."""
-        return value
+    # Versions 1 and 2 read as they are: their metrics were gaze_errors' dicts, whose keys are
+    # GazeErrors' fields (now checked one by one); a version-1 card has no box_maps (None).
+    READS_FROM: typing.ClassVar[int] = 1
     card: ModelCard
     params: int
     macs: int
@@ -160,6 +153,7 @@ class OutputMarker:
     entries it wrote, the only ones a later run of that command replaces (zoo.artifacts.folders)."""
     KIND: typing.ClassVar[str] = "zoo.output_marker"
     SCHEMA_VERSION: typing.ClassVar[int] = 2  # 1: {"tool", "schema_version", "entries"}, no kind
+    READS_FROM: typing.ClassVar[int] = 1
     tool: str
     inputs: typing.Optional[typing.List[str]]
     entries: typing.List[str]
